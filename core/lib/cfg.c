@@ -1,0 +1,505 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "fsutil.h"
+#include "xalloc.h"
+
+enum cfg_type { T_STRING, T_LISTEN, T_UINT, T_SIZE, T_DURATION, T_BOOL };
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t offset;
+	unsigned long min;
+	unsigned long max;
+};
+
+#define F(field) offsetof(struct cfg, field)
+
+static const struct cfg_key cfg_keys[] = {
+	{"data_dir", T_STRING, F(data_dir), 0, 0},
+	{"run_dir", T_STRING, F(run_dir), 0, 0},
+	{"user", T_STRING, F(user), 0, 0},
+	{"hostname", T_STRING, F(hostname), 0, 0},
+	{"smtp_listen", T_LISTEN, F(smtp_listen), 0, 0},
+	{"submission_listen", T_LISTEN, F(submission_listen), 0, 0},
+	{"pop3_listen", T_LISTEN, F(pop3_listen), 0, 0},
+	{"imap_listen", T_LISTEN, F(imap_listen), 0, 0},
+	{"workers", T_UINT, F(workers), 1, 256},
+	{"message_size_limit", T_SIZE, F(message_size_limit), 1024,
+	 (unsigned long)1 << 32},
+	{"recipient_limit", T_UINT, F(recipient_limit), 1, 100000},
+	{"smtp_line_limit", T_SIZE, F(smtp_line_limit), 512, 1 << 20},
+	{"imap_line_limit", T_SIZE, F(imap_line_limit), 1024, 1 << 24},
+	{"imap_literal_limit", T_SIZE, F(imap_literal_limit), 1024,
+	 (unsigned long)1 << 32},
+	{"smtp_idle_timeout", T_DURATION, F(smtp_idle_timeout), 1, 86400},
+	{"pop3_idle_timeout", T_DURATION, F(pop3_idle_timeout), 1, 86400},
+	{"imap_idle_timeout", T_DURATION, F(imap_idle_timeout), 1, 86400},
+	{"sessions_per_ip", T_UINT, F(sessions_per_ip), 1, 1000000},
+	{"max_connections", T_UINT, F(max_connections), 1, 1000000},
+	{"smtp_error_limit", T_UINT, F(smtp_error_limit), 1, 1000},
+	{"smtp_vrfy", T_BOOL, F(smtp_vrfy), 0, 0},
+	{"auth_failure_delay", T_UINT, F(auth_failure_delay_ms), 0, 60000},
+	{"shutdown_timeout", T_DURATION, F(shutdown_timeout), 1, 3600},
+	{"queue_retry_min", T_DURATION, F(queue_retry_min), 1, 86400},
+	{"queue_retry_max", T_DURATION, F(queue_retry_max), 1, 7 * 86400},
+	{"queue_lifetime", T_DURATION, F(queue_lifetime), 60, 60 * 86400},
+	{"log_debug", T_BOOL, F(log_debug), 0, 0},
+};
+
+static void
+listen_list_free(struct listen_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].text);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void
+cfg_free(struct cfg *cfg)
+{
+	free(cfg->path);
+	free(cfg->data_dir);
+	free(cfg->run_dir);
+	free(cfg->user);
+	free(cfg->hostname);
+	listen_list_free(&cfg->smtp_listen);
+	listen_list_free(&cfg->submission_listen);
+	listen_list_free(&cfg->pop3_listen);
+	listen_list_free(&cfg->imap_listen);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void
+cfg_defaults(struct cfg *cfg)
+{
+	char err[128];
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg_set(cfg, "data_dir", "/srv/hapost", err, sizeof(err));
+	cfg_set(cfg, "run_dir", "/run/hapost", err, sizeof(err));
+	cfg_set(cfg, "user", "hapost", err, sizeof(err));
+	cfg_set(cfg, "hostname", "localhost", err, sizeof(err));
+	cfg_set(cfg, "smtp_listen", "0.0.0.0:25", err, sizeof(err));
+	cfg_set(cfg, "submission_listen", "0.0.0.0:587", err, sizeof(err));
+	cfg_set(cfg, "pop3_listen", "0.0.0.0:110", err, sizeof(err));
+	cfg_set(cfg, "imap_listen", "0.0.0.0:143", err, sizeof(err));
+	cfg->workers = 2;
+	cfg->message_size_limit = 25 << 20;
+	cfg->recipient_limit = 100;
+	cfg->smtp_line_limit = 4096;
+	cfg->imap_line_limit = 65536;
+	cfg->imap_literal_limit = 25 << 20;
+	cfg->smtp_idle_timeout = 300;
+	cfg->pop3_idle_timeout = 600;
+	cfg->imap_idle_timeout = 1800;
+	cfg->sessions_per_ip = 50;
+	cfg->max_connections = 20000;
+	cfg->smtp_error_limit = 20;
+	cfg->smtp_vrfy = false;
+	cfg->auth_failure_delay_ms = 2000;
+	cfg->shutdown_timeout = 10;
+	cfg->queue_retry_min = 300;
+	cfg->queue_retry_max = 4 * 3600;
+	cfg->queue_lifetime = 5 * 86400;
+	cfg->log_debug = false;
+}
+
+int
+cfg_parse_size(const char *text, size_t *out)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mult = 1024ULL;
+		end++;
+		break;
+	case 'M':
+		mult = 1024ULL * 1024;
+		end++;
+		break;
+	case 'G':
+		mult = 1024ULL * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' || v > SIZE_MAX / mult)
+		return -1;
+	*out = (size_t)(v * mult);
+	return 0;
+}
+
+int
+cfg_parse_duration(const char *text, unsigned *out)
+{
+	char *end;
+	unsigned long long v, mult = 1;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 's':
+		end++;
+		break;
+	case 'm':
+		mult = 60;
+		end++;
+		break;
+	case 'h':
+		mult = 3600;
+		end++;
+		break;
+	case 'd':
+		mult = 86400;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' || v > UINT_MAX / mult)
+		return -1;
+	*out = (unsigned)(v * mult);
+	return 0;
+}
+
+int
+cfg_parse_addr(const char *text, struct listen_addr *out, char *err,
+	       size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *port_text;
+	char *end;
+	unsigned long port;
+	size_t hlen;
+
+	memset(out, 0, sizeof(*out));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || close[1] != ':') {
+			snprintf(err, errlen,
+				 "invalid address '%s': expected [IPv6]:port",
+				 text);
+			return -1;
+		}
+		hlen = (size_t)(close - text - 1);
+		if (hlen >= sizeof(host))
+			goto bad_host;
+		memcpy(host, text + 1, hlen);
+		host[hlen] = '\0';
+		port_text = close + 2;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL) {
+			snprintf(err, errlen,
+				 "invalid address '%s': expected address:port",
+				 text);
+			return -1;
+		}
+		hlen = (size_t)(colon - text);
+		if (hlen >= sizeof(host))
+			goto bad_host;
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		port_text = colon + 1;
+	}
+	errno = 0;
+	port = strtoul(port_text, &end, 10);
+	if (!isdigit((unsigned char)port_text[0]) || *end != '\0' ||
+	    errno != 0 || port == 0 || port > 65535) {
+		snprintf(err, errlen, "invalid port in '%s': expected 1-65535",
+			 text);
+		return -1;
+	}
+	if (text[0] == '[') {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			goto bad_host;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		out->sslen = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			goto bad_host;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		out->sslen = sizeof(*sin);
+	}
+	out->text = xstrdup(text);
+	return 0;
+bad_host:
+	snprintf(err, errlen, "invalid IP address in '%s'", text);
+	return -1;
+}
+
+static int
+parse_listen(const char *value, struct listen_list *out, char *err,
+	     size_t errlen)
+{
+	struct listen_list l = {NULL, 0};
+	char *copy = xstrdup(value), *save = NULL, *tok;
+
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		l.v = xrealloc(l.v, (l.n + 1) * sizeof(*l.v));
+		if (cfg_parse_addr(tok, &l.v[l.n], err, errlen) < 0) {
+			listen_list_free(&l);
+			free(copy);
+			return -1;
+		}
+		l.n++;
+	}
+	free(copy);
+	listen_list_free(out);
+	*out = l;
+	return 0;
+}
+
+static int
+parse_bool(const char *v, bool *out)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+	    strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
+		*out = true;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+		 strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+int
+cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
+	size_t errlen)
+{
+	const struct cfg_key *k = NULL;
+	char *field;
+	size_t size;
+	unsigned dur;
+
+	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++)
+		if (strcmp(cfg_keys[i].name, key) == 0)
+			k = &cfg_keys[i];
+	if (k == NULL) {
+		snprintf(err, errlen, "unknown key '%s'", key);
+		return -1;
+	}
+	field = (char *)cfg + k->offset;
+	switch (k->type) {
+	case T_STRING:
+		if (value[0] == '\0') {
+			snprintf(err, errlen, "%s: value is empty", key);
+			return -1;
+		}
+		if ((strcmp(key, "data_dir") == 0 ||
+		     strcmp(key, "run_dir") == 0) &&
+		    value[0] != '/') {
+			snprintf(err, errlen,
+				 "%s: '%s' is not an absolute path", key,
+				 value);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case T_LISTEN:
+		if (parse_listen(value, (struct listen_list *)field, err,
+				 errlen) < 0) {
+			size_t l = strlen(err);
+
+			snprintf(err + l, errlen - l, " in %s", key);
+			return -1;
+		}
+		return 0;
+	case T_BOOL:
+		if (parse_bool(value, (bool *)field) < 0) {
+			snprintf(err, errlen,
+				 "%s: invalid boolean '%s': use yes or no",
+				 key, value);
+			return -1;
+		}
+		return 0;
+	case T_UINT:
+	case T_DURATION:
+		if (k->type == T_UINT) {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(value, &end, 10);
+			if (!isdigit((unsigned char)value[0]) ||
+			    *end != '\0' || errno != 0 || v > UINT_MAX) {
+				snprintf(err, errlen,
+					 "%s: invalid number '%s'", key,
+					 value);
+				return -1;
+			}
+			dur = (unsigned)v;
+		} else if (cfg_parse_duration(value, &dur) < 0) {
+			snprintf(err, errlen,
+				 "%s: invalid duration '%s': use a number "
+				 "with s, m, h or d",
+				 key, value);
+			return -1;
+		}
+		if (dur < k->min || dur > k->max) {
+			snprintf(err, errlen, "%s: %s is out of range %lu-%lu",
+				 key, value, k->min, k->max);
+			return -1;
+		}
+		*(unsigned *)field = dur;
+		return 0;
+	case T_SIZE:
+		if (cfg_parse_size(value, &size) < 0) {
+			snprintf(err, errlen,
+				 "%s: invalid size '%s': use a number with "
+				 "k, M or G",
+				 key, value);
+			return -1;
+		}
+		if (size < k->min || size > k->max) {
+			snprintf(err, errlen,
+				 "%s: %s is out of range %lu-%lu bytes", key,
+				 value, k->min, k->max);
+			return -1;
+		}
+		*(size_t *)field = size;
+		return 0;
+	}
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+static void
+strip_comment(char *line)
+{
+	for (char *p = line; *p != '\0'; p++) {
+		if (*p == '#' &&
+		    (p == line || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+int
+cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+	struct buf text = BUF_INIT;
+	char seen[sizeof(cfg_keys) / sizeof(cfg_keys[0])] = {0};
+	char *line, *save = NULL, reason[256];
+	unsigned lineno = 0;
+	int ret = -1;
+
+	if (read_file(path, &text, 1 << 20) < 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+			 strerror(errno));
+		goto out;
+	}
+	buf_cstr(&text);
+	if (memchr(text.data, '\0', text.len) != NULL) {
+		snprintf(err, errlen, "%s: contains a NUL byte", path);
+		goto out;
+	}
+	line = text.data;
+	while (line != NULL) {
+		char *next = strchr(line, '\n'), *eq, *key, *value;
+
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		strip_comment(line);
+		key = trim(line);
+		if (*key == '\0') {
+			line = next;
+			continue;
+		}
+		eq = strchr(key, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%u: expected 'key = value'",
+				 path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		key = trim(key);
+		for (size_t i = 0; i < sizeof(seen); i++) {
+			if (strcmp(cfg_keys[i].name, key) != 0)
+				continue;
+			if (seen[i]) {
+				snprintf(err, errlen,
+					 "%s:%u: key '%s' is set twice", path,
+					 lineno, key);
+				goto out;
+			}
+			seen[i] = 1;
+		}
+		if (cfg_set(cfg, key, value, reason, sizeof(reason)) < 0) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno,
+				 reason);
+			goto out;
+		}
+		line = next;
+	}
+	if (cfg->queue_retry_min > cfg->queue_retry_max) {
+		snprintf(err, errlen,
+			 "%s: queue_retry_min is larger than queue_retry_max",
+			 path);
+		goto out;
+	}
+	free(cfg->path);
+	cfg->path = xstrdup(path);
+	ret = 0;
+out:
+	buf_free(&text);
+	return ret;
+}

@@ -1,0 +1,84 @@
+/*
+ * cfg - the hapost.conf file
+ *
+ * Format: one "key = value" per line; '#' starts a comment at the start
+ * of a line or after whitespace; blank lines are ignored. Lists (the
+ * *_listen keys) take addresses separated by commas or spaces, each
+ * "address:port" or "[IPv6]:port"; an empty value disables the listener.
+ * Sizes take a k, M or G suffix (powers of 1024), durations s, m, h or d.
+ * An unknown key, a repeated key or a bad value fails the whole load with
+ * "FILE:LINE: reason", so a typo never runs with a silent default.
+ */
+#ifndef HAPOST_CFG_H
+#define HAPOST_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct listen_addr {
+	char *text; /* as written, for logs */
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+};
+
+struct listen_list {
+	struct listen_addr *v;
+	size_t n;
+};
+
+struct cfg {
+	char *path;
+	char *data_dir;
+	char *run_dir;
+	char *user;
+	char *hostname;
+	struct listen_list smtp_listen;
+	struct listen_list submission_listen;
+	struct listen_list pop3_listen;
+	struct listen_list imap_listen;
+	unsigned workers;
+	size_t message_size_limit;
+	unsigned recipient_limit;
+	size_t smtp_line_limit;
+	size_t imap_line_limit;
+	size_t imap_literal_limit;
+	unsigned smtp_idle_timeout; /* seconds */
+	unsigned pop3_idle_timeout;
+	unsigned imap_idle_timeout;
+	unsigned sessions_per_ip;
+	unsigned max_connections; /* per worker */
+	unsigned smtp_error_limit;
+	bool smtp_vrfy;
+	unsigned auth_failure_delay_ms;
+	unsigned shutdown_timeout;
+	unsigned queue_retry_min; /* seconds */
+	unsigned queue_retry_max;
+	unsigned queue_lifetime;
+	bool log_debug;
+};
+
+/* Fills cfg with the documented defaults. */
+void cfg_defaults(struct cfg *cfg);
+/*
+ * Loads path over the defaults. Returns 0, or -1 with "FILE:LINE: reason"
+ * (or "FILE: reason") in err.
+ */
+int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
+/* Parses one "key = value" line (no comment, no newline) into cfg. */
+int cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
+	    size_t errlen);
+void cfg_free(struct cfg *cfg);
+
+/* Parses "addr:port" or "[v6]:port" into out; port 1-65535. */
+int cfg_parse_addr(const char *text, struct listen_addr *out, char *err,
+		   size_t errlen);
+/* Parses "10", "64k", "10M", "1G" into bytes. */
+int cfg_parse_size(const char *text, size_t *out);
+/* Parses "30", "30s", "5m", "2h", "5d" into seconds. */
+int cfg_parse_duration(const char *text, unsigned *out);
+
+/* The file read when no -c is given. */
+#define CFG_DEFAULT_PATH SYSCONFDIR "/hapost/hapost.conf"
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * worker - state shared by the sessions of one protocol worker process
+ */
+#ifndef HAPOST_WORKER_H
+#define HAPOST_WORKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "cfg.h"
+#include "conn.h"
+
+struct directory;
+
+struct worker {
+	struct cfg *cfg;
+	struct directory *dir;
+	struct ev_loop *loop;
+	unsigned index;
+	bool stopping;
+	struct conn *conns;
+	unsigned nconns;
+};
+
+extern const struct proto_ops smtp_ops;
+extern const struct proto_ops submission_ops;
+extern const struct proto_ops pop3_ops;
+extern const struct proto_ops imap_ops;
+
+#endif

@@ -1,0 +1,1 @@
+# sources, programs and tests of core/pop3

@@ -1,0 +1,96 @@
+/*
+ * directory - domains, accounts and aliases
+ *
+ * One interface, several backends. The file backend (the embedded
+ * default) keeps plain-text tables under DATA_DIR/directory:
+ *   domains    one domain per line
+ *   accounts   address:password-hash:options, options comma-separated
+ *              (imap=no, pop3=no, smtp_auth=no; anything else is kept)
+ *   aliases    alias: target, target, ...
+ * Each table is rewritten atomically by the directory_* edit functions and
+ * re-read by readers when its mtime or size changes, so edits take effect
+ * without a restart. Lookups are case-insensitive: addresses are stored
+ * lowercase.
+ *
+ * Every account's mail lives in DATA_DIR/mail/DOMAIN/LOCALPART/ as a
+ * Maildir++ root.
+ */
+#ifndef HAPOST_DIRECTORY_H
+#define HAPOST_DIRECTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct directory;
+
+struct account {
+	char *address;	/* lowercase local@domain */
+	char *maildir;	/* absolute path of the Maildir++ root */
+	bool imap_enabled;
+	bool pop3_enabled;
+	bool smtp_auth_enabled;
+};
+
+enum dir_result {
+	DIR_OK = 1,	    /* found / authenticated */
+	DIR_NOT_FOUND = 0,  /* local domain, no such user; or bad password */
+	DIR_NOT_LOCAL = -1, /* the domain is not ours */
+	DIR_TEMPFAIL = -2,  /* the table could not be read */
+};
+
+/* Opens the file backend under data_dir. Never fails: tables may appear
+ * later. */
+struct directory *directory_open_file(const char *data_dir);
+void directory_close(struct directory *d);
+
+bool directory_domain_is_local(struct directory *d, const char *domain);
+/*
+ * Resolves a recipient address (aliases followed, at most 10 levels and
+ * loop-safe) to account addresses. On DIR_OK, *out is a malloc'd array of
+ * malloc'd strings. An alias target outside our domains is kept as is
+ * (for forwarding later).
+ */
+enum dir_result directory_resolve_rcpt(struct directory *d,
+				       const char *address, char ***out,
+				       size_t *n);
+void directory_free_list(char **list, size_t n);
+/* Looks up one account; fills *acct (free with account_free). */
+enum dir_result directory_get_account(struct directory *d,
+				      const char *address,
+				      struct account *acct);
+void account_free(struct account *acct);
+/*
+ * Checks a password. user is a full address; a bare local part matches if
+ * exactly one local domain has that account. On DIR_OK *acct is filled.
+ */
+enum dir_result directory_authenticate(struct directory *d, const char *user,
+				       const char *password,
+				       struct account *acct);
+
+/* Edits, used by hapostctl. Return 0, or -1 with a message in err. */
+int directory_domain_add(struct directory *d, const char *domain, char *err,
+			 size_t errlen);
+int directory_domain_del(struct directory *d, const char *domain, char *err,
+			 size_t errlen);
+int directory_domain_list(struct directory *d, char ***out, size_t *n);
+int directory_account_add(struct directory *d, const char *address,
+			  const char *password, char *err, size_t errlen);
+int directory_account_del(struct directory *d, const char *address, char *err,
+			  size_t errlen);
+int directory_account_passwd(struct directory *d, const char *address,
+			     const char *password, char *err, size_t errlen);
+int directory_account_list(struct directory *d, const char *domain,
+			   char ***out, size_t *n);
+int directory_alias_add(struct directory *d, const char *alias,
+			const char *target, char *err, size_t errlen);
+int directory_alias_del(struct directory *d, const char *alias,
+			const char *target, char *err, size_t errlen);
+/* Lists "alias: target, ..." lines. */
+int directory_alias_list(struct directory *d, char ***out, size_t *n);
+
+/* Hashes a password with SHA-512-crypt and a random salt; malloc'd. */
+char *password_hash(const char *password);
+/* Returns true if password matches hash (constant-time compare). */
+bool password_verify(const char *password, const char *hash);
+
+#endif

@@ -1,0 +1,1 @@
+# sources, programs and tests of storage

@@ -1,0 +1,111 @@
+/*
+ * queue - the mail queue under DATA_DIR/queue
+ *
+ * Layout:
+ *   queue/tmp/ID        an entry being written; removed on abort, and
+ *                       stale ones (older than one hour) by queue_cleanup
+ *   queue/messages/ID   a committed entry: envelope header, blank line,
+ *                       then the message exactly as it will be delivered
+ *                       (CRLF line ends, Received: already prepended)
+ *   queue/status/ID     append-only per-recipient results for ID
+ *
+ * An entry exists for the queue once queue/messages/ID exists; the writer
+ * makes it durable (file fsync, rename, directory fsync) before
+ * queue_writer_commit() returns, and only then may SMTP reply 250.
+ * The status log records "delivered", "failed" and "deferred" lines, each
+ * fsync'd before the queue manager acts on it. When every recipient is
+ * final the entry is removed: messages/ID first, then status/ID.
+ *
+ * Queue IDs are 16 upper-case hex digits: arrival time in microseconds
+ * (12 digits, wrapping) then 4 random digits, so they sort by arrival.
+ *
+ * Functions return 0 on success and -1 on failure with a message in err.
+ */
+#ifndef HAPOST_QUEUE_H
+#define HAPOST_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define QUEUE_ID_LEN 16
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING,
+	QUEUE_RCPT_DELIVERED,
+	QUEUE_RCPT_FAILED,
+};
+
+struct queue_rcpt {
+	char *address;	/* final recipient: an account address, lowercase */
+	char *orig;	/* the address as given in RCPT TO */
+	enum queue_rcpt_state state;
+	unsigned attempts;
+	time_t next_attempt; /* 0: now */
+	char *last_error;    /* NULL when none */
+};
+
+struct queue_envelope {
+	char id[QUEUE_ID_LEN + 1];
+	time_t arrival;
+	char *sender;	/* "" for the null sender <> */
+	char *client_ip;
+	char *helo;
+	char *auth_user; /* NULL when not authenticated */
+	bool body_8bit;
+	bool smtputf8;
+	struct queue_rcpt *rcpts;
+	size_t nrcpts;
+	off_t msg_offset; /* where the message starts in messages/ID */
+	size_t msg_size;
+};
+
+struct queue_writer;
+
+/* Creates the queue directories if missing. */
+int queue_init(const char *data_dir, char *err, size_t errlen);
+
+/*
+ * Starts a new entry for env (id and arrival are filled in by this call;
+ * recipients' states are ignored). The message bytes follow with
+ * queue_writer_write(). Returns NULL on failure.
+ */
+struct queue_writer *queue_writer_open(const char *data_dir,
+				       struct queue_envelope *env, char *err,
+				       size_t errlen);
+int queue_writer_write(struct queue_writer *w, const void *data, size_t len);
+/* Bytes of message written so far. */
+size_t queue_writer_size(const struct queue_writer *w);
+/* Makes the entry durable and visible; frees w in every case. */
+int queue_writer_commit(struct queue_writer *w, char *err, size_t errlen);
+/* Discards the entry; frees w. */
+void queue_writer_abort(struct queue_writer *w);
+
+/* Lists committed IDs, sorted; *ids is a malloc'd array of strings. */
+int queue_list(const char *data_dir, char ***ids, size_t *n, char *err,
+	       size_t errlen);
+void queue_list_free(char **ids, size_t n);
+/* Reads the envelope and applies the status log. */
+int queue_load(const char *data_dir, const char *id,
+	       struct queue_envelope *env, char *err, size_t errlen);
+void queue_envelope_free(struct queue_envelope *env);
+/* Opens messages/ID read-only; the message is at env->msg_offset. */
+int queue_open_message(const char *data_dir, const char *id);
+/*
+ * Appends one result for recipient index rcpt to status/ID and fsyncs it.
+ * next_attempt and error are used by DEFERRED/FAILED; error may be NULL.
+ * State DEFERRED is written as PENDING with attempts+1.
+ */
+int queue_mark(const char *data_dir, const char *id, size_t rcpt,
+	       enum queue_rcpt_state state, time_t next_attempt,
+	       const char *error, char *err, size_t errlen);
+/* Removes a finished or deleted entry. */
+int queue_remove(const char *data_dir, const char *id, char *err,
+		 size_t errlen);
+/* Removes stale tmp files and status files without a message. */
+void queue_cleanup(const char *data_dir);
+/* Validates a queue ID's form (16 hex digits). */
+bool queue_id_valid(const char *id);
+
+#endif

@@ -1,0 +1,162 @@
+#include "config.h"
+
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfg.h"
+
+static char *
+write_tmp(const char *text)
+{
+	char *path = strdup("/tmp/hapost-test-cfg-XXXXXX");
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static int
+load_text(struct cfg *cfg, const char *text, char *err, size_t errlen)
+{
+	char *path = write_tmp(text);
+	int ret;
+
+	cfg_defaults(cfg);
+	ret = cfg_load(cfg, path, err, errlen);
+	unlink(path);
+	free(path);
+	return ret;
+}
+
+static void
+cfg_valid_file_loads(void **state)
+{
+	struct cfg cfg;
+	char err[256] = "";
+
+	assert_int_equal(load_text(&cfg,
+				   "# comment\n"
+				   "data_dir = /tmp/x   # trailing comment\n"
+				   "\n"
+				   "workers=4\n"
+				   "message_size_limit = 10M\n"
+				   "smtp_idle_timeout = 5m\n"
+				   "smtp_listen = 127.0.0.1:2525, [::1]:2525\n"
+				   "pop3_listen =\n"
+				   "smtp_vrfy = yes\n",
+				   err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.data_dir, "/tmp/x");
+	assert_int_equal(cfg.workers, 4);
+	assert_int_equal(cfg.message_size_limit, 10 << 20);
+	assert_int_equal(cfg.smtp_idle_timeout, 300);
+	assert_int_equal(cfg.smtp_listen.n, 2);
+	assert_int_equal(cfg.smtp_listen.v[0].ss.ss_family, AF_INET);
+	assert_int_equal(cfg.smtp_listen.v[1].ss.ss_family, AF_INET6);
+	assert_int_equal(cfg.pop3_listen.n, 0);
+	assert_true(cfg.smtp_vrfy);
+	cfg_free(&cfg);
+}
+
+struct bad_case {
+	const char *text;
+	const char *expect; /* substring of the error */
+};
+
+static void
+cfg_bad_lines_name_line(void **state)
+{
+	static const struct bad_case cases[] = {
+		{"bogus = 1\n", ":1: unknown key 'bogus'"},
+		{"\nworkers = many\n", ":2: workers: invalid number 'many'"},
+		{"workers = 0\n", "out of range"},
+		{"workers = 99999999999999999999\n", "invalid number"},
+		{"no equals sign\n", ":1: expected 'key = value'"},
+		{"data_dir = relative\n", "is not an absolute path"},
+		{"smtp_listen = 127.0.0.1\n", "expected address:port"},
+		{"smtp_listen = 127.0.0.1:0\n", "invalid port"},
+		{"smtp_listen = 127.0.0.1:70000\n", "invalid port"},
+		{"smtp_listen = 999.0.0.1:25\n", "invalid IP address"},
+		{"smtp_listen = [::1:25\n", "expected [IPv6]:port"},
+		{"smtp_listen = [zz::1]:25\n", "invalid IP address"},
+		{"message_size_limit = 10Q\n", "invalid size"},
+		{"message_size_limit = 1\n", "out of range"},
+		{"smtp_idle_timeout = 5x\n", "invalid duration"},
+		{"smtp_vrfy = maybe\n", "invalid boolean"},
+		{"workers = 2\nworkers = 3\n", ":2: key 'workers' is set twice"},
+		{"hostname =\n", "value is empty"},
+		{"queue_retry_min = 2h\nqueue_retry_max = 1h\n",
+		 "queue_retry_min is larger"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cfg cfg;
+		char err[256] = "";
+
+		assert_int_equal(load_text(&cfg, cases[i].text, err,
+					   sizeof(err)),
+				 -1);
+		if (strstr(err, cases[i].expect) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err,
+				 cases[i].expect);
+		cfg_free(&cfg);
+	}
+}
+
+static void
+cfg_missing_file_reports_path(void **state)
+{
+	struct cfg cfg;
+	char err[256];
+
+	cfg_defaults(&cfg);
+	assert_int_equal(cfg_load(&cfg, "/nonexistent/hapost.conf", err,
+				  sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "/nonexistent/hapost.conf: cannot read"));
+	cfg_free(&cfg);
+}
+
+static void
+cfg_size_and_duration_units(void **state)
+{
+	size_t size;
+	unsigned secs;
+
+	assert_int_equal(cfg_parse_size("64k", &size), 0);
+	assert_int_equal(size, 65536);
+	assert_int_equal(cfg_parse_size("1G", &size), 0);
+	assert_int_equal(size, 1 << 30);
+	assert_int_equal(cfg_parse_size("-1", &size), -1);
+	assert_int_equal(cfg_parse_size("", &size), -1);
+	assert_int_equal(cfg_parse_size("12kk", &size), -1);
+	assert_int_equal(cfg_parse_duration("2h", &secs), 0);
+	assert_int_equal(secs, 7200);
+	assert_int_equal(cfg_parse_duration("30", &secs), 0);
+	assert_int_equal(secs, 30);
+	assert_int_equal(cfg_parse_duration("99999999999d", &secs), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(cfg_valid_file_loads),
+		cmocka_unit_test(cfg_bad_lines_name_line),
+		cmocka_unit_test(cfg_missing_file_reports_path),
+		cmocka_unit_test(cfg_size_and_duration_units),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
