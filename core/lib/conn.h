@@ -78,6 +78,7 @@ struct conn {
 	ev_io wio;
 	ev_timer idle;
 	ev_timer linger;
+	ev_idle pending;
 	double idle_timeout;
 
 	char peer_ip[INET6_ADDRSTRLEN];

@@ -13,3 +13,8 @@ tests_unit_test_cfg_LDADD = $(TEST_LIBS)
 tests_unit_test_buf_SOURCES = tests/unit/test-buf.c
 tests_unit_test_buf_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_buf_LDADD = $(TEST_LIBS)
+
+libhapost_a_SOURCES += \
+	core/lib/conn.c core/lib/conn.h core/lib/conn_private.h \
+	core/lib/ipcount.c core/lib/ipcount.h \
+	core/lib/worker.h

@@ -1,0 +1,17 @@
+/*
+ * master - the root process: listeners, children, signals
+ */
+#ifndef HAPOST_MASTER_H
+#define HAPOST_MASTER_H
+
+#include <stdbool.h>
+
+#include "cfg.h"
+
+/*
+ * Binds every listener, forks the workers and the queue manager and
+ * supervises them until SIGTERM. Returns the exit code.
+ */
+int master_run(struct cfg *cfg, bool foreground);
+
+#endif
