@@ -5,3 +5,15 @@ libhapost_a_SOURCES += \
 sbin_PROGRAMS += hapostd
 hapostd_SOURCES = core/hapostd.c
 hapostd_LDADD = $(HAPOST_LIBS)
+
+# The example configuration is installed once; an existing file is kept.
+dist_doc_DATA = conf/hapost.conf
+install-data-local:
+	$(MKDIR_P) '$(DESTDIR)$(sysconfdir)/hapost'
+	test -f '$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' || \
+		$(INSTALL_DATA) '$(srcdir)/conf/hapost.conf' \
+		'$(DESTDIR)$(sysconfdir)/hapost/hapost.conf'
+uninstall-local:
+	cmp -s '$(srcdir)/conf/hapost.conf' \
+		'$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' && \
+		rm -f '$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' || :

@@ -1,1 +1,4 @@
-# sources, programs and tests of tests
+# Protocol tests: real clients against a real hapostd (tests/proto).
+dist_noinst_SCRIPTS += tests/proto/run-pytest
+EXTRA_DIST += tests/proto
+TESTS += tests/proto/run-pytest

@@ -59,6 +59,18 @@ static const struct cfg_key cfg_keys[] = {
 	{"log_debug", T_BOOL, F(log_debug), 0, 0},
 };
 
+size_t
+cfg_key_count(void)
+{
+	return sizeof(cfg_keys) / sizeof(cfg_keys[0]);
+}
+
+const char *
+cfg_key_name(size_t i)
+{
+	return i < cfg_key_count() ? cfg_keys[i].name : NULL;
+}
+
 static void
 listen_list_free(struct listen_list *l)
 {
@@ -436,7 +448,7 @@ cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 {
 	struct buf text = BUF_INIT;
 	char seen[sizeof(cfg_keys) / sizeof(cfg_keys[0])] = {0};
-	char *line, *save = NULL, reason[256];
+	char *line, reason[256];
 	unsigned lineno = 0;
 	int ret = -1;
 

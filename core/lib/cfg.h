@@ -78,6 +78,10 @@ int cfg_parse_size(const char *text, size_t *out);
 /* Parses "30", "30s", "5m", "2h", "5d" into seconds. */
 int cfg_parse_duration(const char *text, unsigned *out);
 
+/* The names of all keys, for listings and tests. */
+size_t cfg_key_count(void);
+const char *cfg_key_name(size_t i);
+
 /* The file read when no -c is given. */
 #define CFG_DEFAULT_PATH SYSCONFDIR "/hapost/hapost.conf"
 

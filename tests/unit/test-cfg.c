@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -148,6 +149,78 @@ cfg_size_and_duration_units(void **state)
 	assert_int_equal(cfg_parse_duration("99999999999d", &secs), -1);
 }
 
+static void
+listen_text_equal(const struct listen_list *a, const struct listen_list *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++)
+		assert_string_equal(a->v[i].text, b->v[i].text);
+}
+
+/* conf/hapost.conf documents every key with the built-in default. */
+static void
+cfg_example_file_matches_defaults(void **state)
+{
+	const char *srcdir = getenv("top_srcdir");
+	char path[4096], err[256] = "", line[512];
+	struct cfg file, def;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/conf/hapost.conf",
+		 srcdir ? srcdir : ".");
+	cfg_defaults(&file);
+	if (cfg_load(&file, path, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	cfg_defaults(&def);
+	assert_string_equal(file.data_dir, def.data_dir);
+	assert_string_equal(file.run_dir, def.run_dir);
+	assert_string_equal(file.user, def.user);
+	assert_string_equal(file.hostname, def.hostname);
+	listen_text_equal(&file.smtp_listen, &def.smtp_listen);
+	listen_text_equal(&file.submission_listen, &def.submission_listen);
+	listen_text_equal(&file.pop3_listen, &def.pop3_listen);
+	listen_text_equal(&file.imap_listen, &def.imap_listen);
+	assert_int_equal(file.workers, def.workers);
+	assert_int_equal(file.message_size_limit, def.message_size_limit);
+	assert_int_equal(file.recipient_limit, def.recipient_limit);
+	assert_int_equal(file.smtp_line_limit, def.smtp_line_limit);
+	assert_int_equal(file.imap_line_limit, def.imap_line_limit);
+	assert_int_equal(file.imap_literal_limit, def.imap_literal_limit);
+	assert_int_equal(file.smtp_idle_timeout, def.smtp_idle_timeout);
+	assert_int_equal(file.pop3_idle_timeout, def.pop3_idle_timeout);
+	assert_int_equal(file.imap_idle_timeout, def.imap_idle_timeout);
+	assert_int_equal(file.sessions_per_ip, def.sessions_per_ip);
+	assert_int_equal(file.max_connections, def.max_connections);
+	assert_int_equal(file.smtp_error_limit, def.smtp_error_limit);
+	assert_int_equal(file.smtp_vrfy, def.smtp_vrfy);
+	assert_int_equal(file.auth_failure_delay_ms,
+			 def.auth_failure_delay_ms);
+	assert_int_equal(file.shutdown_timeout, def.shutdown_timeout);
+	assert_int_equal(file.queue_retry_min, def.queue_retry_min);
+	assert_int_equal(file.queue_retry_max, def.queue_retry_max);
+	assert_int_equal(file.queue_lifetime, def.queue_lifetime);
+	assert_int_equal(file.log_debug, def.log_debug);
+
+	/* Every key appears, uncommented, in the file. */
+	for (size_t k = 0; k < cfg_key_count(); k++) {
+		const char *name = cfg_key_name(k);
+		size_t len = strlen(name);
+		bool found = false;
+
+		f = fopen(path, "r");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strncmp(line, name, len) == 0 &&
+			    (line[len] == ' ' || line[len] == '='))
+				found = true;
+		fclose(f);
+		if (!found)
+			fail_msg("key %s is missing from %s", name, path);
+	}
+	cfg_free(&file);
+	cfg_free(&def);
+}
+
 int
 main(void)
 {
@@ -156,6 +229,7 @@ main(void)
 		cmocka_unit_test(cfg_bad_lines_name_line),
 		cmocka_unit_test(cfg_missing_file_reports_path),
 		cmocka_unit_test(cfg_size_and_duration_units),
+		cmocka_unit_test(cfg_example_file_matches_defaults),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
