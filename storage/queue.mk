@@ -1,1 +1,12 @@
-# sources, programs and tests of storage
+# The mail queue and Maildir delivery (maildir_deliver only; the rest of
+# maildir.h is built from storage/maildir.mk).
+libhapost_a_SOURCES += \
+	storage/queue.c storage/queue.h \
+	storage/queue_format.c storage/queue_format.h \
+	storage/maildir_deliver.c
+
+check_PROGRAMS += tests/unit/test-queue
+TESTS += tests/unit/test-queue
+tests_unit_test_queue_SOURCES = tests/unit/test-queue.c
+tests_unit_test_queue_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_queue_LDADD = $(TEST_LIBS)

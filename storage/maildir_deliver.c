@@ -1,0 +1,262 @@
+/*
+ * maildir_deliver - write one message into a Maildir, exactly once
+ *
+ * The standard Maildir delivery: write tmp/BASE, fsync it, rename it to
+ * new/BASE and fsync new/. BASE is chosen by the caller and must be
+ * deterministic for one message and recipient, because "already
+ * delivered" is decided by name: new/BASE is checked first, then (when
+ * check_existing is set) cur/ for BASE or BASE:2,FLAGS. This order
+ * matters: a reader that moves new/BASE to cur/ between the two checks is
+ * still seen in cur/.
+ *
+ * When a copy is found, its directory is fsync'd again before returning 0,
+ * because the attempt that wrote it may have failed before doing so.
+ * The rename uses RENAME_NOREPLACE where the filesystem supports it, so a
+ * concurrent delivery of the same BASE is also reported as present.
+ * Missing cur/, new/ and tmp/ directories (and the root) are created with
+ * mode 0700 and their parent directory fsync'd.
+ *
+ * Limits: a copy the user has already expunged is not found, so a retry
+ * after a crash between the rename and the caller's record delivers it
+ * again.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "maildir.h"
+
+#define COPY_BUFFER_SIZE (64u * 1024)
+
+/* Creates dir if missing and fsyncs its parent when it did. */
+static int
+ensure_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) == 0)
+		return fsync_parent(dir);
+	if (errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static bool
+base_valid(const char *base)
+{
+	return base[0] != '\0' && base[0] != '.' &&
+	       strpbrk(base, "/:") == NULL && strlen(base) < NAME_MAX - 16;
+}
+
+/* Returns 1 if cur/ holds BASE or BASE:2,..., 0 if not, -1 on error. */
+static int
+cur_has_base(const char *cur, const char *base)
+{
+	size_t len = strlen(base);
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	d = opendir(cur);
+	if (d == NULL)
+		return -1;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, base, len) == 0 &&
+		    (de->d_name[len] == '\0' || de->d_name[len] == ':')) {
+			found = 1;
+			break;
+		}
+		errno = 0;
+	}
+	if (de == NULL && errno != 0)
+		found = -1;
+	closedir(d);
+	return found;
+}
+
+/* Copies len bytes of fd from offset to out, failing on a short file. */
+static int
+copy_range(int out, int fd, off_t offset, size_t len, char *err,
+	   size_t errlen)
+{
+	char *block = malloc(COPY_BUFFER_SIZE);
+
+	if (block == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	while (len > 0) {
+		size_t want = len < COPY_BUFFER_SIZE ? len : COPY_BUFFER_SIZE;
+		ssize_t n = pread(fd, block, want, offset);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "read of queued message failed: "
+					      "%s",
+				 strerror(errno));
+			goto fail;
+		}
+		if (n == 0) {
+			snprintf(err, errlen, "queued message is %zu bytes "
+					      "shorter than expected",
+				 len);
+			goto fail;
+		}
+		if (write_full(out, block, (size_t)n) < 0) {
+			snprintf(err, errlen, "write failed: %s",
+				 strerror(errno));
+			goto fail;
+		}
+		offset += n;
+		len -= (size_t)n;
+	}
+	free(block);
+	return 0;
+fail:
+	free(block);
+	return -1;
+}
+
+/*
+ * Fsyncs the directory where an earlier copy was found: that attempt may
+ * have failed between its rename and its own directory fsync. Returns 0,
+ * or -1 with a message in err.
+ */
+static int
+found_durable(const char *dir, char *err, size_t errlen)
+{
+	if (fsync_dir(dir) == 0)
+		return 0;
+	snprintf(err, errlen, "fsync(%s) failed: %s", dir, strerror(errno));
+	return -1;
+}
+
+/* Renames without replacing; EEXIST when to exists. */
+static int
+rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* NFS and some others lack RENAME_NOREPLACE. */
+	if (access(to, F_OK) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(from, to);
+}
+
+int
+maildir_deliver(const char *dir, const char *base, const void *prefix,
+		size_t prefix_len, int fd, off_t offset, size_t len,
+		bool check_existing, char *err, size_t errlen)
+{
+	char cur[PATH_MAX], new_dir[PATH_MAX], tmp_dir[PATH_MAX];
+	char tmp_path[PATH_MAX], new_path[PATH_MAX];
+	int out, found;
+
+	if (!base_valid(base)) {
+		snprintf(err, errlen, "invalid maildir file name \"%.64s\"",
+			 base);
+		return -1;
+	}
+	if ((size_t)snprintf(cur, sizeof(cur), "%s/cur", dir) >= sizeof(cur) ||
+	    (size_t)snprintf(new_dir, sizeof(new_dir), "%s/new", dir) >=
+		    sizeof(new_dir) ||
+	    (size_t)snprintf(tmp_dir, sizeof(tmp_dir), "%s/tmp", dir) >=
+		    sizeof(tmp_dir) ||
+	    (size_t)snprintf(tmp_path, sizeof(tmp_path), "%s/tmp/%s", dir,
+			     base) >= sizeof(tmp_path) ||
+	    (size_t)snprintf(new_path, sizeof(new_path), "%s/new/%s", dir,
+			     base) >= sizeof(new_path)) {
+		snprintf(err, errlen, "maildir path too long: %.64s...", dir);
+		return -1;
+	}
+
+	if (mkdir_p(dir, 0700) < 0 || ensure_dir(cur) < 0 ||
+	    ensure_dir(new_dir) < 0 || ensure_dir(tmp_dir) < 0) {
+		snprintf(err, errlen, "creating maildir %s failed: %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+
+	/* new/ first, then cur/: see the header comment. */
+	if (access(new_path, F_OK) == 0)
+		return found_durable(new_dir, err, errlen);
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "access(%s) failed: %s", new_path,
+			 strerror(errno));
+		return -1;
+	}
+	if (check_existing) {
+		found = cur_has_base(cur, base);
+		if (found < 0) {
+			snprintf(err, errlen, "reading %s failed: %s", cur,
+				 strerror(errno));
+			return -1;
+		}
+		if (found)
+			return found_durable(cur, err, errlen);
+	}
+
+	/* A leftover tmp/BASE from an interrupted attempt is overwritten. */
+	out = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		snprintf(err, errlen, "open(%s) failed: %s", tmp_path,
+			 strerror(errno));
+		return -1;
+	}
+	if (prefix_len > 0 && write_full(out, prefix, prefix_len) < 0) {
+		snprintf(err, errlen, "write(%s) failed: %s", tmp_path,
+			 strerror(errno));
+		goto fail;
+	}
+	if (copy_range(out, fd, offset, len, err, errlen) < 0)
+		goto fail;
+	if (fsync(out) < 0) {
+		snprintf(err, errlen, "fsync(%s) failed: %s", tmp_path,
+			 strerror(errno));
+		goto fail;
+	}
+	if (close(out) < 0) {
+		out = -1;
+		snprintf(err, errlen, "close(%s) failed: %s", tmp_path,
+			 strerror(errno));
+		goto fail;
+	}
+	out = -1;
+	if (rename_noreplace(tmp_path, new_path) < 0) {
+		if (errno == EEXIST) {
+			unlink(tmp_path);
+			return found_durable(new_dir, err, errlen);
+		}
+		snprintf(err, errlen, "rename(%s) failed: %s", tmp_path,
+			 strerror(errno));
+		goto fail;
+	}
+	if (fsync_dir(new_dir) < 0) {
+		/*
+		 * The file stays in new/: a retry finds it there, and if the
+		 * rename is lost instead, the retry writes it again.
+		 */
+		snprintf(err, errlen, "fsync(%s) failed: %s", new_dir,
+			 strerror(errno));
+		return -1;
+	}
+	return 1;
+fail:
+	if (out >= 0)
+		close(out);
+	unlink(tmp_path);
+	return -1;
+}
