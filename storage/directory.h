@@ -14,6 +14,14 @@
  *
  * Every account's mail lives in DATA_DIR/mail/DOMAIN/LOCALPART/ as a
  * Maildir++ root.
+ *
+ * Names: a domain is LDH labels (letters, digits, hyphens, at most 63
+ * octets each, no hyphen at either end), at most 253 octets, no trailing
+ * dot, and a last label that is not all digits. An address is
+ * local@domain where the local part is an RFC 5321 dot-atom of at most 64
+ * octets; quoted local parts and non-ASCII addresses are rejected. An
+ * account's local part may not contain '/', because it names a directory.
+ * The edit functions fold names to lowercase before they check them.
  */
 #ifndef HAPOST_DIRECTORY_H
 #define HAPOST_DIRECTORY_H
@@ -21,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct buf;
 struct directory;
 
 struct account {
@@ -87,8 +96,33 @@ int directory_alias_del(struct directory *d, const char *alias,
 			const char *target, char *err, size_t errlen);
 /* Lists "alias: target, ..." lines. */
 int directory_alias_list(struct directory *d, char ***out, size_t *n);
+/*
+ * Appends "key: value" lines describing one account (address, maildir,
+ * imap, pop3, smtp_auth, options, aliases that name it) to out. The
+ * password hash is not shown.
+ */
+int directory_account_show(struct directory *d, const char *address,
+			   struct buf *out, char *err, size_t errlen);
+/*
+ * Returns the reason the last failed list function (domain, account or
+ * alias list) returned -1; "" when none failed.
+ */
+const char *directory_last_error(struct directory *d);
 
-/* Hashes a password with SHA-512-crypt and a random salt; malloc'd. */
+/* Check a name against the rules above; return 0 or -1 with err. */
+int directory_check_domain(const char *domain, char *err, size_t errlen);
+int directory_check_address(const char *address, char *err, size_t errlen);
+int directory_check_account_address(const char *address, char *err,
+				    size_t errlen);
+
+/* The longest password that password_hash() and crypt(3) accept. */
+#define PASSWORD_MAX_LEN 512
+
+/*
+ * Hashes a password with SHA-512-crypt and a random salt; malloc'd. Returns
+ * NULL (errno set) for an empty password, one longer than
+ * PASSWORD_MAX_LEN, or when libcrypt fails.
+ */
 char *password_hash(const char *password);
 /* Returns true if password matches hash (constant-time compare). */
 bool password_verify(const char *password, const char *hash);

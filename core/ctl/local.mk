@@ -1,1 +1,5 @@
-# sources, programs and tests of core/ctl
+# hapostctl, the administration command.
+sbin_PROGRAMS += hapostctl
+hapostctl_SOURCES = core/ctl/hapostctl.c core/ctl/ctl.h \
+	core/ctl/ctl_directory.c
+hapostctl_LDADD = $(HAPOST_LIBS)
