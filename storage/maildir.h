@@ -13,7 +13,8 @@
  * carries ",S=SIZE" so sizes need no stat.
  *
  * UIDs: each folder keeps "hapost-uidlist" (first line
- * "V1 UIDVALIDITY NEXTUID", then "UID BASE" per message, ascending) and
+ * "V1 UIDVALIDITY NEXTUID", then "UID BASE MTIME" per message, ascending,
+ * MTIME being the internal date recorded when the UID was given) and
  * "hapost-keywords" (letter to keyword name). Every reader and writer
  * takes an exclusive open-file-description lock (F_OFD_SETLKW, an fcntl
  * record lock, which NFS honours and which also excludes two sessions of
@@ -21,7 +22,9 @@
  * next UIDs in arrival order, vanished files leave the list, and the list
  * is rewritten atomically and fsync'd before any new UID is shown to a
  * client. UIDVALIDITY is the folder's creation time and changes only if
- * the list is lost.
+ * the list is lost or corrupt (it is then rebuilt, with a warning) or the
+ * folder is renamed. A writable mailbox_open() or mailbox_sync() moves
+ * files from new/ to cur/; a file moved by any process keeps its UID.
  *
  * Functions return 0 on success and -1 with a message in err unless noted.
  */
@@ -83,16 +86,19 @@ int maildir_deliver(const char *dir, const char *base, const void *prefix,
 		    size_t prefix_len, int fd, off_t offset, size_t len,
 		    bool check_existing, char *err, size_t errlen);
 
-/* Maps an IMAP mailbox name ("INBOX", "Sent", "A/B" with '/' or '.'
- * separator as given) to its directory under root; NULL if the name is
- * invalid (empty part, "..", '/' inside a part, a leading '.'). */
+/* Maps an IMAP mailbox name ("INBOX" in any case, "Sent", "A.B"; "." is
+ * the only hierarchy separator) to its directory under root. Returns NULL
+ * for an invalid name: empty, an empty part, a '/', '*' or '%', a control
+ * or 8-bit byte, invalid modified UTF-7, or a child of INBOX. */
 char *maildir_folder_dir(const char *root, const char *name);
 
 /* Opens a folder and syncs it (assigning UIDs). */
 int mailbox_open(const char *root, const char *name, bool readonly,
 		 struct mailbox **out, char *err, size_t errlen);
 void mailbox_close(struct mailbox *mb);
-/* Re-reads the folder; fills ch (free with mailbox_changes_free). */
+/* Re-reads the folder; fills ch (free with mailbox_changes_free; ch may
+ * be NULL). Fails, leaving mb as it was, if the folder's UIDVALIDITY
+ * changed: the caller must then drop the session's view. */
 int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch, char *err,
 		 size_t errlen);
 void mailbox_changes_free(struct mailbox_changes *ch);
@@ -102,9 +108,15 @@ long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
  * again. Returns an fd or -1. */
 int mailbox_open_msg(struct mailbox *mb, size_t i, char *err, size_t errlen);
 /* Sets message i's flags (letters as in the file name) by renaming into
- * cur/; fsyncs cur/. */
+ * cur/; fsyncs cur/. A message expunged meanwhile by another session is
+ * skipped without error. */
 int mailbox_set_flags(struct mailbox *mb, size_t i, const char *flags,
 		      char *err, size_t errlen);
+/* Sets the flags of n messages (message idx[k] gets flags[k]) with one
+ * lock and one fsync of cur/. */
+int mailbox_set_flags_many(struct mailbox *mb, const size_t *idx,
+			   const char *const *flags, size_t n, char *err,
+			   size_t errlen);
 /* Returns the keyword letter for name, adding it when create is true;
  * 0 when unknown or all 26 are used. */
 char mailbox_keyword_letter(struct mailbox *mb, const char *name,
@@ -120,7 +132,22 @@ int mailbox_append(const char *root, const char *name, const void *data,
 		   uint32_t *uidvalidity, uint32_t *uid, char *err,
 		   size_t errlen);
 
-/* Folder management. Names as IMAP gives them (modified UTF-7). */
+/*
+ * Copies n messages of mb into folder target with their flags (keywords
+ * translated by name), durably; uids[k] receives the new UID of message
+ * idx[k]. On failure the copies already made are removed again.
+ */
+int mailbox_copy_msgs(struct mailbox *mb, const size_t *idx, size_t n,
+		      const char *target, uint32_t *uidvalidity,
+		      uint32_t *uids, char *err, size_t errlen);
+
+/* Takes the exclusive POP3 maildrop lock of root without waiting. Returns
+ * an fd to close for release, -2 when another session holds it, or -1. */
+int maildir_pop3_lock(const char *root, char *err, size_t errlen);
+
+/* Folder management. Names as IMAP gives them (modified UTF-7). The list
+ * is "INBOX" followed by the folder names in byte order; each string and
+ * the array are malloc'd. Deleting or renaming INBOX is rejected. */
 int maildir_folder_list(const char *root, char ***names, size_t *n);
 int maildir_folder_create(const char *root, const char *name, char *err,
 			  size_t errlen);

@@ -1,0 +1,358 @@
+/*
+ * maildir_append - storing new messages into folders (APPEND, COPY) and
+ * the POP3 maildrop lock
+ *
+ * A stored message is written to tmp/ and fsync'd, renamed into cur/ as
+ * BASE:2,FLAGS and cur/ is fsync'd; only then is the folder synced to
+ * give it a UID, so a UID is returned only for a durable message. COPY
+ * hard-links the source file under a new BASE (the data is already
+ * durable) and falls back to copying the bytes when link(2) fails with
+ * EXDEV, EPERM or EMLINK. Keyword letters are translated by name, since
+ * each folder numbers its keywords on its own.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "maildir_int.h"
+#include "xalloc.h"
+
+/* Returns the folder directory of name if it exists as a Maildir. */
+static char *
+existing_folder_dir(const char *root, const char *name, char *err,
+		    size_t errlen)
+{
+	char why[256], path[4096];
+	struct stat st;
+	char *dir;
+
+	if (!maildir_is_inbox(name) &&
+	    !maildir_folder_name_valid(name, why, sizeof(why))) {
+		maildir_set_err(err, errlen, "invalid mailbox name: %s", why);
+		return NULL;
+	}
+	dir = maildir_folder_dir(root, name);
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		maildir_set_err(err, errlen, "mailbox %s does not exist",
+				name);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static int
+write_tmp(const char *tmp, const void *data, size_t len, time_t date,
+	  char *err, size_t errlen)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		maildir_set_err(err, errlen, "open(%s) failed: %s", tmp,
+				strerror(errno));
+		return -1;
+	}
+	if (write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+		maildir_set_err(err, errlen, "write(%s) failed: %s", tmp,
+				strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (date > 0) {
+		struct timespec ts[2] = {{date, 0}, {date, 0}};
+
+		if (futimens(fd, ts) < 0)
+			log_warning("maildir: futimens(%s) failed: %m", tmp);
+	}
+	if (close(fd) < 0) {
+		maildir_set_err(err, errlen, "close(%s) failed: %s", tmp,
+				strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Syncs the folder and looks up the UIDs of the given BASEs. */
+static int
+uids_of_bases(const char *root, const char *name, char **bases, size_t n,
+	      uint32_t *uidvalidity, uint32_t *uids, char *err,
+	      size_t errlen)
+{
+	struct mailbox *mb;
+	size_t k, i;
+
+	if (mailbox_open(root, name, true, &mb, err, errlen) < 0)
+		return -1;
+	*uidvalidity = mb->uidvalidity;
+	for (k = 0; k < n; k++) {
+		uids[k] = 0;
+		for (i = mb->count; i-- > 0;) {
+			if (strcmp(mb->msgs[i].base, bases[k]) == 0) {
+				uids[k] = mb->msgs[i].uid;
+				break;
+			}
+		}
+		if (uids[k] == 0) {
+			maildir_set_err(err, errlen,
+					"stored message %s vanished from %s",
+					bases[k], name);
+			mailbox_close(mb);
+			return -1;
+		}
+	}
+	mailbox_close(mb);
+	return 0;
+}
+
+int
+mailbox_append(const char *root, const char *name, const void *data,
+	       size_t len, const char *flags, time_t internal_date,
+	       uint32_t *uidvalidity, uint32_t *uid, char *err,
+	       size_t errlen)
+{
+	char base[512], tmp[4096], cur[4096], f[48];
+	char *dir, *bases[1];
+	int ret = -1;
+
+	if (!maildir_flags_normalize(flags ? flags : "", f)) {
+		maildir_set_err(err, errlen, "invalid flag letters \"%s\"",
+				flags);
+		return -1;
+	}
+	dir = existing_folder_dir(root, name, err, errlen);
+	if (dir == NULL)
+		return -1;
+	maildir_new_base(base, sizeof(base), len);
+	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, base);
+	snprintf(cur, sizeof(cur), "%s/cur/%s:2,%s", dir, base, f);
+	if (write_tmp(tmp, data, len, internal_date, err, errlen) < 0)
+		goto out;
+	if (rename(tmp, cur) < 0) {
+		maildir_set_err(err, errlen, "rename(%s) failed: %s", tmp,
+				strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (fsync_parent(cur) < 0) {
+		maildir_set_err(err, errlen, "fsync(%s/cur) failed: %s", dir,
+				strerror(errno));
+		goto out;
+	}
+	bases[0] = base;
+	ret = uids_of_bases(root, name, bases, 1, uidvalidity, uid, err,
+			    errlen);
+out:
+	free(dir);
+	return ret;
+}
+
+/* Copies the bytes of an open message into a new tmp file. */
+static int
+copy_bytes(int in, const char *tmp, time_t date, char *err, size_t errlen)
+{
+	char chunk[65536];
+	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ssize_t n;
+
+	if (out < 0) {
+		maildir_set_err(err, errlen, "open(%s) failed: %s", tmp,
+				strerror(errno));
+		return -1;
+	}
+	while ((n = read(in, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write_full(out, chunk, (size_t)n) < 0)
+			goto fail;
+	}
+	if (fsync(out) < 0)
+		goto fail;
+	if (date > 0) {
+		struct timespec ts[2] = {{date, 0}, {date, 0}};
+
+		(void)futimens(out, ts);
+	}
+	if (close(out) < 0) {
+		out = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	maildir_set_err(err, errlen, "copy to %s failed: %s", tmp,
+			strerror(errno));
+	if (out >= 0)
+		close(out);
+	unlink(tmp);
+	return -1;
+}
+
+/* Rewrites keyword letters of flags from src's numbering to dst's. */
+static void
+translate_flags(struct mailbox *src, struct mailbox *dst, const char *in,
+		char out[48])
+{
+	char tmp[48];
+	size_t n = 0;
+
+	for (const char *p = in; *p != '\0' && n < 47; p++) {
+		char letter = *p;
+
+		if (*p >= 'a' && *p <= 'z') {
+			const char *kw = src->keywords[*p - 'a'];
+
+			letter = kw ? mailbox_keyword_letter(dst, kw, true) : 0;
+		}
+		if (letter != 0)
+			tmp[n++] = letter;
+	}
+	tmp[n] = '\0';
+	maildir_flags_normalize(tmp, out);
+}
+
+/* Links (or copies) message i of mb into dir/tmp/base. */
+static int
+link_one(struct mailbox *mb, size_t i, const char *tmp, char *err,
+	 size_t errlen)
+{
+	char src[4096];
+	int fd, ret;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		snprintf(src, sizeof(src), "%s/%s", mb->dir, mb->msgs[i].path);
+		if (link(src, tmp) == 0)
+			return 0;
+		if (errno != ENOENT)
+			break;
+		/* The file was renamed: opening it updates its path. */
+		fd = mailbox_open_msg(mb, i, err, errlen);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK) {
+		maildir_set_err(err, errlen, "link(%s, %s) failed: %s", src,
+				tmp, strerror(errno));
+		return -1;
+	}
+	fd = mailbox_open_msg(mb, i, err, errlen);
+	if (fd < 0)
+		return -1;
+	ret = copy_bytes(fd, tmp, mb->msgs[i].internal_date, err, errlen);
+	close(fd);
+	return ret;
+}
+
+/* Removes the files a failed COPY already stored, so the target is left
+ * as it was (RFC 3501 requires this of COPY). */
+static void
+undo_copies(const char *dir, char **curs, size_t n)
+{
+	char path[4096];
+
+	for (size_t k = 0; k < n; k++) {
+		if (curs[k] != NULL && unlink(curs[k]) < 0 && errno != ENOENT)
+			log_error("maildir: unlink(%s) failed: %m", curs[k]);
+	}
+	snprintf(path, sizeof(path), "%s/cur", dir);
+	if (fsync_dir(path) < 0)
+		log_error("maildir: fsync(%s) failed: %m", path);
+}
+
+int
+mailbox_copy_msgs(struct mailbox *mb, const size_t *idx, size_t n,
+		  const char *target, uint32_t *uidvalidity, uint32_t *uids,
+		  char *err, size_t errlen)
+{
+	struct mailbox dst = {0};
+	char **bases = xcalloc(n + 1, sizeof(*bases));
+	char **curs = xcalloc(n + 1, sizeof(*curs));
+	char path[4096];
+	size_t done;
+	int ret = -1;
+
+	dst.dir = existing_folder_dir(mb->root, target, err, errlen);
+	if (dst.dir == NULL)
+		goto out;
+	mailbox_load_keywords(&dst);
+	for (done = 0; done < n; done++) {
+		struct maildir_msg *m;
+		char base[512], tmp[4096], f[48];
+
+		if (idx[done] >= mb->count) {
+			maildir_set_err(err, errlen,
+					"no message at position %zu",
+					idx[done]);
+			goto fail;
+		}
+		m = &mb->msgs[idx[done]];
+		maildir_new_base(base, sizeof(base), m->size);
+		translate_flags(mb, &dst, m->flags, f);
+		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dst.dir, base);
+		if (link_one(mb, idx[done], tmp, err, errlen) < 0)
+			goto fail;
+		curs[done] = xasprintf("%s/cur/%s:2,%s", dst.dir, base, f);
+		if (rename(tmp, curs[done]) < 0) {
+			maildir_set_err(err, errlen, "rename(%s) failed: %s",
+					tmp, strerror(errno));
+			unlink(tmp);
+			free(curs[done]);
+			curs[done] = NULL;
+			goto fail;
+		}
+		bases[done] = xstrdup(base);
+	}
+	snprintf(path, sizeof(path), "%s/cur", dst.dir);
+	if (fsync_dir(path) < 0) {
+		maildir_set_err(err, errlen, "fsync(%s) failed: %s", path,
+				strerror(errno));
+		goto fail;
+	}
+	ret = uids_of_bases(mb->root, target, bases, n, uidvalidity, uids, err,
+			    errlen);
+	goto out;
+fail:
+	undo_copies(dst.dir, curs, n);
+out:
+	for (size_t k = 0; k < n; k++) {
+		free(bases[k]);
+		free(curs[k]);
+	}
+	free(bases);
+	free(curs);
+	for (size_t k = 0; k < MAILDIR_MAX_KEYWORDS; k++)
+		free(dst.keywords[k]);
+	free(dst.dir);
+	return ret;
+}
+
+int
+maildir_pop3_lock(const char *root, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", root, POP3_LOCK_FILE);
+	fd = maildir_lock_file(path, false);
+	if (fd >= 0)
+		return fd;
+	if (errno == EAGAIN) {
+		maildir_set_err(err, errlen,
+				"maildrop is locked by another session");
+		return -2;
+	}
+	maildir_set_err(err, errlen, "lock(%s) failed: %s", path,
+			strerror(errno));
+	return -1;
+}

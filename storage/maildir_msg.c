@@ -1,0 +1,257 @@
+/*
+ * maildir_msg - reading, flagging and expunging messages of an open folder
+ *
+ * Flags live in the file name, so a flag change is a rename into cur/
+ * followed by an fsync of cur/ (and of new/ when the file left it). The
+ * renames run under the folder's uidlist lock, so a concurrent sync by
+ * another hapost session never reads the directory mid-rename. When a
+ * file is not where the view expects (another process renamed it), cur/ and
+ * new/ are searched for its BASE once and the operation is retried; a
+ * message whose file is gone has been expunged elsewhere and is skipped.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "maildir_int.h"
+#include "xalloc.h"
+
+/* Finds message i's file again by BASE and updates its path and flags.
+ * Returns 0 when found, -1 when the file is gone. */
+static int
+msg_relocate(struct mailbox *mb, size_t i)
+{
+	static const char *const subs[] = {"cur", "new"};
+	struct maildir_msg *m = &mb->msgs[i];
+	size_t blen = strlen(m->base);
+
+	for (size_t s = 0; s < 2; s++) {
+		char path[4096];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "%s/%s", mb->dir, subs[s]);
+		d = opendir(path);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, m->base, blen) != 0 ||
+			    (de->d_name[blen] != '\0' &&
+			     de->d_name[blen] != ':'))
+				continue;
+			free(m->path);
+			m->path = xasprintf("%s/%s", subs[s], de->d_name);
+			maildir_name_flags(de->d_name, m->flags);
+			closedir(d);
+			return 0;
+		}
+		closedir(d);
+	}
+	return -1;
+}
+
+int
+mailbox_open_msg(struct mailbox *mb, size_t i, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+
+	if (i >= mb->count) {
+		maildir_set_err(err, errlen, "no message at position %zu", i);
+		return -1;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		snprintf(path, sizeof(path), "%s/%s", mb->dir,
+			 mb->msgs[i].path);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOENT || attempt == 1 || msg_relocate(mb, i) < 0)
+			break;
+	}
+	if (errno == ENOENT)
+		maildir_set_err(err, errlen,
+				"message UID %u of %s has been expunged",
+				mb->msgs[i].uid, mb->name);
+	else
+		maildir_set_err(err, errlen, "open(%s) failed: %s", path,
+				strerror(errno));
+	return -1;
+}
+
+static int
+lock_folder(struct mailbox *mb, char *err, size_t errlen)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", mb->dir, UIDLIST_LOCK_FILE);
+	fd = maildir_lock_file(path, true);
+	if (fd < 0)
+		maildir_set_err(err, errlen, "lock(%s) failed: %s", path,
+				strerror(errno));
+	return fd;
+}
+
+static int
+fsync_sub(struct mailbox *mb, const char *sub, char *err, size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", mb->dir, sub);
+	if (fsync_dir(path) < 0) {
+		maildir_set_err(err, errlen, "fsync(%s) failed: %s", path,
+				strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Renames message i to carry flags f. Sets *left_new when the file moved
+ * out of new/. Returns 0, or -1 on an error other than a vanished file. */
+static int
+rename_flags(struct mailbox *mb, size_t i, const char *f, bool *left_new,
+	     char *err, size_t errlen)
+{
+	struct maildir_msg *m = &mb->msgs[i];
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char from[4096], to[4096];
+		bool was_new = strncmp(m->path, "new/", 4) == 0;
+
+		if (!was_new && strcmp(m->flags, f) == 0 &&
+		    strstr(m->path, ":2,") != NULL)
+			return 0;
+		snprintf(from, sizeof(from), "%s/%s", mb->dir, m->path);
+		snprintf(to, sizeof(to), "%s/cur/%s:2,%s", mb->dir, m->base,
+			 f);
+		if (rename(from, to) == 0) {
+			free(m->path);
+			m->path = xasprintf("cur/%s:2,%s", m->base, f);
+			snprintf(m->flags, sizeof(m->flags), "%s", f);
+			if (was_new)
+				*left_new = true;
+			return 0;
+		}
+		if (errno != ENOENT) {
+			maildir_set_err(err, errlen,
+					"rename(%s, %s) failed: %s", from, to,
+					strerror(errno));
+			return -1;
+		}
+		if (attempt == 1 || msg_relocate(mb, i) < 0)
+			break;
+	}
+	log_debug("maildir: %s UID %u vanished before a flag change",
+		  mb->dir, m->uid);
+	return 0;
+}
+
+int
+mailbox_set_flags_many(struct mailbox *mb, const size_t *idx,
+		       const char *const *flags, size_t n, char *err,
+		       size_t errlen)
+{
+	bool left_new = false;
+	int lock_fd, ret = 0;
+
+	if (mb->readonly) {
+		maildir_set_err(err, errlen, "mailbox %s is read-only",
+				mb->name);
+		return -1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		char f[48];
+
+		if (idx[k] >= mb->count) {
+			maildir_set_err(err, errlen,
+					"no message at position %zu", idx[k]);
+			return -1;
+		}
+		if (!maildir_flags_normalize(flags[k], f)) {
+			maildir_set_err(err, errlen,
+					"invalid flag letters \"%s\"",
+					flags[k]);
+			return -1;
+		}
+	}
+	lock_fd = lock_folder(mb, err, errlen);
+	if (lock_fd < 0)
+		return -1;
+	for (size_t k = 0; k < n && ret == 0; k++) {
+		char f[48];
+
+		maildir_flags_normalize(flags[k], f);
+		ret = rename_flags(mb, idx[k], f, &left_new, err, errlen);
+	}
+	if (n > 0 && fsync_sub(mb, "cur", err, errlen) < 0)
+		ret = -1;
+	if (left_new && fsync_sub(mb, "new", err, errlen) < 0)
+		ret = -1;
+	close(lock_fd);
+	return ret;
+}
+
+int
+mailbox_set_flags(struct mailbox *mb, size_t i, const char *flags,
+		  char *err, size_t errlen)
+{
+	return mailbox_set_flags_many(mb, &i, &flags, 1, err, errlen);
+}
+
+int
+mailbox_expunge_msgs(struct mailbox *mb, const size_t *idx, size_t n,
+		     char *err, size_t errlen)
+{
+	bool touched_new = false;
+	int lock_fd, ret = 0;
+
+	if (mb->readonly) {
+		maildir_set_err(err, errlen, "mailbox %s is read-only",
+				mb->name);
+		return -1;
+	}
+	lock_fd = lock_folder(mb, err, errlen);
+	if (lock_fd < 0)
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = idx[k];
+
+		if (i >= mb->count)
+			continue;
+		for (int attempt = 0; attempt < 2; attempt++) {
+			char path[4096];
+
+			snprintf(path, sizeof(path), "%s/%s", mb->dir,
+				 mb->msgs[i].path);
+			if (unlink(path) == 0) {
+				if (strncmp(mb->msgs[i].path, "new/", 4) == 0)
+					touched_new = true;
+				break;
+			}
+			if (errno != ENOENT) {
+				maildir_set_err(err, errlen,
+						"unlink(%s) failed: %s", path,
+						strerror(errno));
+				ret = -1;
+				break;
+			}
+			if (attempt == 1 || msg_relocate(mb, i) < 0)
+				break;
+		}
+	}
+	if (n > 0 && fsync_sub(mb, "cur", err, errlen) < 0)
+		ret = -1;
+	if (touched_new && fsync_sub(mb, "new", err, errlen) < 0)
+		ret = -1;
+	close(lock_fd);
+	return ret;
+}
