@@ -1,0 +1,568 @@
+/*
+ * qmgr - the queue manager process
+ *
+ * One libev loop schedules deliveries of the entries in DATA_DIR/queue:
+ *
+ * - inotify on queue/messages/ reports new entries (a rename into the
+ *   directory) and deleted ones; a queue overflow or SIGHUP triggers a
+ *   full rescan, and a rescan also runs every RESCAN_INTERVAL seconds as
+ *   a safety net.
+ * - a timer wakes the loop when the earliest deferred recipient is due.
+ * - the unix datagram socket RUN_DIR/qmgr.sock accepts "flush", which
+ *   makes every entry and recipient due now. A sender with a bound
+ *   address gets "ok" or "error ..." back.
+ * - an idle watcher does the work: one recipient per callback (see
+ *   job.h), so signals and new entries are handled between recipients.
+ *
+ * At startup the queue manager removes stale temporary files
+ * (queue_cleanup) and schedules every entry present with check_existing
+ * set, because a crash may have interrupted a delivery to it.
+ *
+ * SIGTERM or SIGINT stops the loop after the recipient in progress; its
+ * result is already recorded, so the rest of the entry is simply retried
+ * by the next queue manager. A single recipient's delivery is not
+ * interrupted, so shutdown_timeout is met unless one Maildir write
+ * blocks for longer (a hung network file system, for example).
+ *
+ * Limits: picking the next due entry scans the in-memory list, which is
+ * linear in the queue size; fine for thousands of entries.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "directory.h"
+#include "job.h"
+#include "log.h"
+#include "qmgr.h"
+#include "queue.h"
+#include "xalloc.h"
+
+#define RESCAN_INTERVAL 300.0
+#define LOAD_ERROR_RETRY_MIN 60
+
+struct qmgr_entry {
+	char id[QUEUE_ID_LEN + 1];
+	time_t due; /* earliest due recipient; 0 for now */
+	bool check_existing;
+	bool force;
+};
+
+struct qmgr {
+	struct cfg *cfg;
+	struct ev_loop *loop;
+	struct delivery_ctx ctx;
+
+	struct qmgr_entry *entries; /* sorted by ID, so by arrival */
+	size_t nentries;
+	size_t cap;
+
+	struct delivery_job job;
+	bool job_active;
+	char job_id[QUEUE_ID_LEN + 1];
+
+	char messages_dir[PATH_MAX];
+	struct sockaddr_un sock_addr;
+	int inotify_fd;
+	int sock_fd;
+
+	ev_io inotify_watcher;
+	ev_io sock_watcher;
+	ev_timer retry_timer;
+	ev_timer rescan_timer;
+	ev_idle work_watcher;
+	ev_signal term_watcher;
+	ev_signal int_watcher;
+	ev_signal hup_watcher;
+	int exit_code;
+};
+
+static int
+compare_entry_id(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct qmgr_entry *)elem)->id);
+}
+
+static int
+compare_id_string(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+static struct qmgr_entry *
+entry_find(struct qmgr *q, const char *id)
+{
+	return bsearch(id, q->entries, q->nentries, sizeof(*q->entries),
+		       compare_entry_id);
+}
+
+/* Adds id as due now; an entry already known is left as it is. */
+static void
+entry_add(struct qmgr *q, const char *id, bool check_existing)
+{
+	size_t pos = q->nentries;
+	struct qmgr_entry *e;
+
+	/* New IDs sort last in the common case; search from the end. */
+	while (pos > 0 && strcmp(q->entries[pos - 1].id, id) > 0)
+		pos--;
+	if (pos > 0 && strcmp(q->entries[pos - 1].id, id) == 0)
+		return;
+	if (q->nentries == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 64;
+		q->entries = xrealloc(q->entries, q->cap * sizeof(*e));
+	}
+	memmove(&q->entries[pos + 1], &q->entries[pos],
+		(q->nentries - pos) * sizeof(*e));
+	e = &q->entries[pos];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->id, id, sizeof(e->id));
+	e->check_existing = check_existing;
+	q->nentries++;
+}
+
+static void
+entry_remove(struct qmgr *q, struct qmgr_entry *e)
+{
+	size_t pos = (size_t)(e - q->entries);
+
+	memmove(e, e + 1, (q->nentries - pos - 1) * sizeof(*e));
+	q->nentries--;
+}
+
+/* Starts the work watcher if anything is due, else arms the timer. */
+static void
+schedule(struct qmgr *q)
+{
+	time_t now = time(NULL), earliest = 0;
+	double delay;
+	size_t i;
+
+	ev_timer_stop(q->loop, &q->retry_timer);
+	if (q->job_active) {
+		ev_idle_start(q->loop, &q->work_watcher);
+		return;
+	}
+	for (i = 0; i < q->nentries; i++) {
+		time_t due = q->entries[i].due;
+
+		if (due <= now) {
+			ev_idle_start(q->loop, &q->work_watcher);
+			return;
+		}
+		if (earliest == 0 || due < earliest)
+			earliest = due;
+	}
+	ev_idle_stop(q->loop, &q->work_watcher);
+	if (earliest == 0)
+		return;
+	delay = (double)(earliest - now);
+	/* Wall-clock jumps are caught up with at least once per rescan. */
+	if (delay > RESCAN_INTERVAL)
+		delay = RESCAN_INTERVAL;
+	ev_timer_set(&q->retry_timer, delay, 0.);
+	ev_timer_start(q->loop, &q->retry_timer);
+}
+
+static void
+job_stop(struct qmgr *q)
+{
+	if (!q->job_active)
+		return;
+	delivery_job_close(&q->job);
+	q->job_active = false;
+}
+
+/* Picks the first due entry and opens its job; false if none is due. */
+static bool
+job_start(struct qmgr *q, time_t now)
+{
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < q->nentries; i++) {
+		struct qmgr_entry *e = &q->entries[i];
+
+		if (e->due > now)
+			continue;
+		if (delivery_job_open(&q->ctx, e->id, e->check_existing,
+				      e->force, &q->job, err,
+				      sizeof(err)) < 0) {
+			unsigned retry = q->ctx.retry_max;
+
+			if (errno == ENOENT) {
+				entry_remove(q, e);
+				return true;
+			}
+			if (retry < LOAD_ERROR_RETRY_MIN)
+				retry = LOAD_ERROR_RETRY_MIN;
+			log_error("%s; the entry stays queued, next try in "
+				  "%u s",
+				  err, retry);
+			e->due = now + (time_t)retry;
+			return true;
+		}
+		e->force = false;
+		memcpy(q->job_id, e->id, sizeof(q->job_id));
+		q->job_active = true;
+		return true;
+	}
+	return false;
+}
+
+static void
+job_done(struct qmgr *q, time_t now)
+{
+	struct qmgr_entry *e;
+	time_t next = delivery_job_finish(&q->ctx, &q->job, now);
+
+	e = entry_find(q, q->job_id);
+	if (e != NULL) {
+		if (next == 0) {
+			entry_remove(q, e);
+		} else {
+			e->due = next;
+			e->check_existing |= q->job.check_existing;
+		}
+	}
+	job_stop(q);
+}
+
+static void
+work_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct qmgr *q = w->data;
+	time_t now = time(NULL);
+
+	if (!q->job_active) {
+		if (!job_start(q, now))
+			schedule(q);
+		return;
+	}
+	if (delivery_job_step(&q->ctx, &q->job, now) == 0) {
+		job_done(q, now);
+		schedule(q);
+	}
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	schedule(w->data);
+}
+
+/* Brings the in-memory list in line with queue/messages/. */
+static void
+rescan(struct qmgr *q)
+{
+	char err[512];
+	char **ids;
+	size_t n, i;
+
+	if (queue_list(q->cfg->data_dir, &ids, &n, err, sizeof(err)) < 0) {
+		log_error("queue rescan failed: %s", err);
+		return;
+	}
+	/* Drop entries that are gone, then add the ones not known yet. */
+	for (i = q->nentries; i > 0; i--) {
+		struct qmgr_entry *e = &q->entries[i - 1];
+
+		if (bsearch(e->id, ids, n, sizeof(*ids), compare_id_string) ==
+			    NULL &&
+		    !(q->job_active && strcmp(e->id, q->job_id) == 0))
+			entry_remove(q, e);
+	}
+	for (i = 0; i < n; i++)
+		entry_add(q, ids[i], true);
+	queue_list_free(ids, n);
+	schedule(q);
+}
+
+static void
+rescan_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	rescan(w->data);
+}
+
+static void
+inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct qmgr *q = w->data;
+	char events[16384]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
+	bool overflow = false;
+	ssize_t len;
+
+	for (;;) {
+		char *p;
+
+		len = read(q->inotify_fd, events, sizeof(events));
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len <= 0)
+			break;
+		for (p = events; p < events + len;) {
+			const struct inotify_event *ev = (void *)p;
+			struct qmgr_entry *e;
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW)
+				overflow = true;
+			if (ev->len == 0 || !queue_id_valid(ev->name))
+				continue;
+			if (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) {
+				entry_add(q, ev->name, false);
+				continue;
+			}
+			e = entry_find(q, ev->name);
+			if (e == NULL)
+				continue;
+			/* Deleted by hapostctl, or removed after delivery. */
+			if (q->job_active && strcmp(q->job_id, ev->name) == 0) {
+				log_info("qid=%s deleted from the queue; "
+					 "delivery stopped",
+					 ev->name);
+				job_stop(q);
+			}
+			entry_remove(q, e);
+		}
+	}
+	if (len < 0 && errno != EAGAIN)
+		log_error("read(inotify) failed: %m");
+	if (overflow) {
+		log_warning("inotify queue overflowed; rescanning the queue");
+		rescan(q);
+		return;
+	}
+	schedule(q);
+}
+
+/* Makes every entry and recipient due now. */
+static void
+flush_all(struct qmgr *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nentries; i++) {
+		q->entries[i].due = 0;
+		q->entries[i].force = true;
+	}
+	log_info("flush requested: %zu entries due now", q->nentries);
+	schedule(q);
+}
+
+static void
+sock_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct qmgr *q = w->data;
+	struct sockaddr_un from;
+	socklen_t fromlen = sizeof(from);
+	char cmd[64], text[64];
+	const char *reply;
+	ssize_t n;
+
+	n = recvfrom(q->sock_fd, cmd, sizeof(cmd) - 1, 0,
+		     (struct sockaddr *)&from, &fromlen);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_error("recvfrom(%s) failed: %m",
+				  q->sock_addr.sun_path);
+		return;
+	}
+	while (n > 0 && (cmd[n - 1] == '\n' || cmd[n - 1] == '\r'))
+		n--;
+	cmd[n] = '\0';
+	if (strcmp(cmd, QMGR_FLUSH_COMMAND) == 0) {
+		flush_all(q);
+		reply = "ok\n";
+	} else {
+		log_warning("unknown control command \"%s\" ignored",
+			    log_printable(text, sizeof(text), cmd, (size_t)n));
+		reply = "error unknown command\n";
+	}
+	/* An unbound sender has only the address family in from. */
+	if (fromlen > sizeof(sa_family_t) &&
+	    sendto(q->sock_fd, reply, strlen(reply), MSG_DONTWAIT,
+		   (struct sockaddr *)&from, fromlen) < 0)
+		log_debug("reply to control client failed: %m");
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct qmgr *q = w->data;
+
+	log_notice("stopping on signal %d", w->signum);
+	job_stop(q);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	rescan(w->data);
+}
+
+static int
+open_inotify(struct qmgr *q)
+{
+	q->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (q->inotify_fd < 0) {
+		log_error("inotify_init1 failed: %m");
+		return -1;
+	}
+	if (inotify_add_watch(q->inotify_fd, q->messages_dir,
+			      IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
+				      IN_MOVED_FROM) < 0) {
+		log_error("inotify_add_watch(%s) failed: %m",
+			  q->messages_dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_control_socket(struct qmgr *q)
+{
+	struct sockaddr_un *sa = &q->sock_addr;
+	int n;
+
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s",
+		     q->cfg->run_dir, QMGR_SOCKET_NAME);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+		log_error("control socket path %s/%s is too long",
+			  q->cfg->run_dir, QMGR_SOCKET_NAME);
+		return -1;
+	}
+	q->sock_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
+	if (q->sock_fd < 0) {
+		log_error("socket(AF_UNIX) failed: %m");
+		return -1;
+	}
+	/* A socket file left by an earlier queue manager is replaced. */
+	if (unlink(sa->sun_path) < 0 && errno != ENOENT) {
+		log_error("unlink(%s) failed: %m", sa->sun_path);
+		return -1;
+	}
+	if (bind(q->sock_fd, (struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		log_error("bind(%s) failed: %m", sa->sun_path);
+		return -1;
+	}
+	if (chmod(sa->sun_path, 0600) < 0) {
+		log_error("chmod(%s) failed: %m", sa->sun_path);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+init_watchers(struct qmgr *q)
+{
+	ev_io_init(&q->inotify_watcher, inotify_cb, q->inotify_fd, EV_READ);
+	ev_io_init(&q->sock_watcher, sock_cb, q->sock_fd, EV_READ);
+	ev_init(&q->retry_timer, retry_cb);
+	ev_timer_init(&q->rescan_timer, rescan_cb, RESCAN_INTERVAL,
+		      RESCAN_INTERVAL);
+	ev_idle_init(&q->work_watcher, work_cb);
+	ev_signal_init(&q->term_watcher, stop_cb, SIGTERM);
+	ev_signal_init(&q->int_watcher, stop_cb, SIGINT);
+	ev_signal_init(&q->hup_watcher, hup_cb, SIGHUP);
+	q->inotify_watcher.data = q;
+	q->sock_watcher.data = q;
+	q->retry_timer.data = q;
+	q->rescan_timer.data = q;
+	q->work_watcher.data = q;
+	q->term_watcher.data = q;
+	q->int_watcher.data = q;
+	q->hup_watcher.data = q;
+
+	ev_io_start(q->loop, &q->inotify_watcher);
+	ev_io_start(q->loop, &q->sock_watcher);
+	ev_timer_start(q->loop, &q->rescan_timer);
+	ev_signal_start(q->loop, &q->term_watcher);
+	ev_signal_start(q->loop, &q->int_watcher);
+	ev_signal_start(q->loop, &q->hup_watcher);
+}
+
+static void
+close_all(struct qmgr *q)
+{
+	job_stop(q);
+	if (q->sock_fd >= 0) {
+		close(q->sock_fd);
+		unlink(q->sock_addr.sun_path);
+	}
+	if (q->inotify_fd >= 0)
+		close(q->inotify_fd);
+	if (q->ctx.dir != NULL)
+		directory_close(q->ctx.dir);
+	if (q->loop != NULL)
+		ev_loop_destroy(q->loop);
+	free(q->entries);
+}
+
+int
+qmgr_main(struct cfg *cfg)
+{
+	struct qmgr q;
+	char err[512];
+	int n;
+
+	memset(&q, 0, sizeof(q));
+	q.cfg = cfg;
+	q.inotify_fd = -1;
+	q.sock_fd = -1;
+	q.ctx.data_dir = cfg->data_dir;
+	q.ctx.hostname = cfg->hostname;
+	q.ctx.retry_min = cfg->queue_retry_min;
+	q.ctx.retry_max = cfg->queue_retry_max;
+	q.ctx.lifetime = cfg->queue_lifetime;
+
+	if (queue_init(cfg->data_dir, err, sizeof(err)) < 0) {
+		log_error("queue manager not started: %s", err);
+		return 1;
+	}
+	n = snprintf(q.messages_dir, sizeof(q.messages_dir),
+		     "%s/queue/messages", cfg->data_dir);
+	if (n < 0 || (size_t)n >= sizeof(q.messages_dir)) {
+		log_error("queue manager not started: data_dir too long");
+		return 1;
+	}
+	q.loop = ev_default_loop(EVFLAG_AUTO);
+	if (q.loop == NULL) {
+		log_error("queue manager not started: ev_default_loop failed");
+		return 1;
+	}
+	/* Watch before the first scan, so no entry falls in between. */
+	if (open_inotify(&q) < 0 || open_control_socket(&q) < 0) {
+		close_all(&q);
+		return 1;
+	}
+	q.ctx.dir = directory_open_file(cfg->data_dir);
+	init_watchers(&q);
+
+	queue_cleanup(cfg->data_dir);
+	rescan(&q);
+	log_notice("queue manager started: %zu queued entries", q.nentries);
+
+	ev_run(q.loop, 0);
+
+	close_all(&q);
+	log_notice("queue manager stopped");
+	return q.exit_code;
+}
