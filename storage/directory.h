@@ -115,8 +115,11 @@ int directory_check_address(const char *address, char *err, size_t errlen);
 int directory_check_account_address(const char *address, char *err,
 				    size_t errlen);
 
-/* The longest password that password_hash() and crypt(3) accept. */
-#define PASSWORD_MAX_LEN 512
+/*
+ * The longest password password_hash() accepts: libxcrypt's crypt_r()
+ * takes at most CRYPT_MAX_PASSPHRASE_SIZE - 1 bytes.
+ */
+#define PASSWORD_MAX_LEN 511
 
 /*
  * Hashes a password with SHA-512-crypt and a random salt; malloc'd. Returns

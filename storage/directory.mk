@@ -6,3 +6,12 @@ libhapost_a_SOURCES += \
 	storage/directory_names.c \
 	storage/directory_edit.c \
 	storage/password.c
+
+check_PROGRAMS += tests/unit/test-directory tests/unit/test-password
+TESTS += tests/unit/test-directory tests/unit/test-password
+tests_unit_test_directory_SOURCES = tests/unit/test-directory.c
+tests_unit_test_directory_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_directory_LDADD = $(TEST_LIBS)
+tests_unit_test_password_SOURCES = tests/unit/test-password.c
+tests_unit_test_password_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_password_LDADD = $(TEST_LIBS)
