@@ -1,1 +1,15 @@
 # sources, programs and tests of core/mime
+libhapost_a_SOURCES += \
+	core/mime/mime.h core/mime/mime-internal.h \
+	core/mime/address.c core/mime/bodystructure.c core/mime/date.c \
+	core/mime/decode.c core/mime/envelope.c core/mime/header.c \
+	core/mime/imapstr.c core/mime/parse.c core/mime/search.c \
+	core/mime/section.c
+
+MIME_TESTS = tests/unit/test-mime
+check_PROGRAMS += $(MIME_TESTS)
+TESTS += $(MIME_TESTS)
+MIME_TEST_UTIL = tests/unit/test-mime-util.c
+tests_unit_test_mime_SOURCES = tests/unit/test-mime.c $(MIME_TEST_UTIL)
+tests_unit_test_mime_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mime_LDADD = $(TEST_LIBS)
