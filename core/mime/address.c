@@ -283,8 +283,10 @@ read_angle_addr(const struct toklist *l, size_t *i, char *name,
 		struct buf b = BUF_INIT;
 		size_t k = j;
 
-		while (k < l->n && !is_special_tok(l, k, ':') &&
-		       !is_special_tok(l, k, '>')) {
+		/* Only '@', ',' and domains may appear in a route, so the
+		 * scan stops early and a list of '<' stays linear. */
+		while (k < l->n && (l->v[k].kind != TOK_SPECIAL ||
+				    l->v[k].c == '@' || l->v[k].c == ',')) {
 			const struct tok *t = &l->v[k];
 
 			if (t->kind == TOK_SPECIAL)

@@ -12,6 +12,13 @@
 
 #include "mime-internal.h"
 
+/*
+ * RFC 2047 limits an encoded word to 75 characters; longer ones are
+ * accepted up to this size, and the cap keeps a value full of "=?"
+ * without terminators linear to scan.
+ */
+#define ENCODED_WORD_MAX 1024
+
 static int
 b64_value(unsigned char c)
 {
@@ -161,6 +168,8 @@ decode_word(const char *s, size_t n, struct buf *out)
 	char enc, charset[64];
 	struct buf raw = BUF_INIT;
 
+	if (n > ENCODED_WORD_MAX)
+		n = ENCODED_WORD_MAX;
 	if (n < 8 || s[0] != '=' || s[1] != '?')
 		return 0;
 	while (i < n && s[i] != '?' && !mime_is_wsp(s[i]) && s[i] != '\n')
