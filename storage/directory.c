@@ -18,7 +18,7 @@
  * account nor an alias is skipped with a warning. When nothing remains,
  * the result is DIR_NOT_FOUND.
  *
- * Logins: directory_authenticate() answers DIR_NOT_FOUND for an unknown
+ * Logins: directory_authenticate() returns DIR_NOT_FOUND for an unknown
  * user, a foreign domain and a wrong password alike, and checks a dummy
  * hash for an unknown user so the reply takes about as long. It does not
  * look at the imap/pop3/smtp_auth options; the protocol must.
@@ -216,8 +216,8 @@ fill_account(const struct directory *d, const struct dir_account *a,
 	int local_len = (int)(domain - 1 - a->address);
 
 	acct->address = xstrdup(a->address);
-	acct->maildir = xasprintf("%s/%s/%.*s", d->mail_dir, domain, local_len,
-				  a->address);
+	acct->maildir =
+	    xasprintf("%s/%s/%.*s", d->mail_dir, domain, local_len, a->address);
 	acct->imap_enabled = a->imap;
 	acct->pop3_enabled = a->pop3;
 	acct->smtp_auth_enabled = a->smtp_auth;
@@ -231,7 +231,7 @@ account_free(struct account *acct)
 	memset(acct, 0, sizeof(*acct));
 }
 
-/* Finds a full address in a local domain; *result says why not. */
+/* Finds a full address in a local domain and sets *result to the outcome. */
 static struct dir_account *
 find_local_account(struct directory *d, const char *address,
 		   enum dir_result *result)
@@ -261,7 +261,7 @@ directory_get_account(struct directory *d, const char *address,
 
 	memset(acct, 0, sizeof(*acct));
 	if (dir_refresh(d, DIR_TABLE_BIT(DIR_DOMAINS) |
-				   DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
+			       DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
 		return DIR_TEMPFAIL;
 	a = find_local_account(d, address, &result);
 	if (a != NULL)
@@ -309,7 +309,7 @@ directory_authenticate(struct directory *d, const char *user,
 
 	memset(acct, 0, sizeof(*acct));
 	if (dir_refresh(d, DIR_TABLE_BIT(DIR_DOMAINS) |
-				   DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
+			       DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
 		return DIR_TEMPFAIL;
 	if (user[0] != '\0' && strchr(user, '@') != NULL)
 		a = find_local_account(d, user, &result);
@@ -352,7 +352,7 @@ directory_account_list(struct directory *d, const char *domain, char ***out,
 	*n = 0;
 	d->last_error[0] = '\0';
 	if (dir_refresh(d, DIR_TABLE_BIT(DIR_DOMAINS) |
-				   DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
+			       DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
 		return -1;
 	if (domain != NULL) {
 		folded = dir_fold(domain);

@@ -19,7 +19,7 @@
  * octets each, no hyphen at either end), at most 253 octets, no trailing
  * dot, and a last label that is not all digits. An address is
  * local@domain where the local part is an RFC 5321 dot-atom of at most 64
- * octets; quoted local parts and non-ASCII addresses are rejected. An
+ * octets. Quoted local parts and non-ASCII addresses are rejected. An
  * account's local part may not contain '/', because it names a directory.
  * The edit functions fold names to lowercase before they check them.
  */
@@ -109,7 +109,7 @@ int directory_account_show(struct directory *d, const char *address,
  */
 const char *directory_last_error(struct directory *d);
 
-/* Check a name against the rules above; return 0 or -1 with err. */
+/* Check a name against the rules above. Return 0, or -1 with err set. */
 int directory_check_domain(const char *domain, char *err, size_t errlen);
 int directory_check_address(const char *address, char *err, size_t errlen);
 int directory_check_account_address(const char *address, char *err,

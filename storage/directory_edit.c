@@ -5,8 +5,8 @@
  * on DATA_DIR/directory/.lock, re-reads all tables, checks the change
  * against them, and replaces the changed table with write_file_atomic()
  * (temporary file, fsync, rename, directory fsync). Two hapostctl runs at
- * once therefore apply one after the other and neither loses the other's
- * change; readers never lock and always see a whole table.
+ * once therefore apply one after the other, and neither loses the other's
+ * change. Readers never lock, and the rename shows them a whole table.
  *
  * The edit works on the file's lines, so comments, blank lines and lines
  * that do not parse stay as they were; only the lines of the changed name
@@ -105,8 +105,8 @@ edit_write(struct edit *e, enum dir_table_kind kind, struct buf *text,
 	struct dir_table *t = &e->d->tables[kind];
 	mode_t mode = kind == DIR_ACCOUNTS ? 0600 : 0640;
 
-	if (write_file_atomic(t->path, text->data ? text->data : "",
-			      text->len, mode) < 0) {
+	if (write_file_atomic(t->path, text->data ? text->data : "", text->len,
+			      mode) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", t->path,
 			 strerror(errno));
 		return -1;
@@ -417,7 +417,7 @@ done:
 
 int
 directory_account_del(struct directory *d, const char *address, char *err,
-		       size_t errlen)
+		      size_t errlen)
 {
 	return edit_account_lines(d, address, NULL, NULL, err, errlen);
 }
@@ -429,8 +429,8 @@ replace_hash(struct buf *out, const char *line, size_t len, const void *arg)
 	const char *hash = arg;
 	const char *first = memchr(line, ':', len);
 	const char *second =
-		first ? memchr(first + 1, ':', len - (size_t)(first + 1 - line))
-		      : NULL;
+	    first ? memchr(first + 1, ':', len - (size_t)(first + 1 - line))
+		  : NULL;
 
 	if (first == NULL)
 		return;
@@ -482,8 +482,8 @@ extend_alias(struct buf *out, const char *line, size_t len, const void *arg)
 }
 
 int
-directory_alias_add(struct directory *d, const char *alias,
-		    const char *target, char *err, size_t errlen)
+directory_alias_add(struct directory *d, const char *alias, const char *target,
+		    char *err, size_t errlen)
 {
 	char *name = dir_fold(alias);
 	char *to = dir_fold(target);
@@ -582,8 +582,8 @@ remove_target(struct buf *out, const char *line, size_t len, const void *arg)
 }
 
 int
-directory_alias_del(struct directory *d, const char *alias,
-		    const char *target, char *err, size_t errlen)
+directory_alias_del(struct directory *d, const char *alias, const char *target,
+		    char *err, size_t errlen)
 {
 	char *name = dir_fold(alias);
 	char *to = target ? dir_fold(target) : NULL;

@@ -13,7 +13,7 @@
 #include "buf.h"
 #include "directory.h"
 
-/* A table larger than this is refused rather than read into memory. */
+/* A table larger than this is rejected rather than read into memory. */
 #define DIR_TABLE_MAX ((size_t)256 << 20)
 /* Alias levels followed by directory_resolve_rcpt(). */
 #define DIR_ALIAS_DEPTH 10
@@ -86,8 +86,8 @@ int dir_refresh(struct directory *d, unsigned mask);
  * raw[kind] (empty for a missing file). For the edit functions, which
  * hold the edit lock. Returns 0 or -1 with err.
  */
-int dir_reload_all(struct directory *d, struct buf raw[DIR_NTABLES],
-		   char *err, size_t errlen);
+int dir_reload_all(struct directory *d, struct buf raw[DIR_NTABLES], char *err,
+		   size_t errlen);
 /* Forgets the identity of t so the next dir_refresh() re-reads it. */
 void dir_invalidate(struct dir_table *t);
 void dir_free_tables(struct directory *d);
@@ -95,8 +95,7 @@ void dir_free_tables(struct directory *d);
 bool dir_has_domain(const struct directory *d, const char *domain);
 struct dir_account *dir_find_account(const struct directory *d,
 				     const char *address);
-struct dir_alias *dir_find_alias(const struct directory *d,
-				 const char *alias);
+struct dir_alias *dir_find_alias(const struct directory *d, const char *alias);
 
 /* Returns a lowercase (ASCII) copy of s. */
 char *dir_fold(const char *s);

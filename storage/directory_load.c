@@ -5,7 +5,7 @@
  * re-reads a file whose inode, size, mtime or ctime differ from the copy
  * in memory. Edits replace a table by rename, so a new inode marks every
  * edit even within one mtime tick. A stat per table per lookup is cheap
- * on a local filesystem; on NFS the client's attribute cache (actimeo)
+ * on a local filesystem. On NFS the client's attribute cache (actimeo)
  * bounds how soon another node's edit shows.
  *
  * Lines: blank lines and lines starting with '#' are ignored. A line that
@@ -246,8 +246,7 @@ parse_account_line(struct directory *d, const struct parse_ctx *ctx,
 	}
 	hash = colon + 1;
 	options = memchr(hash, ':', len - (size_t)(hash - line));
-	hlen = options ? (size_t)(options - hash)
-		       : len - (size_t)(hash - line);
+	hlen = options ? (size_t)(options - hash) : len - (size_t)(hash - line);
 	hash = dir_trim(hash, &hlen);
 	if (hlen == 0 || memchr(hash, ' ', hlen) || memchr(hash, '\t', hlen)) {
 		skip_line(ctx, hlen == 0 ? "empty password hash"
@@ -263,7 +262,8 @@ parse_account_line(struct directory *d, const struct parse_ctx *ctx,
 	parse_options(&a, ctx);
 	if (d->naccounts == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
-		d->accounts = xrealloc(d->accounts, *cap * sizeof(*d->accounts));
+		d->accounts =
+		    xrealloc(d->accounts, *cap * sizeof(*d->accounts));
 	}
 	d->accounts[d->naccounts++] = a;
 }
@@ -285,8 +285,8 @@ add_target(struct dir_alias *a, char *target)
 		free(target);
 		return;
 	}
-	a->targets = xrealloc(a->targets,
-			      (a->ntargets + 1) * sizeof(*a->targets));
+	a->targets =
+	    xrealloc(a->targets, (a->ntargets + 1) * sizeof(*a->targets));
 	a->targets[a->ntargets++] = target;
 }
 
@@ -367,7 +367,8 @@ dedupe_accounts(struct directory *d, const char *path)
 	for (size_t i = 0; i < d->naccounts; i++) {
 		struct dir_account *prev = out ? &d->accounts[out - 1] : NULL;
 
-		if (prev && strcmp(prev->address, d->accounts[i].address) == 0) {
+		if (prev &&
+		    strcmp(prev->address, d->accounts[i].address) == 0) {
 			log_warning("%s:%u: account %s repeats line %u; line "
 				    "skipped",
 				    path, d->accounts[i].line, prev->address,
@@ -515,12 +516,12 @@ load_table(struct directory *d, struct dir_table *t, bool force,
 static void
 report_failure(struct directory *d, struct dir_table *t)
 {
-	const char *why = errno == EFBIG	? "larger than the table limit"
+	const char *why = errno == EFBIG    ? "larger than the table limit"
 			  : errno == EINVAL ? "not a regular file"
 					    : strerror(errno);
 
-	snprintf(d->last_error, sizeof(d->last_error),
-		 "cannot read %s: %s", t->path, why);
+	snprintf(d->last_error, sizeof(d->last_error), "cannot read %s: %s",
+		 t->path, why);
 	if (t->failed_errno == errno)
 		return;
 	t->failed_errno = errno;
@@ -590,8 +591,8 @@ compare_account_key(const void *key, const void *elem)
 struct dir_account *
 dir_find_account(const struct directory *d, const char *address)
 {
-	return bsearch(address, d->accounts, d->naccounts,
-		       sizeof(*d->accounts), compare_account_key);
+	return bsearch(address, d->accounts, d->naccounts, sizeof(*d->accounts),
+		       compare_account_key);
 }
 
 static int

@@ -248,8 +248,8 @@ dir_trim(const char *line, size_t *len)
 }
 
 bool
-dir_next_line(const char **pos, const char *end, const char **line,
-	      size_t *len, unsigned *lineno)
+dir_next_line(const char **pos, const char *end, const char **line, size_t *len,
+	      unsigned *lineno)
 {
 	const char *lf;
 

@@ -38,14 +38,14 @@
 
 /* Prefixes of the schemes password_verify() accepts, see crypt(5). */
 static const char *const strong_prefixes[] = {
-	"$6$", "$5$", "$2b$", "$2y$", "$7$", "$y$", "$gy$",
+    "$6$", "$5$", "$2b$", "$2y$", "$7$", "$y$", "$gy$",
 };
 
 static bool
 is_strong_scheme(const char *hash)
 {
-	for (size_t i = 0; i < sizeof(strong_prefixes) / sizeof(*strong_prefixes);
-	     i++) {
+	for (size_t i = 0;
+	     i < sizeof(strong_prefixes) / sizeof(*strong_prefixes); i++) {
 		size_t len = strlen(strong_prefixes[i]);
 
 		if (strncmp(hash, strong_prefixes[i], len) == 0)

@@ -38,10 +38,9 @@ int ctl_become_user(const struct cfg *cfg, const char *const *subdirs,
 		    char *err, size_t errlen);
 /* Prints "hapostctl: WHAT: WHY" (WHY from fmt); returns CTL_FAILED. */
 int ctl_fail(const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-/* Prints "hapostctl: WHY" and a hint to run --help; returns CTL_USAGE. */
-int ctl_usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 2, 3)));
+/* Prints "hapostctl: WHY" and the usage text on stderr; returns CTL_USAGE. */
+int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Copies an argument into dst with control bytes replaced, for messages. */
 const char *ctl_printable(char *dst, size_t dstlen, const char *arg);
 

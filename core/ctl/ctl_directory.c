@@ -41,8 +41,7 @@ static int
 read_password(const char *what, const char *address, char **out)
 {
 	struct termios saved, quiet;
-	bool tty = isatty(STDIN_FILENO) &&
-		   tcgetattr(STDIN_FILENO, &saved) == 0;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
@@ -115,9 +114,8 @@ run_domain_add(struct directory *d, const char *what, char **args, int nargs)
 {
 	char err[512];
 
-	return edit_result(what, directory_domain_add(d, args[0], err,
-						      sizeof(err)),
-			   err);
+	return edit_result(
+	    what, directory_domain_add(d, args[0], err, sizeof(err)), err);
 }
 
 static int
@@ -125,14 +123,12 @@ run_domain_del(struct directory *d, const char *what, char **args, int nargs)
 {
 	char err[512];
 
-	return edit_result(what, directory_domain_del(d, args[0], err,
-						      sizeof(err)),
-			   err);
+	return edit_result(
+	    what, directory_domain_del(d, args[0], err, sizeof(err)), err);
 }
 
 static int
-run_domain_list(struct directory *d, const char *what, char **args,
-		int nargs)
+run_domain_list(struct directory *d, const char *what, char **args, int nargs)
 {
 	char **list;
 	size_t n;
@@ -142,8 +138,7 @@ run_domain_list(struct directory *d, const char *what, char **args,
 }
 
 static int
-run_account_add(struct directory *d, const char *what, char **args,
-		int nargs)
+run_account_add(struct directory *d, const char *what, char **args, int nargs)
 {
 	char err[512];
 	char *password;
@@ -166,15 +161,13 @@ run_account_passwd(struct directory *d, const char *what, char **args,
 
 	if (read_password(what, args[0], &password) < 0)
 		return CTL_FAILED;
-	ret = directory_account_passwd(d, args[0], password, err,
-				       sizeof(err));
+	ret = directory_account_passwd(d, args[0], password, err, sizeof(err));
 	free_password(password);
 	return edit_result(what, ret, err);
 }
 
 static int
-run_account_del(struct directory *d, const char *what, char **args,
-		int nargs)
+run_account_del(struct directory *d, const char *what, char **args, int nargs)
 {
 	struct account acct;
 	char err[512];
@@ -192,8 +185,7 @@ run_account_del(struct directory *d, const char *what, char **args,
 }
 
 static int
-run_account_list(struct directory *d, const char *what, char **args,
-		 int nargs)
+run_account_list(struct directory *d, const char *what, char **args, int nargs)
 {
 	char **list;
 	size_t n;
@@ -203,8 +195,7 @@ run_account_list(struct directory *d, const char *what, char **args,
 }
 
 static int
-run_account_show(struct directory *d, const char *what, char **args,
-		 int nargs)
+run_account_show(struct directory *d, const char *what, char **args, int nargs)
 {
 	struct buf out = BUF_INIT;
 	char err[512];
@@ -223,9 +214,9 @@ run_alias_add(struct directory *d, const char *what, char **args, int nargs)
 {
 	char err[512];
 
-	return edit_result(what, directory_alias_add(d, args[0], args[1], err,
-						     sizeof(err)),
-			   err);
+	return edit_result(
+	    what, directory_alias_add(d, args[0], args[1], err, sizeof(err)),
+	    err);
 }
 
 static int
@@ -233,9 +224,10 @@ run_alias_del(struct directory *d, const char *what, char **args, int nargs)
 {
 	char err[512];
 
-	return edit_result(what, directory_alias_del(d, args[0],
-						     nargs > 1 ? args[1] : NULL,
-						     err, sizeof(err)),
+	return edit_result(what,
+			   directory_alias_del(d, args[0],
+					       nargs > 1 ? args[1] : NULL, err,
+					       sizeof(err)),
 			   err);
 }
 
@@ -250,17 +242,17 @@ run_alias_list(struct directory *d, const char *what, char **args, int nargs)
 }
 
 static const struct dir_command commands[] = {
-	{"domain", "add", "DOMAIN", 1, 1, run_domain_add},
-	{"domain", "del", "DOMAIN", 1, 1, run_domain_del},
-	{"domain", "list", "", 0, 0, run_domain_list},
-	{"account", "add", "ADDRESS", 1, 1, run_account_add},
-	{"account", "del", "ADDRESS", 1, 1, run_account_del},
-	{"account", "passwd", "ADDRESS", 1, 1, run_account_passwd},
-	{"account", "list", "[DOMAIN]", 0, 1, run_account_list},
-	{"account", "show", "ADDRESS", 1, 1, run_account_show},
-	{"alias", "add", "ALIAS TARGET", 2, 2, run_alias_add},
-	{"alias", "del", "ALIAS [TARGET]", 1, 2, run_alias_del},
-	{"alias", "list", "", 0, 0, run_alias_list},
+    {"domain", "add", "DOMAIN", 1, 1, run_domain_add},
+    {"domain", "del", "DOMAIN", 1, 1, run_domain_del},
+    {"domain", "list", "", 0, 0, run_domain_list},
+    {"account", "add", "ADDRESS", 1, 1, run_account_add},
+    {"account", "del", "ADDRESS", 1, 1, run_account_del},
+    {"account", "passwd", "ADDRESS", 1, 1, run_account_passwd},
+    {"account", "list", "[DOMAIN]", 0, 1, run_account_list},
+    {"account", "show", "ADDRESS", 1, 1, run_account_show},
+    {"alias", "add", "ALIAS TARGET", 2, 2, run_alias_add},
+    {"alias", "del", "ALIAS [TARGET]", 1, 2, run_alias_del},
+    {"alias", "list", "", 0, 0, run_alias_list},
 };
 
 static const struct dir_command *

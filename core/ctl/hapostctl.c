@@ -29,49 +29,57 @@
 #include "log.h"
 #include "xalloc.h"
 
-static const char usage_text[] =
-	"Usage: hapostctl [-c FILE] COMMAND [ARGUMENT...]\n"
-	"\n"
-	"Manages the domains, accounts, aliases and mail queue of hapost.\n"
-	"\n"
-	"Options:\n"
-	"  -c, --config FILE  configuration file (default: $HAPOST_CONF, "
-	"else\n"
-	"                     " CFG_DEFAULT_PATH ")\n"
-	"  -h, --help         print this text and exit with status 2\n"
-	"  -V, --version      print the version\n"
-	"\n"
-	"Commands:\n"
-	"  domain add DOMAIN         add a local domain\n"
-	"  domain del DOMAIN         delete a local domain; it must have no\n"
-	"                            accounts or aliases left\n"
-	"  domain list               list the local domains\n"
-	"  account add ADDRESS       add an account and create its mailbox;\n"
-	"                            the password is read from standard "
-	"input\n"
-	"                            (one line)\n"
-	"  account del ADDRESS       delete an account; its mail stays on "
-	"disk\n"
-	"  account passwd ADDRESS    set the password of an account, read from\n"
-	"                            standard input (one line)\n"
-	"  account list [DOMAIN]     list all accounts, or those of DOMAIN\n"
-	"  account show ADDRESS      show an account's mailbox and options\n"
-	"  alias add ALIAS TARGET    add TARGET to the recipients of ALIAS\n"
-	"  alias del ALIAS [TARGET]  remove TARGET from ALIAS, or the whole "
-	"alias\n"
-	"  alias list                list the aliases and their targets\n"
-	"  queue ...                 inspect and manage the mail queue\n"
-	"  config check              load the configuration and report OK or "
-	"the\n"
-	"                            first error as FILE:LINE: reason\n"
-	"\n"
-	"Names are folded to lowercase. An account add or passwd reads the\n"
-	"password from standard input, up to the first newline; from a "
-	"terminal\n"
-	"it prompts without echo.\n"
-	"\n"
-	"Exit status: 0 on success, 1 when the command failed, 2 on a usage\n"
-	"error.\n";
+static const char *const usage_lines[] = {
+    "Usage: hapostctl [-c FILE] COMMAND [ARGUMENT...]",
+    "",
+    "Manages the domains, accounts, aliases and mail queue of hapost.",
+    "",
+    "Options:",
+    "  -c, --config FILE  configuration file (default: $HAPOST_CONF,",
+    "                     else " CFG_DEFAULT_PATH ")",
+    "  -h, --help         print this text and exit with status 2",
+    "  -V, --version      print the version",
+    "",
+    "Commands:",
+    "  domain add DOMAIN         add a local domain",
+    "  domain del DOMAIN         delete a local domain; it must have no",
+    "                            accounts or aliases left",
+    "  domain list               list the local domains",
+    "  account add ADDRESS       add an account and create its mailbox;",
+    "                            the password is read from standard",
+    "                            input (one line)",
+    "  account del ADDRESS       delete an account; its mail stays on disk",
+    "  account passwd ADDRESS    set the password of an account, read",
+    "                            from standard input (one line)",
+    "  account list [DOMAIN]     list all accounts, or those of DOMAIN",
+    "  account show ADDRESS      show an account's mailbox and options",
+    "  alias add ALIAS TARGET    add TARGET to the recipients of ALIAS",
+    "  alias del ALIAS [TARGET]  remove TARGET from ALIAS, or the whole",
+    "                            alias",
+    "  alias list                list the aliases and their targets",
+    "  queue list                list the messages in the mail queue",
+    "  queue show ID             show a queued message's envelope and",
+    "                            headers",
+    "  queue flush               ask the queue manager to retry every",
+    "                            queued message now",
+    "  queue delete ID           remove a message from the queue",
+    "  config check              load the configuration and report OK or",
+    "                            the first error as FILE:LINE: reason",
+    "",
+    "Names are folded to lowercase. An account add or passwd reads the",
+    "password from standard input, up to the first newline; from a",
+    "terminal it prompts without echo.",
+    "",
+    "Exit status: 0 on success, 1 when the command failed, 2 on a usage",
+    "error.",
+};
+
+static void
+print_usage(FILE *out)
+{
+	for (size_t i = 0; i < sizeof(usage_lines) / sizeof(*usage_lines); i++)
+		fprintf(out, "%s\n", usage_lines[i]);
+}
 
 const char *
 ctl_printable(char *dst, size_t dstlen, const char *arg)
@@ -102,7 +110,7 @@ ctl_usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputs("\n\n", stderr);
-	fputs(usage_text, stderr);
+	print_usage(stderr);
 	return CTL_USAGE;
 }
 
@@ -121,8 +129,7 @@ ctl_load_config(struct cfg *cfg, const char *path)
 
 /* Creates dir if missing and gives it to uid:gid; leaves an existing one. */
 static int
-make_owned_dir(const char *dir, uid_t uid, gid_t gid, char *err,
-	       size_t errlen)
+make_owned_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -167,8 +174,8 @@ ctl_become_user(const struct cfg *cfg, const char *const *subdirs, char *err,
 			return -1;
 	}
 	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
-		snprintf(err, errlen, "cannot switch to user %s: %s",
-			 cfg->user, strerror(errno));
+		snprintf(err, errlen, "cannot switch to user %s: %s", cfg->user,
+			 strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -188,13 +195,6 @@ config_main(const char *path, int argc, char **argv)
 	return CTL_OK;
 }
 
-/* TODO: drop once core/ctl/ctl_queue.c is in hapostctl_SOURCES. */
-__attribute__((weak)) int
-ctl_queue_main(struct cfg *cfg, int argc, char **argv)
-{
-	return ctl_fail("queue", "the queue commands are not built in");
-}
-
 static int
 queue_main(const char *path, int argc, char **argv)
 {
@@ -212,10 +212,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	const char *command;
@@ -230,7 +230,7 @@ main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			print_usage(stdout);
 			return CTL_USAGE;
 		case 'V':
 			printf("hapostctl (%s) %s\n", PACKAGE_NAME,
@@ -240,10 +240,10 @@ main(int argc, char **argv)
 			if (optopt == 'c')
 				return ctl_usage_error("option -c needs a "
 						       "FILE");
-			return ctl_usage_error(
-				"unknown option %s",
-				ctl_printable(shown, sizeof(shown),
-					      argv[optind - 1]));
+			return ctl_usage_error("unknown option %s",
+					       ctl_printable(shown,
+							     sizeof(shown),
+							     argv[optind - 1]));
 		}
 	}
 	if (path == NULL)
@@ -256,7 +256,7 @@ main(int argc, char **argv)
 	argv += optind;
 	command = argv[0];
 	if (strcmp(command, "help") == 0) {
-		fputs(usage_text, stdout);
+		print_usage(stdout);
 		return CTL_USAGE;
 	}
 	if (strcmp(command, "config") == 0)

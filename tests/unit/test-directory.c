@@ -206,14 +206,9 @@ static void
 domain_check_accepts_valid(void **state)
 {
 	static const char *const good[] = {
-		"example.test",
-		"a.b.c.d.example",
-		"xn--bcher-kva.example",
-		"localhost",
-		"1st.example",
-		"a-b.example",
-		"EXAMPLE.Test",
-		"a123.b45",
+	    "example.test", "a.b.c.d.example", "xn--bcher-kva.example",
+	    "localhost",    "1st.example",     "a-b.example",
+	    "EXAMPLE.Test", "a123.b45",
 	};
 	char err[160];
 
@@ -230,19 +225,19 @@ domain_check_rejects_invalid(void **state)
 		const char *name;
 		const char *why;
 	} bad[] = {
-		{"", "empty"},
-		{"example.test.", "empty label"},
-		{".example.test", "empty label"},
-		{"a..b", "empty label"},
-		{"-a.test", "hyphen"},
-		{"a-.test", "hyphen"},
-		{"a_b.test", "character '_'"},
-		{"a b.test", "byte 0x20"},
-		{"a\tb.test", "byte 0x09"},
-		{"exa\xc3\xa9mple.test", "byte 0xc3"},
-		{"a@b.test", "character '@'"},
-		{"1.2.3.4", "all digits"},
-		{"[127.0.0.1]", "character '['"},
+	    {"", "empty"},
+	    {"example.test.", "empty label"},
+	    {".example.test", "empty label"},
+	    {"a..b", "empty label"},
+	    {"-a.test", "hyphen"},
+	    {"a-.test", "hyphen"},
+	    {"a_b.test", "character '_'"},
+	    {"a b.test", "byte 0x20"},
+	    {"a\tb.test", "byte 0x09"},
+	    {"exa\xc3\xa9mple.test", "byte 0xc3"},
+	    {"a@b.test", "character '@'"},
+	    {"1.2.3.4", "all digits"},
+	    {"[127.0.0.1]", "character '['"},
 	};
 	char label[80], longname[300];
 	char err[160];
@@ -277,12 +272,12 @@ static void
 address_check_accepts_valid(void **state)
 {
 	static const char *const good[] = {
-		"alice@example.test",
-		"Alice.Smith@Example.Test",
-		"a+tag@example.test",
-		"o'brien@example.test",
-		"x!#$%&'*+-/=?^_`{|}~@example.test",
-		"1@example.test",
+	    "alice@example.test",
+	    "Alice.Smith@Example.Test",
+	    "a+tag@example.test",
+	    "o'brien@example.test",
+	    "x!#$%&'*+-/=?^_`{|}~@example.test",
+	    "1@example.test",
 	};
 	char err[160];
 
@@ -299,31 +294,31 @@ address_check_rejects_invalid(void **state)
 		const char *address;
 		const char *why;
 	} bad[] = {
-		{"alice", "missing '@'"},
-		{"", "missing '@'"},
-		{"@example.test", "empty local part"},
-		{"alice@", "invalid domain name: empty"},
-		{"a@b@example.test", "more than one '@'"},
-		{".alice@example.test", "dot"},
-		{"alice.@example.test", "dot"},
-		{"al..ice@example.test", "dot"},
-		{"\"alice\"@example.test", "quoted"},
-		{"al ice@example.test", "byte 0x20"},
-		{"al:ice@example.test", "character ':'"},
-		{"al,ice@example.test", "character ','"},
-		{"al\rice@example.test", "byte 0x0d"},
-		{"al\nice@example.test", "byte 0x0a"},
-		{"al\x7fice@example.test", "byte 0x7f"},
-		{"j\xc3\xb6rg@example.test", "byte 0xc3"},
-		{"alice@exa_mple.test", "character '_'"},
-		{"alice@example.test.", "empty label"},
+	    {"alice", "missing '@'"},
+	    {"", "missing '@'"},
+	    {"@example.test", "empty local part"},
+	    {"alice@", "invalid domain name: empty"},
+	    {"a@b@example.test", "more than one '@'"},
+	    {".alice@example.test", "dot"},
+	    {"alice.@example.test", "dot"},
+	    {"al..ice@example.test", "dot"},
+	    {"\"alice\"@example.test", "quoted"},
+	    {"al ice@example.test", "byte 0x20"},
+	    {"al:ice@example.test", "character ':'"},
+	    {"al,ice@example.test", "character ','"},
+	    {"al\rice@example.test", "byte 0x0d"},
+	    {"al\nice@example.test", "byte 0x0a"},
+	    {"al\x7fice@example.test", "byte 0x7f"},
+	    {"j\xc3\xb6rg@example.test", "byte 0xc3"},
+	    {"alice@exa_mple.test", "character '_'"},
+	    {"alice@example.test.", "empty label"},
 	};
 	char local[80], longaddr[300];
 	char err[160];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-		if (directory_check_address(bad[i].address, err,
-					    sizeof(err)) == 0)
+		if (directory_check_address(bad[i].address, err, sizeof(err)) ==
+		    0)
 			fail_msg("'%s' accepted", bad[i].address);
 		assert_contains(err, bad[i].why);
 	}
@@ -355,16 +350,14 @@ account_address_rejects_slash(void **state)
 {
 	char err[160];
 
-	assert_int_equal(directory_check_address("a/b@x.test", err,
-						 sizeof(err)),
-			 0);
-	assert_int_equal(directory_check_account_address("a/b@x.test", err,
-							 sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_check_address("a/b@x.test", err, sizeof(err)), 0);
+	assert_int_equal(
+	    directory_check_account_address("a/b@x.test", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "'/'");
-	assert_int_equal(directory_check_account_address("a.b@x.test", err,
-							 sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_check_account_address("a.b@x.test", err, sizeof(err)), 0);
 }
 
 /* Recipient resolution */
@@ -554,36 +547,36 @@ authenticate_full_address(void **state)
 	struct account acct;
 
 	put_standard_tables(fx);
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
-						"pw-alice", &acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "pw-alice", &acct),
+	    DIR_OK);
 	assert_string_equal(acct.address, "alice@a.test");
 	account_free(&acct);
-	assert_int_equal(directory_authenticate(fx->d, "ALICE@A.TEST",
-						"pw-alice", &acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "ALICE@A.TEST", "pw-alice", &acct),
+	    DIR_OK);
 	account_free(&acct);
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
-						"PW-ALICE", &acct),
-			 DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "PW-ALICE", &acct),
+	    DIR_NOT_FOUND);
 	assert_null(acct.address);
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
-						"pw-bob", &acct),
-			 DIR_NOT_FOUND);
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test", "",
-						&acct),
-			 DIR_NOT_FOUND);
-	assert_int_equal(directory_authenticate(fx->d, "nobody@a.test",
-						"pw-alice", &acct),
-			 DIR_NOT_FOUND);
-	assert_int_equal(directory_authenticate(fx->d, "carl@foreign.test",
-						"pw-bob", &acct),
-			 DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "pw-bob", &acct),
+	    DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "", &acct),
+	    DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "nobody@a.test", "pw-alice", &acct),
+	    DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "carl@foreign.test", "pw-bob", &acct),
+	    DIR_NOT_FOUND);
 	assert_int_equal(directory_authenticate(fx->d, "", "pw-alice", &acct),
 			 DIR_NOT_FOUND);
-	assert_int_equal(directory_authenticate(fx->d, "@a.test", "pw-alice",
-						&acct),
-			 DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "@a.test", "pw-alice", &acct),
+	    DIR_NOT_FOUND);
 }
 
 static void
@@ -594,29 +587,26 @@ authenticate_bare_local_part(void **state)
 
 	put_standard_tables(fx);
 	/* alice exists in one local domain only. */
-	assert_int_equal(directory_authenticate(fx->d, "alice", "pw-alice",
-						&acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice", "pw-alice", &acct), DIR_OK);
 	assert_string_equal(acct.address, "alice@a.test");
 	account_free(&acct);
-	assert_int_equal(directory_authenticate(fx->d, "Alice", "pw-alice",
-						&acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "Alice", "pw-alice", &acct), DIR_OK);
 	account_free(&acct);
 	/* bob exists in a.test and b.test: ambiguous. */
 	assert_int_equal(directory_authenticate(fx->d, "bob", "pw-bob", &acct),
 			 DIR_NOT_FOUND);
 	/* carl's domain is not local. */
-	assert_int_equal(directory_authenticate(fx->d, "carl", "pw-bob",
-						&acct),
+	assert_int_equal(directory_authenticate(fx->d, "carl", "pw-bob", &acct),
 			 DIR_NOT_FOUND);
 	/* a prefix of a local part does not match. */
-	assert_int_equal(directory_authenticate(fx->d, "ali", "pw-alice",
-						&acct),
-			 DIR_NOT_FOUND);
-	assert_int_equal(directory_authenticate(fx->d, "alice", "pw-bob",
-						&acct),
-			 DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "ali", "pw-alice", &acct),
+	    DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice", "pw-bob", &acct),
+	    DIR_NOT_FOUND);
 }
 
 /* Reloading */
@@ -695,8 +685,7 @@ unreadable_table_tempfails(void **state)
 			 DIR_TEMPFAIL);
 	assert_int_equal(directory_get_account(fx->d, "x@a.test", &acct),
 			 DIR_TEMPFAIL);
-	assert_int_equal(directory_authenticate(fx->d, "x@a.test", "pw",
-						&acct),
+	assert_int_equal(directory_authenticate(fx->d, "x@a.test", "pw", &acct),
 			 DIR_TEMPFAIL);
 	assert_int_equal(directory_account_list(fx->d, NULL, &out, &n), -1);
 	warnings = capture_end();
@@ -765,13 +754,13 @@ corrupt_lines_skipped_with_warning(void **state)
 	assert_true(directory_domain_is_local(fx->d, "a.test"));
 	assert_true(directory_domain_is_local(fx->d, "c.test"));
 	assert_false(directory_domain_is_local(fx->d, "bad_domain.test"));
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
-						"pw-alice", &acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "pw-alice", &acct),
+	    DIR_OK);
 	account_free(&acct);
-	assert_int_equal(directory_authenticate(fx->d, "bob@c.test", "pw-bob",
-						&acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "bob@c.test", "pw-bob", &acct),
+	    DIR_OK);
 	assert_false(acct.pop3_enabled);
 	account_free(&acct);
 	{
@@ -808,23 +797,18 @@ edit_domain_add_and_del(void **state)
 	char **list;
 	size_t n;
 
-	assert_int_equal(directory_domain_add(fx->d, "B.Test", err,
-					      sizeof(err)),
-			 0);
-	assert_int_equal(directory_domain_add(fx->d, "a.test", err,
-					      sizeof(err)),
-			 0);
-	assert_int_equal(directory_domain_add(fx->d, "a.TEST", err,
-					      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "B.Test", err, sizeof(err)), 0);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.test", err, sizeof(err)), 0);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.TEST", err, sizeof(err)), -1);
 	assert_contains(err, "already exists");
-	assert_int_equal(directory_domain_add(fx->d, "a..test", err,
-					      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a..test", err, sizeof(err)), -1);
 	assert_contains(err, "invalid domain name");
-	assert_int_equal(directory_domain_add(fx->d, "a.test.", err,
-					      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.test.", err, sizeof(err)), -1);
 	text = read_table(fx, "domains");
 	assert_string_equal(text, "b.test\na.test\n");
 	free(text);
@@ -834,13 +818,11 @@ edit_domain_add_and_del(void **state)
 	assert_string_equal(list[1], "b.test");
 	directory_free_list(list, n);
 
-	assert_int_equal(directory_domain_del(fx->d, "c.test", err,
-					      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_domain_del(fx->d, "c.test", err, sizeof(err)), -1);
 	assert_contains(err, "not found");
-	assert_int_equal(directory_domain_del(fx->d, "B.test", err,
-					      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_domain_del(fx->d, "B.test", err, sizeof(err)), 0);
 	assert_false(directory_domain_is_local(fx->d, "b.test"));
 	text = read_table(fx, "domains");
 	assert_string_equal(text, "a.test\n");
@@ -853,33 +835,27 @@ edit_domain_del_refuses_used(void **state)
 	struct fixture *fx = *state;
 	char err[256];
 
-	assert_int_equal(directory_domain_add(fx->d, "a.test", err,
-					      sizeof(err)),
-			 0);
-	assert_int_equal(directory_account_add(fx->d, "alice@a.test", "pw",
-					       err, sizeof(err)),
-			 0);
-	assert_int_equal(directory_domain_del(fx->d, "a.test", err,
-					      sizeof(err)),
-			 -1);
-	assert_contains(err, "still has 1 account(s)");
-	assert_int_equal(directory_account_del(fx->d, "alice@a.test", err,
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.test", err, sizeof(err)), 0);
+	assert_int_equal(directory_account_add(fx->d, "alice@a.test", "pw", err,
 					       sizeof(err)),
 			 0);
+	assert_int_equal(
+	    directory_domain_del(fx->d, "a.test", err, sizeof(err)), -1);
+	assert_contains(err, "still has 1 account(s)");
+	assert_int_equal(
+	    directory_account_del(fx->d, "alice@a.test", err, sizeof(err)), 0);
 	assert_int_equal(directory_alias_add(fx->d, "pm@a.test",
 					     "ext@remote.test", err,
 					     sizeof(err)),
 			 0);
-	assert_int_equal(directory_domain_del(fx->d, "a.test", err,
-					      sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_domain_del(fx->d, "a.test", err, sizeof(err)), -1);
 	assert_contains(err, "still has 1 alias(es)");
-	assert_int_equal(directory_alias_del(fx->d, "pm@a.test", NULL, err,
-					     sizeof(err)),
-			 0);
-	assert_int_equal(directory_domain_del(fx->d, "a.test", err,
-					      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_alias_del(fx->d, "pm@a.test", NULL, err, sizeof(err)), 0);
+	assert_int_equal(
+	    directory_domain_del(fx->d, "a.test", err, sizeof(err)), 0);
 }
 
 static void
@@ -889,52 +865,50 @@ edit_account_add_checks(void **state)
 	char err[256];
 	char longpw[PASSWORD_MAX_LEN + 2];
 
-	assert_int_equal(directory_domain_add(fx->d, "a.test", err,
-					      sizeof(err)),
-			 0);
-	assert_int_equal(directory_account_add(fx->d, "x@b.test", "pw", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.test", err, sizeof(err)), 0);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x@b.test", "pw", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "b.test is not a local domain");
-	assert_int_equal(directory_account_add(fx->d, "x y@a.test", "pw", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x y@a.test", "pw", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "invalid address");
-	assert_int_equal(directory_account_add(fx->d, "../x@a.test", "pw",
-					       err, sizeof(err)),
-			 -1);
-	assert_int_equal(directory_account_add(fx->d, "x/y@a.test", "pw", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "../x@a.test", "pw", err, sizeof(err)),
+	    -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x/y@a.test", "pw", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "'/'");
-	assert_int_equal(directory_account_add(fx->d, "x@a.test", "", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x@a.test", "", err, sizeof(err)), -1);
 	assert_contains(err, "empty password");
 	memset(longpw, 'p', sizeof(longpw) - 1);
 	longpw[sizeof(longpw) - 1] = '\0';
-	assert_int_equal(directory_account_add(fx->d, "x@a.test", longpw, err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x@a.test", longpw, err, sizeof(err)),
+	    -1);
 	assert_contains(err, "longer than 511");
-	assert_int_equal(directory_account_add(fx->d, "x@a.test", "a\nb", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x@a.test", "a\nb", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "line break");
 
-	assert_int_equal(directory_account_add(fx->d, "X@A.test", "pw", err,
-					       sizeof(err)),
-			 0);
-	assert_int_equal(directory_account_add(fx->d, "x@a.test", "pw2", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "X@A.test", "pw", err, sizeof(err)),
+	    0);
+	assert_int_equal(
+	    directory_account_add(fx->d, "x@a.test", "pw2", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "already exists");
 	assert_int_equal(directory_alias_add(fx->d, "al@a.test", "x@a.test",
 					     err, sizeof(err)),
 			 0);
-	assert_int_equal(directory_account_add(fx->d, "al@a.test", "pw", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_add(fx->d, "al@a.test", "pw", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "an alias with this address exists");
 }
 
@@ -947,11 +921,10 @@ edit_account_add_creates_maildir(void **state)
 	char err[256];
 	struct stat st;
 
-	assert_int_equal(directory_domain_add(fx->d, "a.test", err,
-					      sizeof(err)),
-			 0);
-	assert_int_equal(directory_account_add(fx->d, "Alice@a.test",
-					       "pw-1", err, sizeof(err)),
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.test", err, sizeof(err)), 0);
+	assert_int_equal(directory_account_add(fx->d, "Alice@a.test", "pw-1",
+					       err, sizeof(err)),
 			 0);
 	assert_int_equal(directory_get_account(fx->d, "alice@a.test", &acct),
 			 DIR_OK);
@@ -971,9 +944,9 @@ edit_account_add_creates_maildir(void **state)
 		assert_int_equal(st.st_mode & 0777, 0600);
 		free(path);
 	}
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test", "pw-1",
-						&acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "pw-1", &acct),
+	    DIR_OK);
 	account_free(&acct);
 }
 
@@ -994,12 +967,12 @@ edit_account_passwd_and_del(void **state)
 	assert_int_equal(directory_account_passwd(fx->d, "alice@a.test",
 						  "new-pw", err, sizeof(err)),
 			 0);
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
-						"pw-alice", &acct),
-			 DIR_NOT_FOUND);
-	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
-						"new-pw", &acct),
-			 DIR_OK);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "pw-alice", &acct),
+	    DIR_NOT_FOUND);
+	assert_int_equal(
+	    directory_authenticate(fx->d, "alice@a.test", "new-pw", &acct),
+	    DIR_OK);
 	assert_false(acct.imap_enabled);
 	account_free(&acct);
 	text = read_table(fx, "accounts");
@@ -1008,20 +981,18 @@ edit_account_passwd_and_del(void **state)
 	assert_null(strstr(text, "new-pw"));
 	free(text);
 
-	assert_int_equal(directory_account_passwd(fx->d, "bob@a.test", "x",
-						  err, sizeof(err)),
+	assert_int_equal(directory_account_passwd(fx->d, "bob@a.test", "x", err,
+						  sizeof(err)),
 			 -1);
 	assert_contains(err, "account not found");
 	assert_int_equal(directory_account_passwd(fx->d, "alice@a.test", "",
 						  err, sizeof(err)),
 			 -1);
-	assert_int_equal(directory_account_del(fx->d, "bob@a.test", err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_del(fx->d, "bob@a.test", err, sizeof(err)), -1);
 	assert_contains(err, "account not found");
-	assert_int_equal(directory_account_del(fx->d, "ALICE@a.test", err,
-					       sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_account_del(fx->d, "ALICE@a.test", err, sizeof(err)), 0);
 	assert_int_equal(directory_get_account(fx->d, "alice@a.test", &acct),
 			 DIR_NOT_FOUND);
 	text = read_table(fx, "accounts");
@@ -1036,31 +1007,30 @@ edit_alias_add_checks(void **state)
 	char err[256];
 	char *text;
 
-	assert_int_equal(directory_domain_add(fx->d, "a.test", err,
-					      sizeof(err)),
+	assert_int_equal(
+	    directory_domain_add(fx->d, "a.test", err, sizeof(err)), 0);
+	assert_int_equal(directory_account_add(fx->d, "alice@a.test", "pw", err,
+					       sizeof(err)),
 			 0);
-	assert_int_equal(directory_account_add(fx->d, "alice@a.test", "pw",
-					       err, sizeof(err)),
-			 0);
-	assert_int_equal(directory_alias_add(fx->d, "x@a.test", "x@A.test",
-					     err, sizeof(err)),
+	assert_int_equal(directory_alias_add(fx->d, "x@a.test", "x@A.test", err,
+					     sizeof(err)),
 			 -1);
 	assert_contains(err, "itself");
 	assert_int_equal(directory_alias_add(fx->d, "alice@a.test",
 					     "bob@a.test", err, sizeof(err)),
 			 -1);
 	assert_contains(err, "an account with this address exists");
-	assert_int_equal(directory_alias_add(fx->d, "x@b.test",
-					     "alice@a.test", err, sizeof(err)),
+	assert_int_equal(directory_alias_add(fx->d, "x@b.test", "alice@a.test",
+					     err, sizeof(err)),
 			 -1);
 	assert_contains(err, "b.test is not a local domain");
 	assert_int_equal(directory_alias_add(fx->d, "x@a.test", "bad target",
 					     err, sizeof(err)),
 			 -1);
 	assert_contains(err, "target: invalid address");
-	assert_int_equal(directory_alias_add(fx->d, "x", "alice@a.test", err,
-					     sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_alias_add(fx->d, "x", "alice@a.test", err, sizeof(err)),
+	    -1);
 	assert_contains(err, "missing '@'");
 
 	assert_int_equal(directory_alias_add(fx->d, "team@a.test",
@@ -1098,12 +1068,13 @@ edit_alias_del_targets(void **state)
 	assert_int_equal(directory_alias_list(fx->d, &list, &n), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0], "other@a.test: c@x.test");
-	assert_string_equal(list[1], "team@a.test: a@x.test, b@x.test, c@x.test");
+	assert_string_equal(list[1],
+			    "team@a.test: a@x.test, b@x.test, c@x.test");
 	directory_free_list(list, n);
 
-	assert_int_equal(directory_alias_del(fx->d, "none@a.test", NULL, err,
-					     sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_alias_del(fx->d, "none@a.test", NULL, err, sizeof(err)),
+	    -1);
 	assert_contains(err, "alias not found");
 	assert_int_equal(directory_alias_del(fx->d, "team@a.test", "z@x.test",
 					     err, sizeof(err)),
@@ -1123,9 +1094,9 @@ edit_alias_del_targets(void **state)
 	assert_int_equal(directory_alias_del(fx->d, "team@a.test", "a@x.test",
 					     err, sizeof(err)),
 			 0);
-	assert_int_equal(directory_alias_del(fx->d, "other@a.test", NULL, err,
-					     sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_alias_del(fx->d, "other@a.test", NULL, err, sizeof(err)),
+	    0);
 	text = read_table(fx, "aliases");
 	assert_string_equal(text, "# lists\n");
 	free(text);
@@ -1140,9 +1111,8 @@ edit_keeps_comments_and_bad_lines(void **state)
 
 	put_table(fx, "domains", "# our domains\nbad_one\na.test");
 	capture_begin();
-	assert_int_equal(directory_domain_add(fx->d, "b.test", err,
-					      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_domain_add(fx->d, "b.test", err, sizeof(err)), 0);
 	free(capture_end());
 	text = read_table(fx, "domains");
 	assert_string_equal(text, "# our domains\nbad_one\na.test\nb.test\n");
@@ -1198,8 +1168,9 @@ account_list_and_show(void **state)
 	size_t n;
 
 	put_standard_tables(fx);
-	put_table(fx, "aliases", "pm@b.test: alice@a.test\n"
-				 "x@a.test: alice@a.test, bob@a.test\n");
+	put_table(fx, "aliases",
+		  "pm@b.test: alice@a.test\n"
+		  "x@a.test: alice@a.test, bob@a.test\n");
 	assert_int_equal(directory_account_list(fx->d, NULL, &list, &n), 0);
 	assert_int_equal(n, 4);
 	directory_free_list(list, n);
@@ -1223,18 +1194,18 @@ account_list_and_show(void **state)
 	assert_contains(buf_cstr(&out), "aliases: pm@b.test, x@a.test\n");
 	assert_null(strstr(buf_cstr(&out), "$6$"));
 	buf_reset(&out);
-	assert_int_equal(directory_account_show(fx->d, "bob@b.test", &out, err,
-						sizeof(err)),
-			 0);
+	assert_int_equal(
+	    directory_account_show(fx->d, "bob@b.test", &out, err, sizeof(err)),
+	    0);
 	assert_contains(buf_cstr(&out), "imap: no\n");
 	assert_contains(buf_cstr(&out), "options: imap=no\n");
 	assert_int_equal(directory_account_show(fx->d, "nobody@a.test", &out,
 						err, sizeof(err)),
 			 -1);
 	assert_contains(err, "account not found");
-	assert_int_equal(directory_account_show(fx->d, "x@z.test", &out, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    directory_account_show(fx->d, "x@z.test", &out, err, sizeof(err)),
+	    -1);
 	assert_contains(err, "not a local domain");
 	buf_free(&out);
 }
@@ -1245,36 +1216,36 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(domain_check_accepts_valid),
-		cmocka_unit_test(domain_check_rejects_invalid),
-		cmocka_unit_test(address_check_accepts_valid),
-		cmocka_unit_test(address_check_rejects_invalid),
-		cmocka_unit_test(account_address_rejects_slash),
-		T(resolve_account_and_case),
-		T(resolve_aliases_dedupe_and_forward),
-		T(resolve_loops_terminate),
-		T(resolve_depth_limit_ten),
-		T(resolve_account_beats_alias),
-		T(resolve_dangling_target_skipped),
-		T(get_account_fills_fields),
-		T(authenticate_full_address),
-		T(authenticate_bare_local_part),
-		T(reload_after_rename),
-		T(reload_after_in_place_write),
-		T(missing_tables_are_empty),
-		T(unreadable_table_tempfails),
-		T(unreadable_table_keeps_copy),
-		T(corrupt_lines_skipped_with_warning),
-		T(edit_domain_add_and_del),
-		T(edit_domain_del_refuses_used),
-		T(edit_account_add_checks),
-		T(edit_account_add_creates_maildir),
-		T(edit_account_passwd_and_del),
-		T(edit_alias_add_checks),
-		T(edit_alias_del_targets),
-		T(edit_keeps_comments_and_bad_lines),
-		T(edit_concurrent_writers_all_kept),
-		T(account_list_and_show),
+	    cmocka_unit_test(domain_check_accepts_valid),
+	    cmocka_unit_test(domain_check_rejects_invalid),
+	    cmocka_unit_test(address_check_accepts_valid),
+	    cmocka_unit_test(address_check_rejects_invalid),
+	    cmocka_unit_test(account_address_rejects_slash),
+	    T(resolve_account_and_case),
+	    T(resolve_aliases_dedupe_and_forward),
+	    T(resolve_loops_terminate),
+	    T(resolve_depth_limit_ten),
+	    T(resolve_account_beats_alias),
+	    T(resolve_dangling_target_skipped),
+	    T(get_account_fills_fields),
+	    T(authenticate_full_address),
+	    T(authenticate_bare_local_part),
+	    T(reload_after_rename),
+	    T(reload_after_in_place_write),
+	    T(missing_tables_are_empty),
+	    T(unreadable_table_tempfails),
+	    T(unreadable_table_keeps_copy),
+	    T(corrupt_lines_skipped_with_warning),
+	    T(edit_domain_add_and_del),
+	    T(edit_domain_del_refuses_used),
+	    T(edit_account_add_checks),
+	    T(edit_account_add_creates_maildir),
+	    T(edit_account_passwd_and_del),
+	    T(edit_alias_add_checks),
+	    T(edit_alias_del_targets),
+	    T(edit_keeps_comments_and_bad_lines),
+	    T(edit_concurrent_writers_all_kept),
+	    T(account_list_and_show),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -138,17 +138,17 @@ password_malformed_hashes_rejected(void **state)
 	char *good = password_hash("pw");
 	char locked[256];
 	static const char *const bad[] = {
-		"",
-		"$",
-		"$6$",
-		"$6$salt",
-		"$6$rounds=abc$salt$hash",
-		"$6$salt$tooshort",
-		"*",
-		"*0",
-		"!",
-		"x",
-		"$6$\x01\x02$zz",
+	    "",
+	    "$",
+	    "$6$",
+	    "$6$salt",
+	    "$6$rounds=abc$salt$hash",
+	    "$6$salt$tooshort",
+	    "*",
+	    "*0",
+	    "!",
+	    "x",
+	    "$6$\x01\x02$zz",
 	};
 
 	assert_non_null(good);
@@ -169,14 +169,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(password_hash_round_trip),
-		cmocka_unit_test(password_wrong_password_rejected),
-		cmocka_unit_test(password_salt_differs_each_hash),
-		cmocka_unit_test(password_hash_rejects_bad_length),
-		cmocka_unit_test(password_verify_overlong_is_false),
-		cmocka_unit_test(password_strong_schemes_accepted),
-		cmocka_unit_test(password_weak_schemes_rejected),
-		cmocka_unit_test(password_malformed_hashes_rejected),
+	    cmocka_unit_test(password_hash_round_trip),
+	    cmocka_unit_test(password_wrong_password_rejected),
+	    cmocka_unit_test(password_salt_differs_each_hash),
+	    cmocka_unit_test(password_hash_rejects_bad_length),
+	    cmocka_unit_test(password_verify_overlong_is_false),
+	    cmocka_unit_test(password_strong_schemes_accepted),
+	    cmocka_unit_test(password_weak_schemes_rejected),
+	    cmocka_unit_test(password_malformed_hashes_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
