@@ -1,0 +1,63 @@
+/*
+ * pop3_session - state of one POP3 session, shared by its source files
+ */
+#ifndef HAPOST_POP3_SESSION_H
+#define HAPOST_POP3_SESSION_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "directory.h"
+#include "maildir.h"
+#include "pop3_parse.h"
+
+/* Error replies a session may cause before it is closed. */
+#define POP3_ERROR_LIMIT 10
+/* Failed logins a session may make before it is closed. */
+#define POP3_AUTH_FAILURE_LIMIT 3
+
+enum pop3_state {
+	POP3_AUTHORIZATION,
+	POP3_TRANSACTION,
+	POP3_UPDATE,
+};
+
+struct pop3_session {
+	struct conn *c;
+	enum pop3_state state;
+	char *user;	/* the USER argument, until PASS */
+	struct account acct;
+	bool have_acct;
+	struct mailbox *mb;
+	bool *deleted;	/* per message, marked by DELE */
+	int lock_fd;	/* maildrop lock, -1 when not held */
+	unsigned errors;
+	unsigned auth_failures;
+	bool skipping;	/* discarding the rest of an overlong line */
+
+	/* A reply held back after a failed login. */
+	ev_timer delay;
+	char *delayed_reply;
+	bool close_after_delay;
+
+	/* The RETR or TOP response being streamed. */
+	bool sending;
+	int msg_fd;
+	struct pop3_stuffer stuffer;
+	struct buf chunk;
+
+	unsigned nretr;
+};
+
+/* Starts streaming message i (a RETR, or a TOP when limited). */
+void pop3_send_message(struct pop3_session *s, size_t i, bool limited,
+		       uint64_t body_lines);
+/* Continues the stream; called when the output buffer has drained. */
+void pop3_send_more(struct pop3_session *s);
+/* Stops a stream without its end marker (the connection is closing). */
+void pop3_send_abort(struct pop3_session *s);
+
+#endif
