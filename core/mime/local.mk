@@ -6,7 +6,8 @@ libhapost_a_SOURCES += \
 	core/mime/imapstr.c core/mime/parse.c core/mime/search.c \
 	core/mime/section.c
 
-MIME_TESTS = tests/unit/test-mime tests/unit/test-mime-section
+MIME_TESTS = tests/unit/test-mime tests/unit/test-mime-section \
+	tests/unit/test-mime-search
 check_PROGRAMS += $(MIME_TESTS)
 TESTS += $(MIME_TESTS)
 MIME_TEST_UTIL = tests/unit/test-mime-util.c
@@ -17,3 +18,7 @@ tests_unit_test_mime_section_SOURCES = tests/unit/test-mime-section.c \
 	$(MIME_TEST_UTIL)
 tests_unit_test_mime_section_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_mime_section_LDADD = $(TEST_LIBS)
+tests_unit_test_mime_search_SOURCES = tests/unit/test-mime-search.c \
+	$(MIME_TEST_UTIL)
+tests_unit_test_mime_search_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_mime_search_LDADD = $(TEST_LIBS)
