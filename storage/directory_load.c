@@ -347,6 +347,9 @@ dedupe_domains(struct directory *d)
 {
 	size_t out = 0;
 
+	if (d->ndomains == 0)
+		return;
+
 	qsort(d->domains, d->ndomains, sizeof(*d->domains), compare_strings);
 	for (size_t i = 0; i < d->ndomains; i++) {
 		if (out > 0 && strcmp(d->domains[out - 1], d->domains[i]) == 0)
@@ -361,6 +364,9 @@ static void
 dedupe_accounts(struct directory *d, const char *path)
 {
 	size_t out = 0;
+
+	if (d->naccounts == 0)
+		return;
 
 	qsort(d->accounts, d->naccounts, sizeof(*d->accounts),
 	      compare_accounts);
@@ -385,6 +391,9 @@ static void
 merge_aliases(struct directory *d)
 {
 	size_t out = 0;
+
+	if (d->naliases == 0)
+		return;
 
 	qsort(d->aliases, d->naliases, sizeof(*d->aliases), compare_aliases);
 	for (size_t i = 0; i < d->naliases; i++) {
@@ -578,6 +587,8 @@ dir_invalidate(struct dir_table *t)
 bool
 dir_has_domain(const struct directory *d, const char *domain)
 {
+	if (d->ndomains == 0)
+		return false;
 	return bsearch(&domain, d->domains, d->ndomains, sizeof(*d->domains),
 		       compare_strings) != NULL;
 }
@@ -591,6 +602,8 @@ compare_account_key(const void *key, const void *elem)
 struct dir_account *
 dir_find_account(const struct directory *d, const char *address)
 {
+	if (d->naccounts == 0)
+		return NULL;
 	return bsearch(address, d->accounts, d->naccounts, sizeof(*d->accounts),
 		       compare_account_key);
 }
@@ -604,6 +617,8 @@ compare_alias_key(const void *key, const void *elem)
 struct dir_alias *
 dir_find_alias(const struct directory *d, const char *alias)
 {
+	if (d->naliases == 0)
+		return NULL;
 	return bsearch(alias, d->aliases, d->naliases, sizeof(*d->aliases),
 		       compare_alias_key);
 }
