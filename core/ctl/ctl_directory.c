@@ -166,21 +166,52 @@ run_account_passwd(struct directory *d, const char *what, char **args,
 	return edit_result(what, ret, err);
 }
 
+/* Returns the aliases naming address, from "account show", or NULL. */
+static char *
+aliases_naming(struct directory *d, const char *address)
+{
+	static const char key[] = "\naliases: ";
+	struct buf show = BUF_INIT;
+	const char *start, *end;
+	char *names = NULL;
+	char err[512];
+
+	if (directory_account_show(d, address, &show, err, sizeof(err)) == 0) {
+		start = strstr(buf_cstr(&show), key);
+		if (start != NULL) {
+			start += strlen(key);
+			end = strchr(start, '\n');
+			names = xstrndup(start, end ? (size_t)(end - start)
+						    : strlen(start));
+		}
+	}
+	buf_free(&show);
+	return names;
+}
+
 static int
 run_account_del(struct directory *d, const char *what, char **args, int nargs)
 {
 	struct account acct;
 	char err[512];
 	bool found = directory_get_account(d, args[0], &acct) == DIR_OK;
+	char *aliases = found ? aliases_naming(d, args[0]) : NULL;
 
 	if (directory_account_del(d, args[0], err, sizeof(err)) < 0) {
 		account_free(&acct);
+		free(aliases);
 		return ctl_fail(what, "%s", err);
 	}
 	if (found)
 		fprintf(stderr, "hapostctl: %s: the mail stays in %s\n", what,
 			acct.maildir);
+	if (aliases != NULL)
+		fprintf(stderr,
+			"hapostctl: %s: the address is still a target of %s; "
+			"remove it with hapostctl alias del ALIAS %s\n",
+			what, aliases, acct.address);
 	account_free(&acct);
+	free(aliases);
 	return CTL_OK;
 }
 

@@ -4,7 +4,7 @@ Runs the built hapostctl ($top_builddir, else $HAPOST_BUILDDIR, else the
 current directory) with a config file whose data_dir is a fresh temporary
 directory, and checks output, exit codes (0 success, 1 failure, 2 usage)
 and the files it writes. The last tests edit the directory of a running
-hapostd and check that the daemon sees the change without a restart.
+hapostd and check that the daemon applies the change without a restart.
 """
 
 import os
@@ -229,6 +229,16 @@ def test_account_del_keeps_mail(ctl):
     res = ctl.run("account", "del", "alice@example.test")
     assert res.returncode == 1
     assert "account not found" in res.stderr
+
+
+def test_account_del_names_aliases_left(ctl):
+    add_example(ctl)
+    ctl.ok("alias", "add", "pm@example.test", "alice@example.test")
+    ctl.ok("alias", "add", "team@example.test", "alice@example.test")
+    res = ctl.run("account", "del", "alice@example.test")
+    assert res.returncode == 0
+    assert ("still a target of pm@example.test, team@example.test"
+            in res.stderr)
 
 
 def test_domain_del_refuses_accounts(ctl):
