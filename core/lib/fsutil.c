@@ -142,7 +142,13 @@ write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A leftover from a crashed writer of the same PID is ours to
+	 * replace; O_EXCL and O_NOFOLLOW keep a planted symlink from
+	 * redirecting the write. */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  mode);
 	if (fd < 0)
 		return -1;
 	if (write_full(fd, data, len) < 0 || fsync(fd) < 0)
