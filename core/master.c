@@ -37,15 +37,13 @@
 #include <ev.h>
 #include <netinet/in.h>
 
+#include "delivery/qmgr.h"
 #include "fsutil.h"
 #include "ipcount.h"
 #include "log.h"
 #include "master.h"
 #include "worker_main.h"
 #include "xalloc.h"
-
-/* TODO: include delivery/qmgr.h once the queue manager lands. */
-int qmgr_main(struct cfg *cfg);
 
 #define RESTART_DELAY_MIN 1.0
 #define RESTART_DELAY_MAX 30.0
