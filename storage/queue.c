@@ -344,8 +344,11 @@ queue_list(const char *data_dir, char ***ids, size_t *n, char *err,
 	*n = 0;
 	if (queue_path(path, data_dir, "messages", NULL) < 0 ||
 	    (d = opendir(path)) == NULL) {
+		int saved = errno;
+
 		snprintf(err, errlen, "opendir(%s/queue/messages) failed: %s",
-			 data_dir, strerror(errno));
+			 data_dir, strerror(saved));
+		errno = saved;
 		return -1;
 	}
 	errno = 0;
