@@ -84,8 +84,7 @@ cur_has_base(const char *cur, const char *base)
 
 /* Copies len bytes of fd from offset to out, failing on a short file. */
 static int
-copy_range(int out, int fd, off_t offset, size_t len, char *err,
-	   size_t errlen)
+copy_range(int out, int fd, off_t offset, size_t len, char *err, size_t errlen)
 {
 	char *block = malloc(COPY_BUFFER_SIZE);
 
@@ -100,14 +99,16 @@ copy_range(int out, int fd, off_t offset, size_t len, char *err,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errlen, "read of queued message failed: "
-					      "%s",
+			snprintf(err, errlen,
+				 "read of queued message failed: "
+				 "%s",
 				 strerror(errno));
 			goto fail;
 		}
 		if (n == 0) {
-			snprintf(err, errlen, "queued message is %zu bytes "
-					      "shorter than expected",
+			snprintf(err, errlen,
+				 "queued message is %zu bytes "
+				 "shorter than expected",
 				 len);
 			goto fail;
 		}
@@ -172,9 +173,9 @@ maildir_deliver(const char *dir, const char *base, const void *prefix,
 	}
 	if ((size_t)snprintf(cur, sizeof(cur), "%s/cur", dir) >= sizeof(cur) ||
 	    (size_t)snprintf(new_dir, sizeof(new_dir), "%s/new", dir) >=
-		    sizeof(new_dir) ||
+		sizeof(new_dir) ||
 	    (size_t)snprintf(tmp_dir, sizeof(tmp_dir), "%s/tmp", dir) >=
-		    sizeof(tmp_dir) ||
+		sizeof(tmp_dir) ||
 	    (size_t)snprintf(tmp_path, sizeof(tmp_path), "%s/tmp/%s", dir,
 			     base) >= sizeof(tmp_path) ||
 	    (size_t)snprintf(new_path, sizeof(new_path), "%s/new/%s", dir,

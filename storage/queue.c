@@ -56,8 +56,8 @@ struct queue_writer {
 	char final_path[PATH_MAX];
 	char messages_dir[PATH_MAX];
 	char id[QUEUE_ID_LEN + 1];
-	struct buf pending;  /* bytes not yet written to fd */
-	off_t size_field;    /* file offset of the size digits */
+	struct buf pending; /* bytes not yet written to fd */
+	off_t size_field;   /* file offset of the size digits */
 	size_t header_len;
 	size_t msg_size;
 	int write_errno; /* first write failure, reported by commit */
@@ -98,9 +98,9 @@ queue_path(char *out, const char *data_dir, const char *sub, const char *id)
 }
 
 /* Formats "queue entry ID: " plus the reason into err, keeping errno. */
-static void
-entry_error(char *err, size_t errlen, const char *id, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void entry_error(char *err, size_t errlen, const char *id,
+			const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 entry_error(char *err, size_t errlen, const char *id, const char *fmt, ...)
@@ -148,8 +148,7 @@ make_id(char *id)
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 		rnd = (uint16_t)(rand() ^ getpid());
 	snprintf(id, QUEUE_ID_LEN + 1, "%012llX%04X",
-		 (unsigned long long)(usec & 0xFFFFFFFFFFFFull),
-		 (unsigned)rnd);
+		 (unsigned long long)(usec & 0xFFFFFFFFFFFFull), (unsigned)rnd);
 }
 
 /* Writes the buffered bytes to the file; keeps the first error. */
@@ -163,8 +162,8 @@ writer_flush(struct queue_writer *w)
 }
 
 struct queue_writer *
-queue_writer_open(const char *data_dir, struct queue_envelope *env,
-		  char *err, size_t errlen)
+queue_writer_open(const char *data_dir, struct queue_envelope *env, char *err,
+		  size_t errlen)
 {
 	struct queue_writer *w;
 	size_t size_field, i;
@@ -174,15 +173,14 @@ queue_writer_open(const char *data_dir, struct queue_envelope *env,
 	w->fd = -1;
 	buf_init(&w->pending);
 	if (queue_path(w->messages_dir, data_dir, "messages", NULL) < 0) {
-		snprintf(err, errlen, "queue path too long under %s",
-			 data_dir);
+		snprintf(err, errlen, "queue path too long under %s", data_dir);
 		goto fail;
 	}
 	for (attempt = 0; attempt < ID_ATTEMPTS && w->fd < 0; attempt++) {
 		make_id(w->id);
 		if (queue_path(w->tmp_path, data_dir, "tmp", w->id) < 0 ||
 		    queue_path(w->final_path, data_dir, "messages", w->id) <
-			    0) {
+			0) {
 			snprintf(err, errlen, "queue path too long under %s",
 				 data_dir);
 			goto fail;
@@ -444,8 +442,9 @@ queue_load(const char *data_dir, const char *id, struct queue_envelope *env,
 
 	memset(env, 0, sizeof(*env));
 	if (!queue_id_valid(id)) {
-		snprintf(err, errlen, "invalid queue ID (16 hex digits "
-				      "expected)");
+		snprintf(err, errlen,
+			 "invalid queue ID (16 hex digits "
+			 "expected)");
 		errno = EINVAL;
 		return -1;
 	}
@@ -544,8 +543,8 @@ cut_torn_record(int fd)
 	pos = end;
 	while (pos > 0) {
 		char block[512];
-		size_t len = pos > (off_t)sizeof(block) ? sizeof(block)
-							 : (size_t)pos;
+		size_t len =
+		    pos > (off_t)sizeof(block) ? sizeof(block) : (size_t)pos;
 		ssize_t n;
 		size_t i;
 
@@ -563,8 +562,8 @@ cut_torn_record(int fd)
 
 int
 queue_mark(const char *data_dir, const char *id, size_t rcpt,
-	   enum queue_rcpt_state state, time_t next_attempt,
-	   const char *error, char *err, size_t errlen)
+	   enum queue_rcpt_state state, time_t next_attempt, const char *error,
+	   char *err, size_t errlen)
 {
 	char msg_path[PATH_MAX], path[PATH_MAX];
 	struct buf record = BUF_INIT;
@@ -587,8 +586,7 @@ queue_mark(const char *data_dir, const char *id, size_t rcpt,
 		entry_error(err, errlen, id, "not found");
 		return -1;
 	}
-	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC,
-		  0600);
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		created = false;
 		fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
@@ -625,8 +623,9 @@ queue_mark(const char *data_dir, const char *id, size_t rcpt,
 	}
 	fd = -1;
 	if (created && fsync_parent(path) < 0) {
-		entry_error(err, errlen, id, "fsync(%s/queue/status) failed: %s",
-			    data_dir, strerror(errno));
+		entry_error(err, errlen, id,
+			    "fsync(%s/queue/status) failed: %s", data_dir,
+			    strerror(errno));
 		goto fail;
 	}
 	buf_free(&record);
@@ -649,8 +648,9 @@ queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
 	bool missing = false;
 
 	if (!queue_id_valid(id)) {
-		snprintf(err, errlen, "invalid queue ID (16 hex digits "
-				      "expected)");
+		snprintf(err, errlen,
+			 "invalid queue ID (16 hex digits "
+			 "expected)");
 		errno = EINVAL;
 		return -1;
 	}

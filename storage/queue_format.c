@@ -143,8 +143,7 @@ queue_format_header(struct buf *out, const struct queue_envelope *env,
 		return -1;
 	}
 	if (env->sender == NULL || !queue_text_valid(env->sender) ||
-	    !queue_text_valid(env->client_ip) ||
-	    !queue_text_valid(env->helo) ||
+	    !queue_text_valid(env->client_ip) || !queue_text_valid(env->helo) ||
 	    !queue_text_valid(env->auth_user)) {
 		snprintf(err, errlen,
 			 "envelope field contains CR or LF: rejected");
@@ -286,8 +285,8 @@ parse_rcpt(struct queue_envelope *env, const char *value)
 		free(orig);
 		return -1;
 	}
-	env->rcpts = xrealloc(env->rcpts,
-			      (env->nrcpts + 1) * sizeof(*env->rcpts));
+	env->rcpts =
+	    xrealloc(env->rcpts, (env->nrcpts + 1) * sizeof(*env->rcpts));
 	r = &env->rcpts[env->nrcpts++];
 	memset(r, 0, sizeof(*r));
 	r->address = address;
@@ -343,8 +342,8 @@ parse_header_line(struct queue_envelope *env, const char *id, char *line,
 		if (seen_once(seen, is_8bit ? SEEN_BODY_8BIT : SEEN_SMTPUTF8) <
 		    0)
 			goto repeated;
-		if (parse_bool(value, is_8bit ? &env->body_8bit
-					      : &env->smtputf8) < 0)
+		if (parse_bool(value,
+			       is_8bit ? &env->body_8bit : &env->smtputf8) < 0)
 			goto bad;
 		return 0;
 	}
@@ -490,9 +489,8 @@ state_name(enum queue_rcpt_state state)
 }
 
 void
-queue_format_status(struct buf *out, size_t rcpt,
-		    enum queue_rcpt_state state, time_t next_attempt,
-		    const char *error)
+queue_format_status(struct buf *out, size_t rcpt, enum queue_rcpt_state state,
+		    time_t next_attempt, const char *error)
 {
 	buf_printf(out, "%zu %s %" PRIdMAX, rcpt, state_name(state),
 		   (intmax_t)next_attempt);
@@ -540,8 +538,7 @@ apply_status_line(struct queue_envelope *env, const char *line, size_t len)
 	}
 	if (i < len || nfields < 3 || line[len - 1] == ' ')
 		return -1;
-	if (parse_u64(fields[0], flen[0], &index) < 0 ||
-	    index >= env->nrcpts)
+	if (parse_u64(fields[0], flen[0], &index) < 0 || index >= env->nrcpts)
 		return -1;
 	if (flen[1] == 9 && memcmp(fields[1], "delivered", 9) == 0)
 		state = QUEUE_RCPT_DELIVERED;
@@ -584,8 +581,8 @@ queue_apply_status(struct queue_envelope *env, const char *data, size_t len,
 		lineno++;
 		if (linelen == 0 || memchr(data + pos, '\0', linelen) ||
 		    apply_status_line(env, data + pos, linelen) < 0) {
-			snprintf(err, errlen, "invalid status record on line %zu",
-				 lineno);
+			snprintf(err, errlen,
+				 "invalid status record on line %zu", lineno);
 			return -1;
 		}
 		pos += linelen + 1;

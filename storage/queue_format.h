@@ -63,7 +63,7 @@ void queue_format_status(struct buf *out, size_t rcpt,
  * counts its records. An unterminated last line is a write torn by a
  * crash and is ignored; any other bad line fails the call.
  */
-int queue_apply_status(struct queue_envelope *env, const char *data,
-		       size_t len, char *err, size_t errlen);
+int queue_apply_status(struct queue_envelope *env, const char *data, size_t len,
+		       char *err, size_t errlen);
 
 #endif

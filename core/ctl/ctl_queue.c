@@ -42,8 +42,8 @@ put_safe(struct buf *out, const char *s, size_t len)
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		buf_putc(out, (c < 0x20 && c != '\t') || c == 0x7f ? '?'
-								   : (char)c);
+		buf_putc(out,
+			 (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c);
 	}
 }
 
@@ -104,8 +104,7 @@ print_list_line(const struct queue_envelope *env)
 	}
 	if (pending == 0)
 		buf_putc(&line, '-');
-	buf_printf(&line, " %s\n",
-		   error != NULL ? safe(&scratch, error) : "-");
+	buf_printf(&line, " %s\n", error != NULL ? safe(&scratch, error) : "-");
 	fputs(buf_cstr(&line), stdout);
 	buf_free(&line);
 	buf_free(&scratch);
@@ -146,8 +145,8 @@ queue_list_command(struct cfg *cfg)
 static int
 print_headers(struct cfg *cfg, const struct queue_envelope *env)
 {
-	size_t want = env->msg_size < SHOW_HEADER_MAX ? env->msg_size
-						      : SHOW_HEADER_MAX;
+	size_t want =
+	    env->msg_size < SHOW_HEADER_MAX ? env->msg_size : SHOW_HEADER_MAX;
 	struct buf out = BUF_INIT;
 	char *data;
 	size_t len = 0, i, start = 0;
@@ -268,8 +267,8 @@ queue_flush_command(struct cfg *cfg)
 
 	memset(&to, 0, sizeof(to));
 	to.sun_family = AF_UNIX;
-	len = snprintf(to.sun_path, sizeof(to.sun_path), "%s/%s",
-		       cfg->run_dir, QMGR_SOCKET_NAME);
+	len = snprintf(to.sun_path, sizeof(to.sun_path), "%s/%s", cfg->run_dir,
+		       QMGR_SOCKET_NAME);
 	if (len < 0 || (size_t)len >= sizeof(to.sun_path))
 		return ctl_fail("queue flush", "socket path %s/%s is too long",
 				cfg->run_dir, QMGR_SOCKET_NAME);
@@ -349,11 +348,12 @@ ctl_queue_main(struct cfg *cfg, int argc, char **argv)
 	if (strcmp(sub, "flush") == 0 && argc == 2)
 		return queue_flush_command(cfg);
 	if (strcmp(sub, "show") == 0 && argc == 3)
-		return id_argument_ok(argv[2]) ? queue_show_command(cfg, argv[2])
-					       : CTL_USAGE;
+		return id_argument_ok(argv[2])
+			   ? queue_show_command(cfg, argv[2])
+			   : CTL_USAGE;
 	if (strcmp(sub, "delete") == 0 && argc == 3)
 		return id_argument_ok(argv[2])
-			       ? queue_delete_command(cfg, argv[2])
-			       : CTL_USAGE;
+			   ? queue_delete_command(cfg, argv[2])
+			   : CTL_USAGE;
 	return ctl_usage_error("expected: queue list|show ID|flush|delete ID");
 }

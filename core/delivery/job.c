@@ -58,8 +58,9 @@ delivery_job_open(const struct delivery_ctx *ctx, const char *id,
 	if (job->fd < 0) {
 		int saved = errno;
 
-		snprintf(err, errlen, "queue entry %s: opening message "
-				      "failed: %s",
+		snprintf(err, errlen,
+			 "queue entry %s: opening message "
+			 "failed: %s",
 			 id, strerror(saved));
 		queue_envelope_free(&job->env);
 		errno = saved;
@@ -102,7 +103,7 @@ delivered_duplicate(const struct queue_envelope *env, size_t rcpt)
 	for (j = 0; j < rcpt; j++) {
 		if (env->rcpts[j].state == QUEUE_RCPT_DELIVERED &&
 		    strcmp(env->rcpts[j].address, env->rcpts[rcpt].address) ==
-			    0)
+			0)
 			return (long)j;
 	}
 	return -1;
@@ -141,8 +142,8 @@ attempt_rcpt(const struct delivery_ctx *ctx, struct delivery_job *job,
 			 "same mailbox as recipient %ld, delivered once", dup);
 		status = DELIVERY_DELIVERED;
 	} else {
-		status = local_deliver(ctx->dir, ctx->hostname, &job->env,
-				       rcpt, job->fd,
+		status = local_deliver(ctx->dir, ctx->hostname, &job->env, rcpt,
+				       job->fd,
 				       job->check_existing || r->attempts > 0,
 				       reason, sizeof(reason));
 	}

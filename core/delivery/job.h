@@ -44,15 +44,15 @@ struct delivery_job {
  * errno ENOENT when the entry no longer exists.
  */
 int delivery_job_open(const struct delivery_ctx *ctx, const char *id,
-		      bool check_existing, bool force,
-		      struct delivery_job *job, char *err, size_t errlen);
+		      bool check_existing, bool force, struct delivery_job *job,
+		      char *err, size_t errlen);
 /*
  * Attempts the next recipient that is pending and due at now, records
  * the result and logs it. Returns 1 when it handled one, 0 when none is
  * left.
  */
-int delivery_job_step(const struct delivery_ctx *ctx,
-		      struct delivery_job *job, time_t now);
+int delivery_job_step(const struct delivery_ctx *ctx, struct delivery_job *job,
+		      time_t now);
 /*
  * Removes the entry when every recipient is final and returns 0;
  * otherwise returns the time of its next due recipient (at least now + 1

@@ -55,8 +55,7 @@ local_maildir_base(const struct queue_envelope *env, size_t rcpt,
 	buf_printf(&b, "%" PRIdMAX ".Q%s_R%zu.", (intmax_t)env->arrival,
 		   env->id, rcpt);
 	start = b.len;
-	for (i = 0; hostname[i] != '\0' && b.len - start < HOST_PART_MAX;
-	     i++) {
+	for (i = 0; hostname[i] != '\0' && b.len - start < HOST_PART_MAX; i++) {
 		unsigned char c = (unsigned char)hostname[i];
 
 		if (c > 0x20 && c < 0x7f && c != '/' && c != ':' && c != ',' &&
@@ -111,8 +110,8 @@ local_deliver(struct directory *dir, const char *hostname,
 
 	buf_printf(&prefix, "Return-Path: <%s>\r\nDelivered-To: <%s>\r\n",
 		   env->sender, r->address);
-	base = local_maildir_base(env, rcpt, hostname,
-				  prefix.len + env->msg_size);
+	base =
+	    local_maildir_base(env, rcpt, hostname, prefix.len + env->msg_size);
 	ret = maildir_deliver(acct.maildir, base, prefix.data, prefix.len,
 			      msg_fd, env->msg_offset, env->msg_size,
 			      check_existing, err, sizeof(err));

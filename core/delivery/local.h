@@ -31,11 +31,9 @@ char *local_maildir_base(const struct queue_envelope *env, size_t rcpt,
  * every case ("stored in mailbox" and so on). check_existing makes the
  * Maildir scan cur/ for an earlier copy too (new/ is always checked).
  */
-enum delivery_status local_deliver(struct directory *dir,
-				   const char *hostname,
+enum delivery_status local_deliver(struct directory *dir, const char *hostname,
 				   const struct queue_envelope *env,
-				   size_t rcpt, int msg_fd,
-				   bool check_existing, char *reason,
-				   size_t reasonlen);
+				   size_t rcpt, int msg_fd, bool check_existing,
+				   char *reason, size_t reasonlen);
 
 #endif

@@ -281,7 +281,7 @@ rescan(struct qmgr *q)
 		struct qmgr_entry *e = &q->entries[i - 1];
 
 		if (bsearch(e->id, ids, n, sizeof(*ids), compare_id_string) ==
-			    NULL &&
+			NULL &&
 		    !(q->job_active && strcmp(e->id, q->job_id) == 0))
 			entry_remove(q, e);
 	}
@@ -302,7 +302,7 @@ inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct qmgr *q = w->data;
 	char events[16384]
-		__attribute__((aligned(__alignof__(struct inotify_event))));
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool overflow = false;
 	ssize_t len;
 
@@ -426,9 +426,8 @@ open_inotify(struct qmgr *q)
 	}
 	if (inotify_add_watch(q->inotify_fd, q->messages_dir,
 			      IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE |
-				      IN_MOVED_FROM) < 0) {
-		log_error("inotify_add_watch(%s) failed: %m",
-			  q->messages_dir);
+				  IN_MOVED_FROM) < 0) {
+		log_error("inotify_add_watch(%s) failed: %m", q->messages_dir);
 		return -1;
 	}
 	return 0;
@@ -448,8 +447,8 @@ open_control_socket(struct qmgr *q)
 			  q->cfg->run_dir, QMGR_SOCKET_NAME);
 		return -1;
 	}
-	q->sock_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    0);
+	q->sock_fd =
+	    socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (q->sock_fd < 0) {
 		log_error("socket(AF_UNIX) failed: %m");
 		return -1;

@@ -46,8 +46,7 @@ struct fixture {
 };
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
 }
@@ -183,8 +182,7 @@ read_new_file(struct fixture *fx, const char *local, struct buf *out,
 	assert_non_null(de);
 	snprintf(name, namelen, "%s", de->d_name);
 	closedir(d);
-	snprintf(path, sizeof(path), "%s/new/%s", maildir_of(fx, local),
-		 name);
+	snprintf(path, sizeof(path), "%s/new/%s", maildir_of(fx, local), name);
 	assert_int_equal(read_file(path, out, 1 << 20), 0);
 }
 
@@ -194,9 +192,8 @@ queued_entries(struct fixture *fx)
 	char **ids;
 	size_t n;
 
-	assert_int_equal(queue_list(fx->dir, &ids, &n, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_list(fx->dir, &ids, &n, fx->err, sizeof(fx->err)), 0);
 	queue_list_free(ids, n);
 	return n;
 }
@@ -204,8 +201,7 @@ queued_entries(struct fixture *fx)
 static void
 load(struct fixture *fx, const char *id, struct queue_envelope *env)
 {
-	assert_int_equal(queue_load(fx->dir, id, env, fx->err,
-				    sizeof(fx->err)),
+	assert_int_equal(queue_load(fx->dir, id, env, fx->err, sizeof(fx->err)),
 			 0);
 }
 
@@ -339,9 +335,8 @@ delivery_unknown_account_fails(void **state)
 	assert_int_equal(copies(fx, "nobody"), 0);
 	assert_int_equal(access(maildir_of(fx, "nobody"), F_OK), -1);
 	assert_int_equal(queued_entries(fx), 0);
-	assert_int_equal(queue_load(fx->dir, env.id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 -1);
+	assert_int_equal(
+	    queue_load(fx->dir, env.id, &loaded, fx->err, sizeof(fx->err)), -1);
 }
 
 static void
@@ -354,8 +349,8 @@ delivery_failed_states_recorded(void **state)
 	time_t now = time(NULL);
 
 	enqueue(fx, rcpts, 2, &env);
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
 	assert_int_equal(delivery_job_step(&fx->ctx, &job, now), 1);
 	delivery_job_close(&job);
@@ -393,8 +388,8 @@ delivery_io_error_defers(void **state)
 	enqueue(fx, rcpts, 1, &env);
 	block_maildir(fx, "bob");
 
-	next = delivery_run_entry(&fx->ctx, env.id, false, false, now,
-				  fx->err, sizeof(fx->err));
+	next = delivery_run_entry(&fx->ctx, env.id, false, false, now, fx->err,
+				  sizeof(fx->err));
 	assert_int_equal(next, now + RETRY_MIN);
 	assert_int_equal(queued_entries(fx), 1);
 	load(fx, env.id, &loaded);
@@ -419,9 +414,9 @@ delivery_io_error_defers(void **state)
 
 	/* The problem is fixed: the next due attempt delivers. */
 	assert_int_equal(unlink(maildir_of(fx, "bob")), 0);
-	next = delivery_run_entry(&fx->ctx, env.id, false, false,
-				  now + 3 * RETRY_MIN, fx->err,
-				  sizeof(fx->err));
+	next =
+	    delivery_run_entry(&fx->ctx, env.id, false, false,
+			       now + 3 * RETRY_MIN, fx->err, sizeof(fx->err));
 	assert_int_equal(next, 0);
 	assert_int_equal(copies(fx, "bob"), 1);
 	assert_int_equal(queued_entries(fx), 0);
@@ -437,8 +432,8 @@ delivery_flush_ignores_due_time(void **state)
 
 	enqueue(fx, rcpts, 1, &env);
 	block_maildir(fx, "bob");
-	next = delivery_run_entry(&fx->ctx, env.id, false, false, now,
-				  fx->err, sizeof(fx->err));
+	next = delivery_run_entry(&fx->ctx, env.id, false, false, now, fx->err,
+				  sizeof(fx->err));
 	assert_int_equal(next, now + RETRY_MIN);
 	assert_int_equal(unlink(maildir_of(fx, "bob")), 0);
 	next = delivery_run_entry(&fx->ctx, env.id, false, true, now + 1,
@@ -459,24 +454,22 @@ delivery_expires_after_lifetime(void **state)
 	block_maildir(fx, "bob");
 
 	/* One second before the lifetime ends: still deferred. */
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
-	assert_int_equal(delivery_job_step(&fx->ctx, &job,
-					   env.arrival + LIFETIME - 1),
-			 1);
+	assert_int_equal(
+	    delivery_job_step(&fx->ctx, &job, env.arrival + LIFETIME - 1), 1);
 	delivery_job_close(&job);
 	load(fx, env.id, &loaded);
 	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_PENDING);
 	queue_envelope_free(&loaded);
 
 	/* At the lifetime: failed, with the last reason kept. */
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, true,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, true, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
-	assert_int_equal(delivery_job_step(&fx->ctx, &job,
-					   env.arrival + LIFETIME),
-			 1);
+	assert_int_equal(
+	    delivery_job_step(&fx->ctx, &job, env.arrival + LIFETIME), 1);
 	delivery_job_close(&job);
 	load(fx, env.id, &loaded);
 	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_FAILED);
@@ -498,8 +491,8 @@ delivery_retry_delay_doubles(void **state)
 		unsigned attempts;
 		unsigned delay;
 	} cases[] = {
-		{0, 300}, {1, 600}, {2, 1200}, {3, 2400},
-		{4, 3600}, {5, 3600}, {40, 3600}, {4000000000u, 3600},
+	    {0, 300},  {1, 600},  {2, 1200},  {3, 2400},
+	    {4, 3600}, {5, 3600}, {40, 3600}, {4000000000u, 3600},
 	};
 	struct delivery_ctx ctx = {.retry_min = 300, .retry_max = 3600};
 	struct delivery_ctx odd = {.retry_min = 7, .retry_max = 7};
@@ -543,8 +536,8 @@ crash_before_record_one_copy(void **state)
 	char reason[256];
 
 	enqueue(fx, rcpts, 2, &env);
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
 	assert_int_equal(local_deliver(fx->ctx.dir, HOSTNAME, &job.env, 0,
 				       job.fd, false, reason, sizeof(reason)),
@@ -574,8 +567,8 @@ crash_copy_moved_to_cur(void **state)
 	char from[PATH_MAX * 2], to[PATH_MAX * 2];
 
 	enqueue(fx, rcpts, 1, &env);
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
 	assert_int_equal(local_deliver(fx->ctx.dir, HOSTNAME, &job.env, 0,
 				       job.fd, false, reason, sizeof(reason)),
@@ -583,10 +576,8 @@ crash_copy_moved_to_cur(void **state)
 	delivery_job_close(&job);
 	read_new_file(fx, "bob", &data, name, sizeof(name));
 	buf_free(&data);
-	snprintf(from, sizeof(from), "%s/new/%s", maildir_of(fx, "bob"),
-		 name);
-	snprintf(to, sizeof(to), "%s/cur/%s:2,S", maildir_of(fx, "bob"),
-		 name);
+	snprintf(from, sizeof(from), "%s/new/%s", maildir_of(fx, "bob"), name);
+	snprintf(to, sizeof(to), "%s/cur/%s:2,S", maildir_of(fx, "bob"), name);
 	assert_int_equal(rename(from, to), 0);
 
 	assert_int_equal(delivery_run_entry(&fx->ctx, env.id, true, false,
@@ -610,8 +601,8 @@ crash_without_check_duplicates(void **state)
 	char from[PATH_MAX * 2], to[PATH_MAX * 2];
 
 	enqueue(fx, rcpts, 1, &env);
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
 	assert_int_equal(local_deliver(fx->ctx.dir, HOSTNAME, &job.env, 0,
 				       job.fd, false, reason, sizeof(reason)),
@@ -619,10 +610,8 @@ crash_without_check_duplicates(void **state)
 	delivery_job_close(&job);
 	read_new_file(fx, "bob", &data, name, sizeof(name));
 	buf_free(&data);
-	snprintf(from, sizeof(from), "%s/new/%s", maildir_of(fx, "bob"),
-		 name);
-	snprintf(to, sizeof(to), "%s/cur/%s:2,S", maildir_of(fx, "bob"),
-		 name);
+	snprintf(from, sizeof(from), "%s/new/%s", maildir_of(fx, "bob"), name);
+	snprintf(to, sizeof(to), "%s/cur/%s:2,S", maildir_of(fx, "bob"), name);
 	assert_int_equal(rename(from, to), 0);
 
 	assert_int_equal(delivery_run_entry(&fx->ctx, env.id, false, false,
@@ -642,8 +631,8 @@ crash_before_remove_one_copy(void **state)
 	struct delivery_job job;
 
 	enqueue(fx, rcpts, 1, &env);
-	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false,
-					   &job, fx->err, sizeof(fx->err)),
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
 			 0);
 	assert_int_equal(delivery_job_step(&fx->ctx, &job, time(NULL)), 1);
 	delivery_job_close(&job); /* crash: no queue_remove */
@@ -668,13 +657,12 @@ record_failure_then_one_copy(void **state)
 	time_t now = time(NULL), next;
 
 	enqueue(fx, rcpts, 1, &env);
-	snprintf(status, sizeof(status), "%s/queue/status/%s", fx->dir,
-		 env.id);
+	snprintf(status, sizeof(status), "%s/queue/status/%s", fx->dir, env.id);
 	/* A dangling symlink: readers see no records, appends fail. */
 	assert_int_equal(symlink("/nonexistent/hapost/status", status), 0);
 
-	next = delivery_run_entry(&fx->ctx, env.id, false, false, now,
-				  fx->err, sizeof(fx->err));
+	next = delivery_run_entry(&fx->ctx, env.id, false, false, now, fx->err,
+				  sizeof(fx->err));
 	assert_int_equal(next, now + RETRY_MIN);
 	assert_int_equal(copies(fx, "bob"), 1);
 	assert_int_equal(queued_entries(fx), 1);
@@ -693,16 +681,16 @@ run_entry_missing_or_corrupt(void **state)
 	struct fixture *fx = *state;
 	char path[PATH_MAX];
 
-	assert_int_equal(delivery_run_entry(&fx->ctx, "0190A3F2C4D51A2B",
-					    false, false, time(NULL), fx->err,
+	assert_int_equal(delivery_run_entry(&fx->ctx, "0190A3F2C4D51A2B", false,
+					    false, time(NULL), fx->err,
 					    sizeof(fx->err)),
 			 0);
 	snprintf(path, sizeof(path), "%s/queue/messages/0190A3F2C4D51A2B",
 		 fx->dir);
 	assert_int_equal(write_file_atomic(path, "garbage\n", 8, 0600), 0);
 	fx->err[0] = '\0';
-	assert_int_equal(delivery_run_entry(&fx->ctx, "0190A3F2C4D51A2B",
-					    false, false, time(NULL), fx->err,
+	assert_int_equal(delivery_run_entry(&fx->ctx, "0190A3F2C4D51A2B", false,
+					    false, time(NULL), fx->err,
 					    sizeof(fx->err)),
 			 -1);
 	assert_non_null(strstr(fx->err, "not a queue file"));
@@ -715,23 +703,23 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(local_base_format_and_escapes),
-		cmocka_unit_test(local_base_same_on_retry),
-		FX_TEST(delivery_stores_with_prefix),
-		FX_TEST(delivery_null_sender_prefix),
-		FX_TEST(delivery_unknown_account_fails),
-		FX_TEST(delivery_failed_states_recorded),
-		FX_TEST(delivery_io_error_defers),
-		FX_TEST(delivery_flush_ignores_due_time),
-		FX_TEST(delivery_expires_after_lifetime),
-		cmocka_unit_test(delivery_retry_delay_doubles),
-		FX_TEST(delivery_same_mailbox_once),
-		FX_TEST(crash_before_record_one_copy),
-		FX_TEST(crash_copy_moved_to_cur),
-		FX_TEST(crash_without_check_duplicates),
-		FX_TEST(crash_before_remove_one_copy),
-		FX_TEST(record_failure_then_one_copy),
-		FX_TEST(run_entry_missing_or_corrupt),
+	    cmocka_unit_test(local_base_format_and_escapes),
+	    cmocka_unit_test(local_base_same_on_retry),
+	    FX_TEST(delivery_stores_with_prefix),
+	    FX_TEST(delivery_null_sender_prefix),
+	    FX_TEST(delivery_unknown_account_fails),
+	    FX_TEST(delivery_failed_states_recorded),
+	    FX_TEST(delivery_io_error_defers),
+	    FX_TEST(delivery_flush_ignores_due_time),
+	    FX_TEST(delivery_expires_after_lifetime),
+	    cmocka_unit_test(delivery_retry_delay_doubles),
+	    FX_TEST(delivery_same_mailbox_once),
+	    FX_TEST(crash_before_record_one_copy),
+	    FX_TEST(crash_copy_moved_to_cur),
+	    FX_TEST(crash_without_check_duplicates),
+	    FX_TEST(crash_before_remove_one_copy),
+	    FX_TEST(record_failure_then_one_copy),
+	    FX_TEST(run_entry_missing_or_corrupt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,8 +35,7 @@ struct fixture {
 };
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
 }
@@ -156,16 +155,11 @@ queue_id_validation_table(void **state)
 		const char *id;
 		bool valid;
 	} cases[] = {
-		{"0123456789ABCDEF", true},
-		{"FFFFFFFFFFFFFFFF", true},
-		{"0123456789abcdef", false},
-		{"0123456789ABCDE", false},
-		{"0123456789ABCDEF0", false},
-		{"", false},
-		{"0123456789ABCDEG", false},
-		{"../../etc/passwd", false},
-		{"0123456789ABCD/F", false},
-		{"0123456789ABCDE ", false},
+	    {"0123456789ABCDEF", true},	  {"FFFFFFFFFFFFFFFF", true},
+	    {"0123456789abcdef", false},  {"0123456789ABCDE", false},
+	    {"0123456789ABCDEF0", false}, {"", false},
+	    {"0123456789ABCDEG", false},  {"../../etc/passwd", false},
+	    {"0123456789ABCD/F", false},  {"0123456789ABCDE ", false},
 	};
 	size_t i;
 
@@ -193,17 +187,15 @@ queue_writer_roundtrip_fields(void **state)
 	assert_true(queue_id_valid(id));
 	assert_true(env.arrival >= before);
 
-	assert_int_equal(queue_list(fx->dir, &ids, &n, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_list(fx->dir, &ids, &n, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(ids[0], id);
 	queue_list_free(ids, n);
 	assert_int_equal(count_files(fx, "tmp"), 0);
 
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_string_equal(loaded.id, id);
 	assert_int_equal(loaded.arrival, env.arrival);
 	assert_string_equal(loaded.sender, "alice@example.net");
@@ -244,9 +236,8 @@ queue_writer_hostile_bytes_survive(void **state)
 	rcpts[1].orig = "";
 	commit_entry(fx, &env, "", 0, id);
 
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_string_equal(loaded.sender, odd);
 	assert_string_equal(loaded.helo, "");
 	assert_string_equal(loaded.client_ip, "end %");
@@ -269,9 +260,8 @@ queue_writer_null_sender_kept(void **state)
 	sample_envelope(&env, rcpts);
 	env.sender = "";
 	commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), id);
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_string_equal(loaded.sender, "");
 	queue_envelope_free(&loaded);
 }
@@ -294,17 +284,14 @@ queue_writer_large_message_chunks(void **state)
 	assert_non_null(w);
 	/* Small pieces, then one piece larger than the write buffer. */
 	for (i = 0; i < 1000; i++)
-		assert_int_equal(queue_writer_write(w, data + i * 100, 100),
-				 0);
-	assert_int_equal(queue_writer_write(w, data + 100000,
-					    total - 100000),
+		assert_int_equal(queue_writer_write(w, data + i * 100, 100), 0);
+	assert_int_equal(queue_writer_write(w, data + 100000, total - 100000),
 			 0);
 	assert_int_equal(queue_writer_size(w), total);
 	assert_int_equal(queue_writer_commit(w, fx->err, sizeof(fx->err)), 0);
 
-	assert_int_equal(queue_load(fx->dir, env.id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, env.id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(loaded.msg_size, total);
 	read_message(fx, &loaded, &msg);
 	assert_memory_equal(msg.data, data, total);
@@ -345,8 +332,7 @@ queue_writer_rejects_line_ends(void **state)
 			break;
 		}
 		fx->err[0] = '\0';
-		w = queue_writer_open(fx->dir, &env, fx->err,
-				      sizeof(fx->err));
+		w = queue_writer_open(fx->dir, &env, fx->err, sizeof(fx->err));
 		assert_null(w);
 		assert_true(fx->err[0] != '\0');
 	}
@@ -388,9 +374,8 @@ queue_writer_ids_unique_sorted(void **state)
 		for (j = 0; j < i; j++)
 			assert_string_not_equal(seen[i], seen[j]);
 	}
-	assert_int_equal(queue_list(fx->dir, &ids, &n, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_list(fx->dir, &ids, &n, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(n, 200);
 	for (i = 1; i < n; i++)
 		assert_true(strcmp(ids[i - 1], ids[i]) < 0);
@@ -409,9 +394,8 @@ queue_list_skips_foreign_names(void **state)
 
 	write_raw(path_in(fx, "messages", "README"), "x", 1);
 	write_raw(path_in(fx, "messages", "0123456789abcdef"), "x", 1);
-	assert_int_equal(queue_list(fx->dir, &ids, &n, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_list(fx->dir, &ids, &n, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(n, 0);
 	queue_list_free(ids, n);
 }
@@ -423,16 +407,15 @@ queue_list_missing_dir_fails(void **state)
 	char **ids;
 	size_t n;
 
-	assert_int_equal(queue_list("/nonexistent/hapost", &ids, &n, err,
-				    sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    queue_list("/nonexistent/hapost", &ids, &n, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "opendir"));
 }
 
 /* A well-formed header for VALID_ID with one recipient and size 4. */
-#define GOOD_HEADER                                                           \
-	"hapost-queue 1\nid " VALID_ID "\narrival 1700000000\n"              \
-	"sender a@b\nclient-ip 192.0.2.1\nhelo h\nbody-8bit 0\n"             \
+#define GOOD_HEADER                                                            \
+	"hapost-queue 1\nid " VALID_ID "\narrival 1700000000\n"                \
+	"sender a@b\nclient-ip 192.0.2.1\nhelo h\nbody-8bit 0\n"               \
 	"smtputf8 0\nrcpt c@d c@d\nsize 00000000000000000004\nend\n\n"
 
 static void
@@ -443,9 +426,8 @@ queue_load_good_raw_file(void **state)
 	const char *file = GOOD_HEADER "ab\r\n";
 
 	write_raw(path_in(fx, "messages", VALID_ID), file, strlen(file));
-	assert_int_equal(queue_load(fx->dir, VALID_ID, &env, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, VALID_ID, &env, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(env.arrival, 1700000000);
 	assert_int_equal(env.msg_offset, strlen(GOOD_HEADER));
 	assert_int_equal(env.msg_size, 4);
@@ -462,66 +444,58 @@ queue_load_rejects_corrupt_files(void **state)
 		size_t len; /* 0: strlen(data) */
 		const char *reason;
 	} cases[] = {
-		{"empty file", "", 0, "truncated"},
-		{"bad magic", "hapost-queue 2\n", 0, "not a queue file"},
-		{"header cut mid-line", "hapost-queue 1\nid 0190", 0,
-		 "truncated"},
-		{"header without end", "hapost-queue 1\nid " VALID_ID "\n", 0,
-		 "truncated"},
-		{"message truncated", GOOD_HEADER "ab", 0, "truncated"},
-		{"message too long", GOOD_HEADER "abcdef", 0, "truncated"},
-		{"id of another entry",
-		 "hapost-queue 1\nid 0000000000000000\n", 0, "not the file"},
-		{"unknown field", "hapost-queue 1\nflavour mint\n", 0,
-		 "unknown header field"},
-		{"repeated field",
-		 "hapost-queue 1\narrival 1\narrival 2\n", 0, "repeated"},
-		{"field without value", "hapost-queue 1\narrival\n", 0,
-		 "invalid"},
-		{"arrival not a number", "hapost-queue 1\narrival 12x\n", 0,
-		 "invalid"},
-		{"arrival absurd",
-		 "hapost-queue 1\narrival 99999999999999999999\n", 0,
-		 "invalid"},
-		{"bool out of range", "hapost-queue 1\nbody-8bit 2\n", 0,
-		 "invalid"},
-		{"short escape", "hapost-queue 1\nsender a%4\n", 0, "invalid"},
-		{"non-hex escape", "hapost-queue 1\nsender a%ZZ\n", 0,
-		 "invalid"},
-		{"escape decodes to CR", "hapost-queue 1\nsender a%0D\n", 0,
-		 "invalid"},
-		{"escape decodes to NUL", "hapost-queue 1\nsender a%00b\n", 0,
-		 "invalid"},
-		{"raw 8-bit byte", "hapost-queue 1\nsender \xc3\xa9\n", 0,
-		 "invalid"},
-		{"raw NUL byte", "hapost-queue 1\nsender a\0b\n", 26,
-		 "NUL or CR"},
-		{"raw CR byte", "hapost-queue 1\nsender a\r\n", 0,
-		 "NUL or CR"},
-		{"rcpt without orig", "hapost-queue 1\nrcpt a@b\n", 0,
-		 "invalid"},
-		{"rcpt empty address", "hapost-queue 1\nrcpt  a@b\n", 0,
-		 "invalid"},
-		{"size too narrow", "hapost-queue 1\nsize 4\n", 0, "invalid"},
-		{"no empty line after end", "hapost-queue 1\nend\nx\n", 0,
-		 "missing empty line"},
-		{"missing sender",
-		 "hapost-queue 1\nid " VALID_ID "\narrival 1\n"
-		 "client-ip i\nhelo h\nbody-8bit 0\nsmtputf8 0\n"
-		 "rcpt c@d c@d\nsize 00000000000000000000\nend\n\n",
-		 0, "required"},
-		{"no recipient",
-		 "hapost-queue 1\nid " VALID_ID "\narrival 1\nsender s\n"
-		 "client-ip i\nhelo h\nbody-8bit 0\nsmtputf8 0\n"
-		 "size 00000000000000000000\nend\n\n",
-		 0, "no recipient"},
+	    {"empty file", "", 0, "truncated"},
+	    {"bad magic", "hapost-queue 2\n", 0, "not a queue file"},
+	    {"header cut mid-line", "hapost-queue 1\nid 0190", 0, "truncated"},
+	    {"header without end", "hapost-queue 1\nid " VALID_ID "\n", 0,
+	     "truncated"},
+	    {"message truncated", GOOD_HEADER "ab", 0, "truncated"},
+	    {"message too long", GOOD_HEADER "abcdef", 0, "truncated"},
+	    {"id of another entry", "hapost-queue 1\nid 0000000000000000\n", 0,
+	     "not the file"},
+	    {"unknown field", "hapost-queue 1\nflavour mint\n", 0,
+	     "unknown header field"},
+	    {"repeated field", "hapost-queue 1\narrival 1\narrival 2\n", 0,
+	     "repeated"},
+	    {"field without value", "hapost-queue 1\narrival\n", 0, "invalid"},
+	    {"arrival not a number", "hapost-queue 1\narrival 12x\n", 0,
+	     "invalid"},
+	    {"arrival absurd", "hapost-queue 1\narrival 99999999999999999999\n",
+	     0, "invalid"},
+	    {"bool out of range", "hapost-queue 1\nbody-8bit 2\n", 0,
+	     "invalid"},
+	    {"short escape", "hapost-queue 1\nsender a%4\n", 0, "invalid"},
+	    {"non-hex escape", "hapost-queue 1\nsender a%ZZ\n", 0, "invalid"},
+	    {"escape decodes to CR", "hapost-queue 1\nsender a%0D\n", 0,
+	     "invalid"},
+	    {"escape decodes to NUL", "hapost-queue 1\nsender a%00b\n", 0,
+	     "invalid"},
+	    {"raw 8-bit byte", "hapost-queue 1\nsender \xc3\xa9\n", 0,
+	     "invalid"},
+	    {"raw NUL byte", "hapost-queue 1\nsender a\0b\n", 26, "NUL or CR"},
+	    {"raw CR byte", "hapost-queue 1\nsender a\r\n", 0, "NUL or CR"},
+	    {"rcpt without orig", "hapost-queue 1\nrcpt a@b\n", 0, "invalid"},
+	    {"rcpt empty address", "hapost-queue 1\nrcpt  a@b\n", 0, "invalid"},
+	    {"size too narrow", "hapost-queue 1\nsize 4\n", 0, "invalid"},
+	    {"no empty line after end", "hapost-queue 1\nend\nx\n", 0,
+	     "missing empty line"},
+	    {"missing sender",
+	     "hapost-queue 1\nid " VALID_ID "\narrival 1\n"
+	     "client-ip i\nhelo h\nbody-8bit 0\nsmtputf8 0\n"
+	     "rcpt c@d c@d\nsize 00000000000000000000\nend\n\n",
+	     0, "required"},
+	    {"no recipient",
+	     "hapost-queue 1\nid " VALID_ID "\narrival 1\nsender s\n"
+	     "client-ip i\nhelo h\nbody-8bit 0\nsmtputf8 0\n"
+	     "size 00000000000000000000\nend\n\n",
+	     0, "no recipient"},
 	};
 	struct queue_envelope env;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t len = cases[i].len ? cases[i].len
-					  : strlen(cases[i].data);
+		size_t len =
+		    cases[i].len ? cases[i].len : strlen(cases[i].data);
 
 		write_raw(path_in(fx, "messages", VALID_ID), cases[i].data,
 			  len);
@@ -543,9 +517,8 @@ queue_load_missing_entry_enoent(void **state)
 	struct fixture *fx = *state;
 	struct queue_envelope env;
 
-	assert_int_equal(queue_load(fx->dir, VALID_ID, &env, fx->err,
-				    sizeof(fx->err)),
-			 -1);
+	assert_int_equal(
+	    queue_load(fx->dir, VALID_ID, &env, fx->err, sizeof(fx->err)), -1);
 	assert_int_equal(errno, ENOENT);
 	assert_non_null(strstr(fx->err, "not found"));
 }
@@ -556,8 +529,8 @@ queue_load_rejects_bad_id(void **state)
 	struct fixture *fx = *state;
 	struct queue_envelope env;
 
-	assert_int_equal(queue_load(fx->dir, "../../etc/passwd", &env,
-				    fx->err, sizeof(fx->err)),
+	assert_int_equal(queue_load(fx->dir, "../../etc/passwd", &env, fx->err,
+				    sizeof(fx->err)),
 			 -1);
 	assert_non_null(strstr(fx->err, "invalid queue ID"));
 	assert_int_equal(queue_open_message(fx->dir, "../x"), -1);
@@ -584,26 +557,23 @@ queue_mark_last_record_wins(void **state)
 				    NULL, fx->err, sizeof(fx->err)),
 			 0);
 
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_DELIVERED);
 	assert_int_equal(loaded.rcpts[0].attempts, 1);
 	assert_null(loaded.rcpts[0].last_error);
 	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_PENDING);
 	assert_int_equal(loaded.rcpts[1].attempts, 2);
 	assert_int_equal(loaded.rcpts[1].next_attempt, 5678);
-	assert_string_equal(loaded.rcpts[1].last_error,
-			    "quota  exceeded %");
+	assert_string_equal(loaded.rcpts[1].last_error, "quota  exceeded %");
 	queue_envelope_free(&loaded);
 
 	assert_int_equal(queue_mark(fx->dir, id, 1, QUEUE_RCPT_FAILED, 0,
 				    "no such account", fx->err,
 				    sizeof(fx->err)),
 			 0);
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_FAILED);
 	assert_string_equal(loaded.rcpts[1].last_error, "no such account");
 	queue_envelope_free(&loaded);
@@ -623,9 +593,8 @@ queue_status_torn_record_ignored(void **state)
 	commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), id);
 	write_raw(path_in(fx, "status", id), torn, strlen(torn));
 
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_DELIVERED);
 	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_PENDING);
 	assert_int_equal(loaded.rcpts[1].attempts, 0);
@@ -635,14 +604,12 @@ queue_status_torn_record_ignored(void **state)
 	assert_int_equal(queue_mark(fx->dir, id, 1, QUEUE_RCPT_FAILED, 0,
 				    "gone", fx->err, sizeof(fx->err)),
 			 0);
-	assert_int_equal(read_file(path_in(fx, "status", id), &data, 4096),
-			 0);
+	assert_int_equal(read_file(path_in(fx, "status", id), &data, 4096), 0);
 	assert_string_equal(buf_cstr(&data),
 			    "0 delivered 0\n1 failed 0 gone\n");
 	buf_free(&data);
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 0);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
 	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_FAILED);
 	queue_envelope_free(&loaded);
 }
@@ -662,8 +629,7 @@ queue_status_torn_only_record(void **state)
 	assert_int_equal(queue_mark(fx->dir, id, 0, QUEUE_RCPT_DELIVERED, 0,
 				    NULL, fx->err, sizeof(fx->err)),
 			 0);
-	assert_int_equal(read_file(path_in(fx, "status", id), &data, 4096),
-			 0);
+	assert_int_equal(read_file(path_in(fx, "status", id), &data, 4096), 0);
 	assert_string_equal(buf_cstr(&data), "0 delivered 0\n");
 	buf_free(&data);
 }
@@ -673,17 +639,17 @@ queue_status_rejects_bad_records(void **state)
 {
 	struct fixture *fx = *state;
 	static const char *const records[] = {
-		"0 lost 0\n",		/* unknown state */
-		"2 delivered 0\n",	/* index past the recipients */
-		"x delivered 0\n",	/* index not a number */
-		"0 delivered\n",	/* next attempt missing */
-		"0 delivered 0 a b\n",	/* too many fields */
-		"0  delivered 0\n",	/* empty field */
-		"0 delivered 0 \n",	/* trailing space */
-		"\n",			/* empty line */
-		"0 delivered 0 %0A\n",	/* error decodes to LF */
-		"0 deferred -5\n",	/* negative time */
-		"0 delivered 0\n1 nope 0\n0 failed 0\n", /* bad middle line */
+	    "0 lost 0\n",	   /* unknown state */
+	    "2 delivered 0\n",	   /* index past the recipients */
+	    "x delivered 0\n",	   /* index not a number */
+	    "0 delivered\n",	   /* next attempt missing */
+	    "0 delivered 0 a b\n", /* too many fields */
+	    "0  delivered 0\n",	   /* empty field */
+	    "0 delivered 0 \n",	   /* trailing space */
+	    "\n",		   /* empty line */
+	    "0 delivered 0 %0A\n", /* error decodes to LF */
+	    "0 deferred -5\n",	   /* negative time */
+	    "0 delivered 0\n1 nope 0\n0 failed 0\n", /* bad middle line */
 	};
 	struct queue_envelope env, loaded;
 	struct queue_rcpt rcpts[2];
@@ -702,9 +668,8 @@ queue_status_rejects_bad_records(void **state)
 		assert_non_null(strstr(fx->err, "invalid status record"));
 	}
 	write_raw(path_in(fx, "status", id), "0 delivered 0\0\n", 15);
-	assert_int_equal(queue_load(fx->dir, id, &loaded, fx->err,
-				    sizeof(fx->err)),
-			 -1);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), -1);
 }
 
 static void
@@ -712,14 +677,13 @@ queue_mark_missing_entry_fails(void **state)
 {
 	struct fixture *fx = *state;
 
-	assert_int_equal(queue_mark(fx->dir, VALID_ID, 0,
-				    QUEUE_RCPT_DELIVERED, 0, NULL, fx->err,
-				    sizeof(fx->err)),
+	assert_int_equal(queue_mark(fx->dir, VALID_ID, 0, QUEUE_RCPT_DELIVERED,
+				    0, NULL, fx->err, sizeof(fx->err)),
 			 -1);
 	assert_non_null(strstr(fx->err, "not found"));
 	assert_int_equal(count_files(fx, "status"), 0);
-	assert_int_equal(queue_mark(fx->dir, "bad", 0, QUEUE_RCPT_DELIVERED,
-				    0, NULL, fx->err, sizeof(fx->err)),
+	assert_int_equal(queue_mark(fx->dir, "bad", 0, QUEUE_RCPT_DELIVERED, 0,
+				    NULL, fx->err, sizeof(fx->err)),
 			 -1);
 }
 
@@ -746,9 +710,8 @@ queue_remove_deletes_both(void **state)
 			 -1);
 	assert_int_equal(errno, ENOENT);
 	assert_non_null(strstr(fx->err, "not found"));
-	assert_int_equal(queue_remove(fx->dir, "../status", fx->err,
-				      sizeof(fx->err)),
-			 -1);
+	assert_int_equal(
+	    queue_remove(fx->dir, "../status", fx->err, sizeof(fx->err)), -1);
 	assert_non_null(strstr(fx->err, "invalid queue ID"));
 }
 
@@ -779,7 +742,7 @@ queue_cleanup_stale_and_orphans(void **state)
 	assert_int_equal(access(path_in(fx, "tmp", "0000000000000002"), F_OK),
 			 0);
 	assert_int_equal(
-		access(path_in(fx, "status", "0000000000000003"), F_OK), -1);
+	    access(path_in(fx, "status", "0000000000000003"), F_OK), -1);
 	assert_int_equal(access(path_in(fx, "status", id), F_OK), 0);
 	assert_int_equal(access(path_in(fx, "messages", id), F_OK), 0);
 }
@@ -791,19 +754,11 @@ queue_unescape_table(void **state)
 		const char *in;
 		const char *out; /* NULL: rejected */
 	} cases[] = {
-		{"", ""},
-		{"abc", "abc"},
-		{"%25", "%"},
-		{"%20x%7e", " x~"},
-		{"%C3%A9", "\xc3\xa9"},
-		{"%", NULL},
-		{"%2", NULL},
-		{"%G0", NULL},
-		{"%0a", NULL},
-		{"%0D", NULL},
-		{"%00", NULL},
-		{"a b", NULL},
-		{"\t", NULL},
+	    {"", ""},		{"abc", "abc"},		{"%25", "%"},
+	    {"%20x%7e", " x~"}, {"%C3%A9", "\xc3\xa9"}, {"%", NULL},
+	    {"%2", NULL},	{"%G0", NULL},		{"%0a", NULL},
+	    {"%0D", NULL},	{"%00", NULL},		{"a b", NULL},
+	    {"\t", NULL},
 	};
 	size_t i;
 
@@ -848,48 +803,48 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(queue_id_validation_table),
-		cmocka_unit_test_setup_teardown(queue_writer_roundtrip_fields,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_writer_hostile_bytes_survive, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_writer_null_sender_kept,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_writer_large_message_chunks, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_writer_rejects_line_ends,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_writer_abort_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_writer_ids_unique_sorted,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_list_skips_foreign_names,
-						setup, teardown),
-		cmocka_unit_test(queue_list_missing_dir_fails),
-		cmocka_unit_test_setup_teardown(queue_load_good_raw_file,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_load_rejects_corrupt_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_load_missing_entry_enoent, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_load_rejects_bad_id,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_mark_last_record_wins,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_status_torn_record_ignored, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_status_torn_only_record,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_status_rejects_bad_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_mark_missing_entry_fails, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_remove_deletes_both,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			queue_cleanup_stale_and_orphans, setup, teardown),
-		cmocka_unit_test(queue_unescape_table),
-		cmocka_unit_test(queue_escape_roundtrip_all_bytes),
+	    cmocka_unit_test(queue_id_validation_table),
+	    cmocka_unit_test_setup_teardown(queue_writer_roundtrip_fields,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_writer_hostile_bytes_survive,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_writer_null_sender_kept,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_writer_large_message_chunks,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_writer_rejects_line_ends,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_writer_abort_leaves_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_writer_ids_unique_sorted,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_list_skips_foreign_names,
+					    setup, teardown),
+	    cmocka_unit_test(queue_list_missing_dir_fails),
+	    cmocka_unit_test_setup_teardown(queue_load_good_raw_file, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(queue_load_rejects_corrupt_files,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_load_missing_entry_enoent,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_load_rejects_bad_id, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(queue_mark_last_record_wins, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(queue_status_torn_record_ignored,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_status_torn_only_record,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_status_rejects_bad_records,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_mark_missing_entry_fails,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_remove_deletes_both, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(queue_cleanup_stale_and_orphans,
+					    setup, teardown),
+	    cmocka_unit_test(queue_unescape_table),
+	    cmocka_unit_test(queue_escape_roundtrip_all_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
