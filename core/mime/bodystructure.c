@@ -89,7 +89,7 @@ put_language(struct buf *out, const char *lang)
 	buf_puts(out, count == 0 ? "NIL" : ")");
 }
 
-/* Returns the encoding if it is a single MIME token, else "7bit". */
+/* Writes the encoding if it is a single MIME token, else "7bit". */
 static void
 put_encoding(struct buf *out, const char *enc)
 {

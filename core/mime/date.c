@@ -5,8 +5,8 @@
  * comments and folding anywhere. Obsolete forms: two-digit years (below
  * 50 means 20xx, else 19xx), three-digit years (plus 1900), the zone
  * names UT, GMT and the US zones, and the military letters, which RFC
- * 5322 section 4.3 says to read as -0000. A missing or unknown zone is
- * read as UTC. Out-of-range fields make the date invalid.
+ * 5322 section 4.3 asks receivers to treat as -0000. A missing or unknown
+ * zone is read as UTC. Out-of-range fields make the date invalid.
  */
 #include "config.h"
 

@@ -13,9 +13,9 @@
 #include "mime-internal.h"
 
 /*
- * RFC 2047 limits an encoded word to 75 characters; longer ones are
- * accepted up to this size, and the cap keeps a value full of "=?"
- * without terminators linear to scan.
+ * RFC 2047 limits an encoded word to 75 characters. Longer ones are
+ * accepted up to this size, which keeps the scan of a value full of
+ * unterminated "=?" linear.
  */
 #define ENCODED_WORD_MAX 1024
 

@@ -50,10 +50,11 @@ struct mime_part {
 };
 
 /*
- * Parses msg; never fails (any bytes give some tree). Depth is limited to
- * MIME_MAX_DEPTH and the tree to MIME_MAX_PARTS parts; a multipart or
- * message/rfc822 part beyond either limit becomes one opaque
- * application/octet-stream part holding the rest.
+ * Parses msg. It never fails: any bytes give some tree, which the fuzz
+ * and hostile-input tests check. Depth is limited to MIME_MAX_DEPTH and
+ * the tree to MIME_MAX_PARTS parts. A multipart or message/rfc822 part
+ * beyond either limit becomes one opaque application/octet-stream part
+ * that holds the rest.
  */
 struct mime_part *mime_parse(const char *msg, size_t len);
 void mime_free(struct mime_part *root);

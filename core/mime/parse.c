@@ -171,7 +171,11 @@ add_child(struct mime_part *p, size_t *cap)
 	return c;
 }
 
-/* Adds one child over [start, end), opaque if the part limit is reached. */
+/*
+ * Adds one child over [start, end). Once the part limit is reached the
+ * child becomes opaque and covers the rest of the multipart body instead;
+ * returns false then, so the caller stops splitting.
+ */
 static bool
 split_child(struct parse_ctx *ctx, struct mime_part *p, size_t *cap,
 	    size_t start, size_t end, unsigned depth, bool digest)
@@ -181,8 +185,8 @@ split_child(struct parse_ctx *ctx, struct mime_part *p, size_t *cap,
 	if (ctx->nparts + 1 >= MIME_MAX_PARTS) {
 		ctx->nparts++;
 		c->header_start = c->header_end = c->body_start = start;
-		c->body_end = end;
-		c->body_lines = count_lf(ctx->msg + start, end - start);
+		c->body_end = p->body_end;
+		c->body_lines = count_lf(ctx->msg + start, p->body_end - start);
 		c->type = xstrdup("application");
 		c->subtype = xstrdup("octet-stream");
 		return false;

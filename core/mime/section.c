@@ -113,8 +113,10 @@ parse_field_list(const char *p, struct section *sec)
 	return p[1] == '\0' ? 0 : -1;
 }
 
-/* Tests whether s starts with keyword (any case) followed by a byte in
- * the set "next" (the NUL terminator counts as "end"). */
+/*
+ * Tests whether s starts with keyword (any case) followed by the end of
+ * the string (end_only) or by a space.
+ */
 static bool
 keyword_at(const char *s, const char *keyword, bool end_only)
 {
