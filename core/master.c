@@ -78,7 +78,9 @@ static uid_t run_uid;
 static gid_t run_gid;
 static bool drop_privileges;
 static bool qmgr_wanted = true;
-static ev_signal sig_term, sig_int, sig_hup, sig_chld;
+static ev_signal sig_term, sig_int, sig_hup;
+/* libev reaps every child in the default loop and reports it here. */
+static ev_child child_watcher;
 
 static void child_start(struct child *ch);
 
@@ -226,7 +228,7 @@ child_exec(struct child *ch)
 	ev_signal_stop(mloop, &sig_term);
 	ev_signal_stop(mloop, &sig_int);
 	ev_signal_stop(mloop, &sig_hup);
-	ev_signal_stop(mloop, &sig_chld);
+	ev_child_stop(mloop, &child_watcher);
 	for (struct child *c = children; c != NULL; c = c->next)
 		ev_timer_stop(mloop, &c->restart);
 	ev_timer_stop(mloop, &kill_timer);
@@ -360,27 +362,22 @@ start_qmgr_if_needed(void)
 		child_start(child_new(CHILD_QMGR));
 }
 
+/* Handles the exit of pid; libev's default loop has already reaped it. */
 static void
-reap(void)
+child_exited(pid_t pid, int status)
 {
-	int status;
-	pid_t pid;
+	struct child *ch;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct child *ch;
-
-		for (ch = children; ch != NULL; ch = ch->next)
-			if (ch->pid == pid)
-				break;
-		if (ch == NULL)
-			continue;
-		ch->pid = 0;
-		if (stopping || ch->retired) {
-			log_debug("%s pid=%ld exited", child_name(ch),
-				  (long)pid);
-			child_remove(ch);
-			continue;
-		}
+	for (ch = children; ch != NULL; ch = ch->next)
+		if (ch->pid == pid)
+			break;
+	if (ch == NULL)
+		return;
+	ch->pid = 0;
+	if (stopping || ch->retired) {
+		log_debug("%s pid=%ld exited", child_name(ch), (long)pid);
+		child_remove(ch);
+	} else {
 		if (WIFSIGNALED(status))
 			log_error("%s pid=%ld killed by signal %d; restarting",
 				  child_name(ch), (long)pid, WTERMSIG(status));
@@ -404,9 +401,9 @@ reap(void)
 }
 
 static void
-sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
+child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
-	reap();
+	child_exited(w->rpid, w->rstatus);
 }
 
 static void
@@ -671,11 +668,11 @@ master_run(struct cfg *cfg, bool foreground)
 	ev_signal_init(&sig_term, sigterm_cb, SIGTERM);
 	ev_signal_init(&sig_int, sigterm_cb, SIGINT);
 	ev_signal_init(&sig_hup, sighup_cb, SIGHUP);
-	ev_signal_init(&sig_chld, sigchld_cb, SIGCHLD);
+	ev_child_init(&child_watcher, child_cb, 0, 0);
 	ev_signal_start(mloop, &sig_term);
 	ev_signal_start(mloop, &sig_int);
 	ev_signal_start(mloop, &sig_hup);
-	ev_signal_start(mloop, &sig_chld);
+	ev_child_start(mloop, &child_watcher);
 	ev_init(&kill_timer, kill_timer_cb);
 
 	for (unsigned i = 0; i < cfg->workers; i++)

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +31,16 @@
 #define CONN_INPUT_MAX (1024 * 1024)
 
 static void conn_finish(struct conn *c);
+
+/* Ends c with "what: strerror(errno)" as the reason. */
+static void
+conn_kill_errno(struct conn *c, const char *what)
+{
+	char reason[128];
+
+	snprintf(reason, sizeof(reason), "%s: %s", what, strerror(errno));
+	conn_kill(c, reason);
+}
 
 static void
 conn_update_write_watcher(struct conn *c)
@@ -69,8 +80,7 @@ conn_flush(struct conn *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			log_debug("conn=%lu send failed: %m", c->id);
-			conn_kill(c, "write error");
+			conn_kill_errno(c, "write error");
 			return;
 		}
 		buf_consume(&c->out, (size_t)n);
@@ -105,7 +115,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 			return;
-		conn_kill(c, "read error");
+		conn_kill_errno(c, "read error");
 		return;
 	}
 	if (n == 0) {

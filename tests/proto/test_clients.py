@@ -23,7 +23,7 @@ def swaks_send(h, to, subject, body):
          "--header", f"Subject: {subject}", "--body", body],
         capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "<~  250 2.0.0 Ok: queued as " in res.stdout
+    assert "<-  250 2.0.0 Ok: queued as " in res.stdout
     return res.stdout
 
 

@@ -43,12 +43,12 @@ def test_bad_config_names_file_and_line():
     h = Hapost()
     try:
         with open(h.conf, "a") as f:
-            f.write("workers = lots\n")
+            f.write("recipient_limit = lots\n")
         res = subprocess.run([h.hapostd, "-f", "-c", h.conf],
                              capture_output=True, text=True, timeout=10)
         assert res.returncode == 1
         lines = sum(1 for _ in open(h.conf))
-        assert f"{h.conf}:{lines}: workers: invalid number 'lots'" \
+        assert f"{h.conf}:{lines}: recipient_limit: invalid number 'lots'" \
             in res.stderr
     finally:
         h.cleanup()
