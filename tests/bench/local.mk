@@ -1,0 +1,11 @@
+# Benchmarks against Postfix and Dovecot: make bench (not part of make
+# check). tests/bench/README.md has the figures and the commands.
+EXTRA_DIST += tests/bench/README.md tests/bench/bench.py \
+	tests/bench/clients.py tests/bench/mailgen.py \
+	tests/bench/refservers.py
+dist_noinst_SCRIPTS += tests/bench/run
+
+.PHONY: bench
+bench: all
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+		$(SHELL) '$(abs_top_srcdir)/tests/bench/run' $(BENCH_ARGS)
