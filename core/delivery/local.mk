@@ -4,12 +4,6 @@ libhapost_a_SOURCES += \
 	core/delivery/job.c core/delivery/job.h \
 	core/delivery/local.c core/delivery/local.h
 
-# "hapostctl queue": built into the library only so it is compiled and
-# checked here. hapostctl links it once core/ctl/local.mk lists
-# core/ctl/ctl_queue.c in hapostctl_SOURCES; that fragment is included
-# after this one, so "hapostctl_SOURCES +=" cannot go here.
-libhapost_a_SOURCES += core/ctl/ctl_queue.c
-
 check_PROGRAMS += tests/unit/test-qmgr
 TESTS += tests/unit/test-qmgr
 tests_unit_test_qmgr_SOURCES = tests/unit/test-qmgr.c
