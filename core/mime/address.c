@@ -23,9 +23,9 @@ enum tok_kind { TOK_ATOM, TOK_QUOTED, TOK_DOT, TOK_DOMLIT, TOK_SPECIAL };
 
 struct tok {
 	enum tok_kind kind;
-	char c;			/* TOK_SPECIAL: the character */
-	char *text;		/* ATOM, QUOTED (unescaped), DOMLIT (raw) */
-	bool space_before;	/* white space or a comment before it */
+	char c;		   /* TOK_SPECIAL: the character */
+	char *text;	   /* ATOM, QUOTED (unescaped), DOMLIT (raw) */
+	bool space_before; /* white space or a comment before it */
 };
 
 struct toklist {
@@ -51,8 +51,7 @@ is_space(unsigned char c)
 }
 
 static void
-push_tok(struct toklist *l, enum tok_kind kind, char c, char *text,
-	 bool space)
+push_tok(struct toklist *l, enum tok_kind kind, char c, char *text, bool space)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap == 0 ? 16 : l->cap * 2;
@@ -111,8 +110,8 @@ tokenize(const char *s, size_t n, struct toklist *l)
 				i++;
 			if (i < n)
 				i++;
-			push_tok(l, TOK_DOMLIT, 0, xstrndup(s + start, i - start),
-				 space);
+			push_tok(l, TOK_DOMLIT, 0,
+				 xstrndup(s + start, i - start), space);
 			space = false;
 		} else if (c == '.') {
 			push_tok(l, TOK_DOT, '.', NULL, space);
@@ -257,8 +256,7 @@ read_domain(const struct toklist *l, size_t *i)
 }
 
 static void
-push_addr(struct addrlist *a, char *name, char *adl, char *mailbox,
-	  char *host)
+push_addr(struct addrlist *a, char *name, char *adl, char *mailbox, char *host)
 {
 	if (a->n == a->cap) {
 		a->cap = a->cap == 0 ? 4 : a->cap * 2;
@@ -292,8 +290,8 @@ read_angle_addr(const struct toklist *l, size_t *i, char *name,
 			if (t->kind == TOK_SPECIAL)
 				buf_putc(&b, t->c);
 			else
-				buf_puts(&b, t->kind == TOK_DOT ? "."
-								: t->text);
+				buf_puts(&b,
+					 t->kind == TOK_DOT ? "." : t->text);
 			k++;
 		}
 		if (is_special_tok(l, k, ':')) {

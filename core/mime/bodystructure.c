@@ -15,8 +15,9 @@
 
 #include "mime-internal.h"
 
-#define EMPTY_BODY "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL " \
-		   "\"7bit\" 0 0"
+#define EMPTY_BODY                                                             \
+	"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "              \
+	"\"7bit\" 0 0"
 
 static void
 put_params(struct buf *out, const struct mime_param *params, size_t n)
@@ -79,8 +80,7 @@ put_language(struct buf *out, const char *lang)
 			continue;
 		}
 		s = p;
-		while (*p != '\0' && *p != ',' && *p != '(' &&
-		       !mime_is_wsp(*p))
+		while (*p != '\0' && *p != ',' && *p != '(' && !mime_is_wsp(*p))
 			p++;
 		buf_puts(out, count == 0 ? "(" : " ");
 		imap_put_string(out, s, (size_t)(p - s));
@@ -122,8 +122,8 @@ put_extension(struct buf *out, const struct mime_part *p)
 }
 
 void
-imap_bodystructure(struct buf *out, const char *msg,
-		   const struct mime_part *p, bool extended)
+imap_bodystructure(struct buf *out, const char *msg, const struct mime_part *p,
+		   bool extended)
 {
 	size_t i;
 
@@ -133,8 +133,7 @@ imap_bodystructure(struct buf *out, const char *msg,
 			buf_puts(out, extended ? EMPTY_BODY " NIL NIL NIL NIL)"
 					       : EMPTY_BODY ")");
 		for (i = 0; i < p->nchildren; i++)
-			imap_bodystructure(out, msg, &p->children[i],
-					   extended);
+			imap_bodystructure(out, msg, &p->children[i], extended);
 		buf_putc(out, ' ');
 		imap_put_nstring(out, p->subtype);
 		if (extended) {

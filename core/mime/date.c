@@ -68,9 +68,8 @@ read_alpha(struct date_lexer *lx, const char **word)
 {
 	size_t start = lx->i;
 
-	while (lx->i < lx->n &&
-	       ((lx->s[lx->i] >= 'a' && lx->s[lx->i] <= 'z') ||
-		(lx->s[lx->i] >= 'A' && lx->s[lx->i] <= 'Z')))
+	while (lx->i < lx->n && ((lx->s[lx->i] >= 'a' && lx->s[lx->i] <= 'z') ||
+				 (lx->s[lx->i] >= 'A' && lx->s[lx->i] <= 'Z')))
 		lx->i++;
 	*word = lx->s + start;
 	return lx->i - start;
@@ -112,10 +111,10 @@ named_zone(const char *w, size_t n)
 		const char *name;
 		int minutes;
 	} zones[] = {
-		{"ut", 0},	   {"utc", 0},	      {"gmt", 0},
-		{"z", 0},	   {"edt", -4 * 60}, {"est", -5 * 60},
-		{"cdt", -5 * 60}, {"cst", -6 * 60}, {"mdt", -6 * 60},
-		{"mst", -7 * 60}, {"pdt", -7 * 60}, {"pst", -8 * 60},
+	    {"ut", 0},	      {"utc", 0},	{"gmt", 0},
+	    {"z", 0},	      {"edt", -4 * 60}, {"est", -5 * 60},
+	    {"cdt", -5 * 60}, {"cst", -6 * 60}, {"mdt", -6 * 60},
+	    {"mst", -7 * 60}, {"pdt", -7 * 60}, {"pst", -8 * 60},
 	};
 	size_t i;
 
@@ -213,6 +212,8 @@ mime_date_header(const char *msg, size_t len)
 	struct hdr_field f;
 	size_t header_end, body_start;
 
+	if (msg == NULL)
+		return -1;
 	hdr_bounds(msg, 0, len, &header_end, &body_start);
 	if (!hdr_find(msg, 0, header_end, "date", &f))
 		return -1;

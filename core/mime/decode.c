@@ -89,9 +89,10 @@ decode_qp(const char *s, size_t n, struct buf *out, bool in_header)
 		}
 		if (i + 2 < n && hex_value((unsigned char)s[i + 1]) >= 0 &&
 		    hex_value((unsigned char)s[i + 2]) >= 0) {
-			buf_putc(out, (char)(hex_value((unsigned char)s[i + 1])
-						     << 4 |
-					     hex_value((unsigned char)s[i + 2])));
+			buf_putc(
+			    out,
+			    (char)(hex_value((unsigned char)s[i + 1]) << 4 |
+				   hex_value((unsigned char)s[i + 2])));
 			i += 3;
 			continue;
 		}
@@ -123,8 +124,8 @@ static bool
 is_latin1(const char *charset)
 {
 	static const char *const names[] = {
-		"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1",
-		"l1", "iso-ir-100", "cp819", "ibm819", "csisolatin1",
+	    "iso-8859-1", "iso8859-1",	"iso_8859-1", "latin1", "latin-1",
+	    "l1",	  "iso-ir-100", "cp819",      "ibm819", "csisolatin1",
 	};
 	size_t i;
 
@@ -203,8 +204,8 @@ decode_word(const char *s, size_t n, struct buf *out)
 		mime_decode_base64(s + text_start, text_end - text_start, &raw);
 	else
 		decode_qp(s + text_start, text_end - text_start, &raw, true);
-	mime_charset_to_utf8(charset, raw.data == NULL ? "" : raw.data,
-			     raw.len, out);
+	mime_charset_to_utf8(charset, raw.data == NULL ? "" : raw.data, raw.len,
+			     out);
 	buf_free(&raw);
 	return text_end + 2;
 }

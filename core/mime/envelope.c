@@ -91,6 +91,8 @@ imap_envelope(struct buf *out, const char *msg, size_t hdr_start,
 	struct mime_addr *from;
 	size_t nfrom;
 
+	if (msg == NULL)
+		msg = "";
 	buf_putc(out, '(');
 	put_field_string(out, msg, hdr_start, hdr_end, "date");
 	buf_putc(out, ' ');

@@ -242,8 +242,7 @@ take_loose_value(const char **pp)
 {
 	const char *p = *pp, *s = p;
 
-	while (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t' &&
-	       *p != '(')
+	while (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t' && *p != '(')
 		p++;
 	*pp = p;
 	return xstrndup(s, (size_t)(p - s));
@@ -303,8 +302,8 @@ parse_param_list(const char *p, struct mime_param **params, size_t *nparams)
 }
 
 void
-mime_parse_params(const char *s, bool with_subtype, char **type,
-		  char **subtype, struct mime_param **params, size_t *nparams)
+mime_parse_params(const char *s, bool with_subtype, char **type, char **subtype,
+		  struct mime_param **params, size_t *nparams)
 {
 	const char *p = skip_cfws(s);
 	char *t = take_token(&p), *st = NULL;

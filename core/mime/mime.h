@@ -3,7 +3,8 @@
  * it (ENVELOPE, BODY, BODYSTRUCTURE, BODY[section]) plus SEARCH helpers
  *
  * Every function is pure: the input is the whole message in memory and
- * output is appended to a struct buf. Nothing here fails on bad input:
+ * output is appended to a struct buf (msg may be NULL when the length is
+ * 0, as in an empty struct buf). Nothing here fails on bad input:
  * any bytes give some tree and some output, and memory exhaustion exits
  * through xalloc. Offsets are raw octets of msg; line ends may be CRLF or
  * bare LF, so sizes match what the caller sends only when it sends the
@@ -24,15 +25,15 @@
 #define MIME_MAX_PARTS 10000
 
 struct mime_param {
-	char *name; /* lowercase */
+	char *name;  /* lowercase */
 	char *value; /* unquoted */
 };
 
 struct mime_part {
 	size_t header_start, header_end; /* header_end: first byte of the
 					    blank line (or end) */
-	size_t body_start, body_end;	 /* body octets [body_start, body_end) */
-	size_t body_lines; /* lines in the body, per IMAP BODYSTRUCTURE */
+	size_t body_start, body_end; /* body octets [body_start, body_end) */
+	size_t body_lines;    /* lines in the body, per IMAP BODYSTRUCTURE */
 	char *type, *subtype; /* lowercase; defaults text/plain
 				 (message/rfc822 in a multipart/digest) */
 	struct mime_param *params;

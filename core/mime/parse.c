@@ -27,9 +27,8 @@ struct parse_ctx {
 	size_t nparts;
 };
 
-static void parse_part(struct parse_ctx *ctx, struct mime_part *p,
-		       size_t start, size_t end, unsigned depth,
-		       bool in_digest);
+static void parse_part(struct parse_ctx *ctx, struct mime_part *p, size_t start,
+		       size_t end, unsigned depth, bool in_digest);
 
 static size_t
 count_lf(const char *s, size_t n)
@@ -115,8 +114,8 @@ read_content_fields(struct parse_ctx *ctx, struct mime_part *p, bool in_digest)
 	if (strcmp(p->type, "text") == 0 &&
 	    mime_param_get(p->params, p->nparams, "charset") == NULL) {
 		/* RFC 2045 section 5.2: text defaults to US-ASCII. */
-		p->params = xrealloc(p->params,
-				     (p->nparams + 1) * sizeof(*p->params));
+		p->params =
+		    xrealloc(p->params, (p->nparams + 1) * sizeof(*p->params));
 		p->params[p->nparams].name = xstrdup("charset");
 		p->params[p->nparams].value = xstrdup("us-ascii");
 		p->nparams++;
@@ -163,8 +162,8 @@ add_child(struct mime_part *p, size_t *cap)
 
 	if (p->nchildren == *cap) {
 		*cap = *cap == 0 ? 4 : *cap * 2;
-		p->children = xrealloc(p->children,
-				       *cap * sizeof(*p->children));
+		p->children =
+		    xrealloc(p->children, *cap * sizeof(*p->children));
 	}
 	c = &p->children[p->nchildren++];
 	memset(c, 0, sizeof(*c));
@@ -237,8 +236,8 @@ parse_multipart(struct parse_ctx *ctx, struct mime_part *p, unsigned depth)
 }
 
 static void
-parse_part(struct parse_ctx *ctx, struct mime_part *p, size_t start,
-	   size_t end, unsigned depth, bool in_digest)
+parse_part(struct parse_ctx *ctx, struct mime_part *p, size_t start, size_t end,
+	   unsigned depth, bool in_digest)
 {
 	bool multipart, message;
 
@@ -246,8 +245,8 @@ parse_part(struct parse_ctx *ctx, struct mime_part *p, size_t start,
 	p->header_start = start;
 	hdr_bounds(ctx->msg, start, end, &p->header_end, &p->body_start);
 	p->body_end = end;
-	p->body_lines = count_lf(ctx->msg + p->body_start,
-				 p->body_end - p->body_start);
+	p->body_lines =
+	    count_lf(ctx->msg + p->body_start, p->body_end - p->body_start);
 	read_content_fields(ctx, p, in_digest);
 
 	multipart = strcmp(p->type, "multipart") == 0;
@@ -271,7 +270,7 @@ parse_part(struct parse_ctx *ctx, struct mime_part *p, size_t start,
 struct mime_part *
 mime_parse(const char *msg, size_t len)
 {
-	struct parse_ctx ctx = {msg, 0};
+	struct parse_ctx ctx = {msg == NULL ? "" : msg, 0};
 	struct mime_part *root = xcalloc(1, sizeof(*root));
 
 	parse_part(&ctx, root, 0, len, 0, false);

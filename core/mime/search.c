@@ -64,8 +64,8 @@ field_contains(const struct hdr_field *f, const struct buf *needle)
 
 	mime_decode_header_value(v, n, &dec);
 	free(v);
-	found = folded_contains(dec.data == NULL ? "" : dec.data, dec.len,
-				needle);
+	found =
+	    folded_contains(dec.data == NULL ? "" : dec.data, dec.len, needle);
 	buf_free(&dec);
 	return found;
 }
@@ -157,6 +157,8 @@ mime_header_contains(const char *msg, size_t len, const char *field,
 	size_t header_end, body_start, pos = 0;
 	bool found = false;
 
+	if (msg == NULL)
+		return false;
 	hdr_bounds(msg, 0, len, &header_end, &body_start);
 	fold_needle(needle, &folded);
 	while (!found && hdr_next(msg, &pos, header_end, &f)) {
@@ -177,6 +179,8 @@ mime_body_contains(const char *msg, size_t len, const struct mime_part *root,
 
 	if (*needle == '\0')
 		return true;
+	if (msg == NULL)
+		return false;
 	fold_needle(needle, &folded);
 	found = part_contains(msg, root, &folded);
 	buf_free(&folded);
@@ -192,6 +196,8 @@ mime_text_contains(const char *msg, size_t len, const struct mime_part *root,
 
 	if (*needle == '\0')
 		return true;
+	if (msg == NULL)
+		return false;
 	fold_needle(needle, &folded);
 	found = header_text_contains(msg, root->header_start, root->header_end,
 				     &folded) ||

@@ -103,11 +103,11 @@ parse_field_list(const char *p, struct section *sec)
 		}
 		if (sec->nfields == cap) {
 			cap = cap == 0 ? 4 : cap * 2;
-			sec->fields = xrealloc(sec->fields,
-					       cap * sizeof(*sec->fields));
+			sec->fields =
+			    xrealloc(sec->fields, cap * sizeof(*sec->fields));
 		}
 		sec->fields[sec->nfields++] =
-			xstrndup(name.data == NULL ? "" : name.data, name.len);
+		    xstrndup(name.data == NULL ? "" : name.data, name.len);
 		buf_free(&name);
 	}
 	return p[1] == '\0' ? 0 : -1;
@@ -210,7 +210,8 @@ resolve_path(const struct mime_part *root, const struct section *sec)
 		if (i == 0)
 			cur = message_part(root, n);
 		else if (is_multipart(cur))
-			cur = n <= cur->nchildren ? &cur->children[n - 1] : NULL;
+			cur =
+			    n <= cur->nchildren ? &cur->children[n - 1] : NULL;
 		else if (cur->message != NULL)
 			cur = message_part(cur->message, n);
 		else
@@ -262,6 +263,8 @@ imap_section_fetch(struct buf *out, const char *msg, size_t len,
 	struct section sec;
 	const struct mime_part *m = root, *p = NULL;
 
+	if (msg == NULL)
+		msg = ""; /* an empty message, as a caller's empty buf has */
 	if (parse_section(spec, &sec) < 0) {
 		free_section(&sec);
 		return -1;
@@ -321,12 +324,12 @@ int
 imap_section_normalize(struct buf *out, const char *spec)
 {
 	static const char *const keywords[] = {
-		[SECTION_BODY] = "",
-		[SECTION_HEADER] = "HEADER",
-		[SECTION_FIELDS] = "HEADER.FIELDS",
-		[SECTION_FIELDS_NOT] = "HEADER.FIELDS.NOT",
-		[SECTION_TEXT] = "TEXT",
-		[SECTION_MIME] = "MIME",
+	    [SECTION_BODY] = "",
+	    [SECTION_HEADER] = "HEADER",
+	    [SECTION_FIELDS] = "HEADER.FIELDS",
+	    [SECTION_FIELDS_NOT] = "HEADER.FIELDS.NOT",
+	    [SECTION_TEXT] = "TEXT",
+	    [SECTION_MIME] = "MIME",
 	};
 	struct section sec;
 	const char *p;

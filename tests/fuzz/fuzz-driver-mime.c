@@ -22,19 +22,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FLIPS_PER_FILE 2000
 
 static const char *const snippets[] = {
-	"\r\n",
-	"\n\n",
-	"--b\r\n",
-	"--b--\r\n",
-	"Content-Type: multipart/mixed; boundary=b\r\n",
-	"Content-Type: message/rfc822\r\n\r\n",
-	"=?utf-8?q?",
-	"?=",
-	"<@a,@b:",
-	"\"",
-	"(",
-	":;",
-	"\0",
+    "\r\n",
+    "\n\n",
+    "--b\r\n",
+    "--b--\r\n",
+    "Content-Type: multipart/mixed; boundary=b\r\n",
+    "Content-Type: message/rfc822\r\n\r\n",
+    "=?utf-8?q?",
+    "?=",
+    "<@a,@b:",
+    "\"",
+    "(",
+    ":;",
+    "\0",
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -100,8 +100,9 @@ run_mutations(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < FLIPS_PER_FILE && size > 0; i++) {
 		size_t pos = rng_next() % size;
-		const char *snippet = snippets[rng_next() % (sizeof(snippets) /
-							     sizeof(snippets[0]))];
+		const char *snippet =
+		    snippets[rng_next() %
+			     (sizeof(snippets) / sizeof(snippets[0]))];
 		size_t slen = snippet[0] == '\0' ? 1 : strlen(snippet);
 
 		memcpy(buf, data, size);

@@ -21,9 +21,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const fixed_specs[] = {
-	"",	  "HEADER", "TEXT",	 "1",	     "1.MIME",	"2.1",
-	"1.HEADER", "2.TEXT", "1.2.3.4", "HEADER.FIELDS (FROM SUBJECT)",
-	"1.HEADER.FIELDS.NOT (CONTENT-TYPE)",
+    "",
+    "HEADER",
+    "TEXT",
+    "1",
+    "1.MIME",
+    "2.1",
+    "1.HEADER",
+    "2.TEXT",
+    "1.2.3.4",
+    "HEADER.FIELDS (FROM SUBJECT)",
+    "1.HEADER.FIELDS.NOT (CONTENT-TYPE)",
 };
 
 /* Checks the tree invariants; returns the number of parts below p. */
@@ -39,7 +47,8 @@ check_part(const struct mime_part *p, size_t size, unsigned depth)
 	for (i = 0; i < p->nchildren; i++) {
 		const struct mime_part *c = &p->children[i];
 
-		if (c->header_start < p->body_start || c->body_end > p->body_end)
+		if (c->header_start < p->body_start ||
+		    c->body_end > p->body_end)
 			abort();
 		count += check_part(c, size, depth + 1);
 	}
@@ -86,7 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	imap_envelope(&out, msg, root->header_start, root->header_end);
 	for (i = 0; i < sizeof(fixed_specs) / sizeof(fixed_specs[0]); i++) {
 		if (imap_section_fetch(&out, msg, size, root, fixed_specs[i]) <
-			    0 ||
+			0 ||
 		    imap_section_normalize(&out, fixed_specs[i]) < 0)
 			abort();
 	}

@@ -64,8 +64,14 @@ static double
 exercise(const char *msg, size_t len)
 {
 	static const char *const specs[] = {
-		"", "HEADER", "TEXT", "1", "1.1.1.1", "2.MIME",
-		"HEADER.FIELDS (SUBJECT TO)", "1.HEADER.FIELDS.NOT (FROM)",
+	    "",
+	    "HEADER",
+	    "TEXT",
+	    "1",
+	    "1.1.1.1",
+	    "2.MIME",
+	    "HEADER.FIELDS (SUBJECT TO)",
+	    "1.HEADER.FIELDS.NOT (FROM)",
 	};
 	double start = now_seconds();
 	struct mime_part *root = mime_parse(msg, len);
@@ -84,7 +90,7 @@ exercise(const char *msg, size_t len)
 	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
 		buf_reset(&out);
 		assert_int_equal(
-			imap_section_fetch(&out, msg, len, root, specs[i]), 0);
+		    imap_section_fetch(&out, msg, len, root, specs[i]), 0);
 	}
 	mime_header_contains(msg, len, "subject", "needle");
 	mime_header_contains(msg, len, "", "x");
@@ -97,15 +103,43 @@ exercise(const char *msg, size_t len)
 }
 
 static const char *const tokens[] = {
-	"\r\n", "\n", " ", "\t", ":", ";", "=", "\"", "(", ")", "<", ">",
-	"@", ",", ".", "\\", "--b", "--b--", "--c", "=?", "?=", "?q?",
-	"?b?", "From: ", "To: ", "Subject: ", "Date: ",
-	"Content-Type: multipart/mixed; boundary=b\r\n",
-	"Content-Type: multipart/digest; boundary=c\r\n",
-	"Content-Type: message/rfc822\r\n\r\n",
-	"Content-Transfer-Encoding: base64\r\n",
-	"Content-Transfer-Encoding: quoted-printable\r\n", "\0", "\xff",
-	"\xc3\xa9", "abc", "1 Jan 2020 00:00 +0000",
+    "\r\n",
+    "\n",
+    " ",
+    "\t",
+    ":",
+    ";",
+    "=",
+    "\"",
+    "(",
+    ")",
+    "<",
+    ">",
+    "@",
+    ",",
+    ".",
+    "\\",
+    "--b",
+    "--b--",
+    "--c",
+    "=?",
+    "?=",
+    "?q?",
+    "?b?",
+    "From: ",
+    "To: ",
+    "Subject: ",
+    "Date: ",
+    "Content-Type: multipart/mixed; boundary=b\r\n",
+    "Content-Type: multipart/digest; boundary=c\r\n",
+    "Content-Type: message/rfc822\r\n\r\n",
+    "Content-Transfer-Encoding: base64\r\n",
+    "Content-Transfer-Encoding: quoted-printable\r\n",
+    "\0",
+    "\xff",
+    "\xc3\xa9",
+    "abc",
+    "1 Jan 2020 00:00 +0000",
 };
 
 static uint64_t rng = 88172645463325252ULL;
@@ -129,8 +163,9 @@ hostile_random_token_soup(void **state)
 		size_t n = rng_next() % 600, i;
 
 		for (i = 0; i < n; i++) {
-			const char *t = tokens[rng_next() % (sizeof(tokens) /
-							     sizeof(tokens[0]))];
+			const char *t =
+			    tokens[rng_next() %
+				   (sizeof(tokens) / sizeof(tokens[0]))];
 
 			buf_append(&b, t, t[0] == '\0' ? 1 : strlen(t));
 		}
@@ -276,19 +311,19 @@ hostile_many_header_fields(void **state)
 static const struct {
 	const char *field, *unit;
 } repeated_values[] = {
-	{"To", "a@b, "},
-	{"To", "<@a,"},
-	{"To", "<@a,@b"},
-	{"To", "g:"},
-	{"To", "<<<"},
-	{"To", "\"\\"},
-	{"From", "(("},
-	{"Subject", "=?a?q?"},
-	{"Subject", "=?utf-8?q?x?= "},
-	{"Content-Type", "multipart/mixed; boundary=\""},
-	{"Content-Type", ";a="},
-	{"Content-Language", "en,"},
-	{"Date", "(("},
+    {"To", "a@b, "},
+    {"To", "<@a,"},
+    {"To", "<@a,@b"},
+    {"To", "g:"},
+    {"To", "<<<"},
+    {"To", "\"\\"},
+    {"From", "(("},
+    {"Subject", "=?a?q?"},
+    {"Subject", "=?utf-8?q?x?= "},
+    {"Content-Type", "multipart/mixed; boundary=\""},
+    {"Content-Type", ";a="},
+    {"Content-Language", "en,"},
+    {"Date", "(("},
 };
 
 static void
@@ -338,16 +373,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(hostile_random_token_soup),
-		cmocka_unit_test(hostile_random_bytes),
-		cmocka_unit_test(hostile_deep_multipart_nesting),
-		cmocka_unit_test(hostile_deep_message_nesting),
-		cmocka_unit_test(hostile_hundred_thousand_parts),
-		cmocka_unit_test(hostile_parts_limit_inside_messages),
-		cmocka_unit_test(hostile_giant_header_line),
-		cmocka_unit_test(hostile_many_header_fields),
-		cmocka_unit_test(hostile_giant_repeated_values),
-		cmocka_unit_test(hostile_long_boundary),
+	    cmocka_unit_test(hostile_random_token_soup),
+	    cmocka_unit_test(hostile_random_bytes),
+	    cmocka_unit_test(hostile_deep_multipart_nesting),
+	    cmocka_unit_test(hostile_deep_message_nesting),
+	    cmocka_unit_test(hostile_hundred_thousand_parts),
+	    cmocka_unit_test(hostile_parts_limit_inside_messages),
+	    cmocka_unit_test(hostile_giant_header_line),
+	    cmocka_unit_test(hostile_many_header_fields),
+	    cmocka_unit_test(hostile_giant_repeated_values),
+	    cmocka_unit_test(hostile_long_boundary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,65 +21,65 @@
 char *crlf(const char *s);
 
 static const char rfc3501_msg[] =
-	"From: top@x.test\n"
-	"Subject: top\n"
-	"Content-Type: MULTIPART/MIXED; boundary=outer\n"
-	"\n"
-	"--outer\n"
-	"Content-Type: TEXT/PLAIN\n"
-	"\n"
-	"P1\n"
-	"--outer\n"
-	"Content-Type: APPLICATION/OCTET-STREAM\n"
-	"\n"
-	"P2\n"
-	"--outer\n"
-	"Content-Type: MESSAGE/RFC822\n"
-	"\n"
-	"Subject: three\n"
-	"Content-Type: multipart/mixed; boundary=m3\n"
-	"\n"
-	"--m3\n"
-	"Content-Type: text/plain\n"
-	"\n"
-	"P3.1\n"
-	"--m3\n"
-	"Content-Type: application/octet-stream\n"
-	"\n"
-	"P3.2\n"
-	"--m3--\n"
-	"--outer\n"
-	"Content-Type: MULTIPART/MIXED; boundary=m4\n"
-	"\n"
-	"--m4\n"
-	"Content-Type: IMAGE/GIF\n"
-	"\n"
-	"P4.1\n"
-	"--m4\n"
-	"Content-Type: MESSAGE/RFC822\n"
-	"\n"
-	"Subject: four-two\n"
-	"Content-Type: multipart/mixed; boundary=m42\n"
-	"\n"
-	"--m42\n"
-	"Content-Type: TEXT/PLAIN\n"
-	"\n"
-	"P4.2.1\n"
-	"--m42\n"
-	"Content-Type: MULTIPART/ALTERNATIVE; boundary=m422\n"
-	"\n"
-	"--m422\n"
-	"Content-Type: TEXT/PLAIN\n"
-	"\n"
-	"P4.2.2.1\n"
-	"--m422\n"
-	"Content-Type: TEXT/RICHTEXT\n"
-	"\n"
-	"P4.2.2.2\n"
-	"--m422--\n"
-	"--m42--\n"
-	"--m4--\n"
-	"--outer--\n";
+    "From: top@x.test\n"
+    "Subject: top\n"
+    "Content-Type: MULTIPART/MIXED; boundary=outer\n"
+    "\n"
+    "--outer\n"
+    "Content-Type: TEXT/PLAIN\n"
+    "\n"
+    "P1\n"
+    "--outer\n"
+    "Content-Type: APPLICATION/OCTET-STREAM\n"
+    "\n"
+    "P2\n"
+    "--outer\n"
+    "Content-Type: MESSAGE/RFC822\n"
+    "\n"
+    "Subject: three\n"
+    "Content-Type: multipart/mixed; boundary=m3\n"
+    "\n"
+    "--m3\n"
+    "Content-Type: text/plain\n"
+    "\n"
+    "P3.1\n"
+    "--m3\n"
+    "Content-Type: application/octet-stream\n"
+    "\n"
+    "P3.2\n"
+    "--m3--\n"
+    "--outer\n"
+    "Content-Type: MULTIPART/MIXED; boundary=m4\n"
+    "\n"
+    "--m4\n"
+    "Content-Type: IMAGE/GIF\n"
+    "\n"
+    "P4.1\n"
+    "--m4\n"
+    "Content-Type: MESSAGE/RFC822\n"
+    "\n"
+    "Subject: four-two\n"
+    "Content-Type: multipart/mixed; boundary=m42\n"
+    "\n"
+    "--m42\n"
+    "Content-Type: TEXT/PLAIN\n"
+    "\n"
+    "P4.2.1\n"
+    "--m42\n"
+    "Content-Type: MULTIPART/ALTERNATIVE; boundary=m422\n"
+    "\n"
+    "--m422\n"
+    "Content-Type: TEXT/PLAIN\n"
+    "\n"
+    "P4.2.2.1\n"
+    "--m422\n"
+    "Content-Type: TEXT/RICHTEXT\n"
+    "\n"
+    "P4.2.2.2\n"
+    "--m422--\n"
+    "--m42--\n"
+    "--m4--\n"
+    "--outer--\n";
 
 struct fetch_case {
 	const char *spec;
@@ -87,50 +87,49 @@ struct fetch_case {
 };
 
 static const struct fetch_case rfc3501_cases[] = {
-	{"1", "P1"},
-	{"2", "P2"},
-	{"3.1", "P3.1"},
-	{"3.2", "P3.2"},
-	{"4.1", "P4.1"},
-	{"4.2.1", "P4.2.1"},
-	{"4.2.2.1", "P4.2.2.1"},
-	{"4.2.2.2", "P4.2.2.2"},
-	{"3.HEADER",
-	 "Subject: three\nContent-Type: multipart/mixed; boundary=m3\n\n"},
-	{"3.header", "Subject: three\nContent-Type: multipart/mixed; "
-		     "boundary=m3\n\n"},
-	{"3.TEXT", "--m3\nContent-Type: text/plain\n\nP3.1\n--m3\n"
-		   "Content-Type: application/octet-stream\n\nP3.2\n--m3--"},
-	{"3", "Subject: three\nContent-Type: multipart/mixed; boundary=m3\n\n"
-	      "--m3\nContent-Type: text/plain\n\nP3.1\n--m3\n"
-	      "Content-Type: application/octet-stream\n\nP3.2\n--m3--"},
-	{"3.MIME", "Content-Type: MESSAGE/RFC822\n\n"},
-	{"4.1.MIME", "Content-Type: IMAGE/GIF\n\n"},
-	{"4.2.HEADER", "Subject: four-two\nContent-Type: multipart/mixed; "
-		       "boundary=m42\n\n"},
-	{"4.2.2.MIME", "Content-Type: MULTIPART/ALTERNATIVE; boundary=m422\n"
-		       "\n"},
-	{"4.2.HEADER.FIELDS (SUBJECT)", "Subject: four-two\n\n"},
-	{"HEADER", "From: top@x.test\nSubject: top\nContent-Type: "
-		   "MULTIPART/MIXED; boundary=outer\n\n"},
-	{"HEADER.FIELDS (SUBJECT from)", "From: top@x.test\nSubject: top\n\n"},
-	{"HEADER.FIELDS (\"Subject\")", "Subject: top\n\n"},
-	{"HEADER.FIELDS.NOT (Content-Type)",
-	 "From: top@x.test\nSubject: top\n\n"},
-	{"HEADER.FIELDS (X-NONE)", "\n"},
-	{"3.HEADER.FIELDS.NOT (subject)",
-	 "Content-Type: multipart/mixed; boundary=m3\n\n"},
-	/* Valid specs naming parts that do not exist. */
-	{"5", ""},
-	{"3.3", ""},
-	{"1.1", ""},
-	{"4.2.2.3", ""},
-	{"4.2.2.1.1", ""},
-	{"1.HEADER", ""},
-	{"4.1.TEXT", ""},
-	{"2.HEADER.FIELDS (X)", ""},
-	{"4294967295", ""},
-	{"5.MIME", ""},
+    {"1", "P1"},
+    {"2", "P2"},
+    {"3.1", "P3.1"},
+    {"3.2", "P3.2"},
+    {"4.1", "P4.1"},
+    {"4.2.1", "P4.2.1"},
+    {"4.2.2.1", "P4.2.2.1"},
+    {"4.2.2.2", "P4.2.2.2"},
+    {"3.HEADER",
+     "Subject: three\nContent-Type: multipart/mixed; boundary=m3\n\n"},
+    {"3.header", "Subject: three\nContent-Type: multipart/mixed; "
+		 "boundary=m3\n\n"},
+    {"3.TEXT", "--m3\nContent-Type: text/plain\n\nP3.1\n--m3\n"
+	       "Content-Type: application/octet-stream\n\nP3.2\n--m3--"},
+    {"3", "Subject: three\nContent-Type: multipart/mixed; boundary=m3\n\n"
+	  "--m3\nContent-Type: text/plain\n\nP3.1\n--m3\n"
+	  "Content-Type: application/octet-stream\n\nP3.2\n--m3--"},
+    {"3.MIME", "Content-Type: MESSAGE/RFC822\n\n"},
+    {"4.1.MIME", "Content-Type: IMAGE/GIF\n\n"},
+    {"4.2.HEADER", "Subject: four-two\nContent-Type: multipart/mixed; "
+		   "boundary=m42\n\n"},
+    {"4.2.2.MIME", "Content-Type: MULTIPART/ALTERNATIVE; boundary=m422\n"
+		   "\n"},
+    {"4.2.HEADER.FIELDS (SUBJECT)", "Subject: four-two\n\n"},
+    {"HEADER", "From: top@x.test\nSubject: top\nContent-Type: "
+	       "MULTIPART/MIXED; boundary=outer\n\n"},
+    {"HEADER.FIELDS (SUBJECT from)", "From: top@x.test\nSubject: top\n\n"},
+    {"HEADER.FIELDS (\"Subject\")", "Subject: top\n\n"},
+    {"HEADER.FIELDS.NOT (Content-Type)", "From: top@x.test\nSubject: top\n\n"},
+    {"HEADER.FIELDS (X-NONE)", "\n"},
+    {"3.HEADER.FIELDS.NOT (subject)",
+     "Content-Type: multipart/mixed; boundary=m3\n\n"},
+    /* Valid specs naming parts that do not exist. */
+    {"5", ""},
+    {"3.3", ""},
+    {"1.1", ""},
+    {"4.2.2.3", ""},
+    {"4.2.2.1.1", ""},
+    {"1.HEADER", ""},
+    {"4.1.TEXT", ""},
+    {"2.HEADER.FIELDS (X)", ""},
+    {"4294967295", ""},
+    {"5.MIME", ""},
 };
 
 static void
@@ -246,50 +245,48 @@ section_header_without_blank_line(void **state)
 			 0);
 	assert_string_equal(buf_cstr(&out), "Subject: a\nTo: b\r\n\r\n");
 	buf_reset(&out);
-	assert_int_equal(imap_section_fetch(&out, msg, sizeof(msg) - 1, root,
-					    "HEADER"),
-			 0);
+	assert_int_equal(
+	    imap_section_fetch(&out, msg, sizeof(msg) - 1, root, "HEADER"), 0);
 	assert_string_equal(buf_cstr(&out), msg);
 	buf_reset(&out);
-	assert_int_equal(imap_section_fetch(&out, msg, sizeof(msg) - 1, root,
-					    "TEXT"),
-			 0);
+	assert_int_equal(
+	    imap_section_fetch(&out, msg, sizeof(msg) - 1, root, "TEXT"), 0);
 	assert_int_equal(out.len, 0);
 	buf_free(&out);
 	mime_free(root);
 }
 
 static const char *const invalid_specs[] = {
-	"0",
-	"01",
-	"1.0",
-	"1.",
-	".1",
-	"1..2",
-	"MIME",
-	"HEADER.FIELDS",
-	"HEADER.FIELDS ()",
-	"HEADER.FIELDS (FROM",
-	"HEADER.FIELDS(FROM)",
-	"HEADER.FIELDS (FROM) x",
-	"HEADER.FIELDS (FROM)x",
-	"HEADER.FIELDS (\"FROM)",
-	"HEADER.FIELDS (FR\"OM)",
-	"HEADER.FIELDS ({4}\r\nFROM)",
-	"HEADER.FIELDS.NOT",
-	"HEADERS",
-	"HEADER ",
-	"TEXT ",
-	" TEXT",
-	"1.TEXTX",
-	"1.2.MIME.HEADER",
-	"4294967296",
-	"99999999999999999999",
-	"BODY",
-	"x",
-	"1.MIME (a)",
-	"HEADER (FROM)",
-	"1.-2",
+    "0",
+    "01",
+    "1.0",
+    "1.",
+    ".1",
+    "1..2",
+    "MIME",
+    "HEADER.FIELDS",
+    "HEADER.FIELDS ()",
+    "HEADER.FIELDS (FROM",
+    "HEADER.FIELDS(FROM)",
+    "HEADER.FIELDS (FROM) x",
+    "HEADER.FIELDS (FROM)x",
+    "HEADER.FIELDS (\"FROM)",
+    "HEADER.FIELDS (FR\"OM)",
+    "HEADER.FIELDS ({4}\r\nFROM)",
+    "HEADER.FIELDS.NOT",
+    "HEADERS",
+    "HEADER ",
+    "TEXT ",
+    " TEXT",
+    "1.TEXTX",
+    "1.2.MIME.HEADER",
+    "4294967296",
+    "99999999999999999999",
+    "BODY",
+    "x",
+    "1.MIME (a)",
+    "HEADER (FROM)",
+    "1.-2",
 };
 
 static void
@@ -303,9 +300,9 @@ section_invalid_specs_rejected(void **state)
 		struct buf out = BUF_INIT;
 
 		print_message("spec: %s\n", invalid_specs[i]);
-		assert_int_equal(imap_section_fetch(&out, msg, len, root,
-						    invalid_specs[i]),
-				 -1);
+		assert_int_equal(
+		    imap_section_fetch(&out, msg, len, root, invalid_specs[i]),
+		    -1);
 		assert_int_equal(out.len, 0);
 		assert_int_equal(imap_section_normalize(&out, invalid_specs[i]),
 				 -1);
@@ -325,9 +322,8 @@ section_deep_path_is_empty(void **state)
 
 	for (i = 0; i < 1000; i++)
 		buf_puts(&spec, i == 0 ? "1" : ".1");
-	assert_int_equal(imap_section_fetch(&out, msg, len, root,
-					    buf_cstr(&spec)),
-			 0);
+	assert_int_equal(
+	    imap_section_fetch(&out, msg, len, root, buf_cstr(&spec)), 0);
 	assert_int_equal(out.len, 0);
 	assert_int_equal(imap_section_normalize(&out, buf_cstr(&spec)), 0);
 	assert_string_equal(buf_cstr(&out), buf_cstr(&spec));
@@ -340,17 +336,17 @@ section_deep_path_is_empty(void **state)
 static const struct {
 	const char *spec, *label;
 } normalize_cases[] = {
-	{"", ""},
-	{"header", "HEADER"},
-	{"Text", "TEXT"},
-	{"3", "3"},
-	{"1.2.mime", "1.2.MIME"},
-	{"4.2.text", "4.2.TEXT"},
-	{"header.fields (from To)", "HEADER.FIELDS (from To)"},
-	{"1.Header.Fields.Not  ( a   b )", "1.HEADER.FIELDS.NOT (a b)"},
-	{"HEADER.FIELDS (\"x y\")", "HEADER.FIELDS (\"x y\")"},
-	{"HEADER.FIELDS (\"From\")", "HEADER.FIELDS (From)"},
-	{"HEADER.FIELDS (\"a\\\"b\")", "HEADER.FIELDS (\"a\\\"b\")"},
+    {"", ""},
+    {"header", "HEADER"},
+    {"Text", "TEXT"},
+    {"3", "3"},
+    {"1.2.mime", "1.2.MIME"},
+    {"4.2.text", "4.2.TEXT"},
+    {"header.fields (from To)", "HEADER.FIELDS (from To)"},
+    {"1.Header.Fields.Not  ( a   b )", "1.HEADER.FIELDS.NOT (a b)"},
+    {"HEADER.FIELDS (\"x y\")", "HEADER.FIELDS (\"x y\")"},
+    {"HEADER.FIELDS (\"From\")", "HEADER.FIELDS (From)"},
+    {"HEADER.FIELDS (\"a\\\"b\")", "HEADER.FIELDS (\"a\\\"b\")"},
 };
 
 static void
@@ -364,8 +360,7 @@ section_normalize_labels(void **state)
 
 		print_message("spec: %s\n", normalize_cases[i].spec);
 		assert_int_equal(
-			imap_section_normalize(&out, normalize_cases[i].spec),
-			0);
+		    imap_section_normalize(&out, normalize_cases[i].spec), 0);
 		assert_string_equal(buf_cstr(&out), normalize_cases[i].label);
 		buf_free(&out);
 	}
@@ -375,15 +370,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(section_rfc3501_part_numbers),
-		cmocka_unit_test(section_whole_message_and_text),
-		cmocka_unit_test(section_single_part_message),
-		cmocka_unit_test(section_message_rfc822_root),
-		cmocka_unit_test(section_header_fields_folded),
-		cmocka_unit_test(section_header_without_blank_line),
-		cmocka_unit_test(section_invalid_specs_rejected),
-		cmocka_unit_test(section_deep_path_is_empty),
-		cmocka_unit_test(section_normalize_labels),
+	    cmocka_unit_test(section_rfc3501_part_numbers),
+	    cmocka_unit_test(section_whole_message_and_text),
+	    cmocka_unit_test(section_single_part_message),
+	    cmocka_unit_test(section_message_rfc822_root),
+	    cmocka_unit_test(section_header_fields_folded),
+	    cmocka_unit_test(section_header_without_blank_line),
+	    cmocka_unit_test(section_invalid_specs_rejected),
+	    cmocka_unit_test(section_deep_path_is_empty),
+	    cmocka_unit_test(section_normalize_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
