@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imap_session.h"
 #include "log.h"
@@ -82,6 +83,7 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 	struct imap_string user, pass;
 	struct account acct = {0};
 	enum dir_result r;
+	char err[512];
 
 	if (imap_parse_sp(p) < 0 || imap_parse_astring(p, &user) < 0 ||
 	    imap_parse_sp(p) < 0 || imap_parse_astring(p, &pass) < 0 ||
@@ -108,6 +110,12 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 		login_failed(s, user.data, "IMAP disabled for the account");
 		return 1;
 	}
+	/* A new account's Maildir appears with its first delivery; create
+	 * it now so SELECT INBOX works before that. */
+	if (access(acct.maildir, F_OK) < 0 &&
+	    maildir_create(acct.maildir, false, err, sizeof(err)) < 0)
+		log_error("conn=%lu imap login user=%s: %s", s->c->id,
+			  acct.address, err);
 	s->acct = acct;
 	s->have_acct = true;
 	s->state = IMAP_AUTHENTICATED;

@@ -2,8 +2,9 @@
  * imap_cmd_list - LIST and LSUB
  *
  * The reference and the pattern are joined and matched against every
- * folder name and every ancestor of one ("A" for "A.B"), so a '%' level
- * that is only a parent shows up with \Noselect as RFC 3501 asks. LIST
+ * folder name and every ancestor of one ("A" for "A.B"), so a level that
+ * is only a parent shows up with \Noselect as RFC 3501 asks. LSUB adds
+ * such parents only for a pattern with '%', as RFC 3501 describes. LIST
  * adds the CHILDREN attributes (RFC 3348). INBOX matches in any case.
  */
 #include "config.h"
@@ -37,11 +38,12 @@ str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Adds every ancestor of each name; sorts and removes duplicates. */
+/* Adds every ancestor of each name when parents is true; sorts and
+ * removes duplicates. */
 static void
-set_close(struct name_set *set)
+set_close(struct name_set *set, bool parents)
 {
-	size_t i, n = set->n, out = 0;
+	size_t i, n = parents ? set->n : 0, out = 0;
 
 	for (i = 0; i < n; i++) {
 		const char *name = set->v[i], *sep;
@@ -137,7 +139,7 @@ list_common(struct imap_session *s, struct imap_parser *p, bool lsub)
 	}
 	for (i = 0; i < n; i++)
 		set_add(&set, names[i], strlen(names[i]));
-	set_close(&set);
+	set_close(&set, !lsub || strchr(pattern, '%') != NULL);
 	for (i = 0; i < set.n; i++) {
 		const char *name = set.v[i];
 		bool real = in_list(names, n, name);

@@ -459,8 +459,10 @@ dispatch(struct imap_session *s)
 	size_t len = s->cmd.len;
 	char *tag, *name;
 
-	while (len > 0 && (s->cmd.data[len - 1] == '\n' ||
-			   s->cmd.data[len - 1] == '\r'))
+	/* Strip one line end only: a literal may end in CRLF too. */
+	if (len > 0 && s->cmd.data[len - 1] == '\n')
+		len--;
+	if (len > 0 && s->cmd.data[len - 1] == '\r')
 		len--;
 	imap_parser_init(p, s->cmd.data, len);
 	s->parser_live = true;
