@@ -101,7 +101,8 @@ select_common(struct imap_session *s, struct imap_parser *p, bool readonly)
 	buf_printf(&b, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
 	conn_write(s->c, b.data, b.len);
 	buf_free(&b);
-	imap_ok(s, "[%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE",
+	imap_ok(s, "[%s] %s completed",
+		s->readonly ? "READ-ONLY" : "READ-WRITE",
 		readonly ? "EXAMINE" : "SELECT");
 	return 0;
 }
@@ -227,12 +228,18 @@ imap_cmd_rename(struct imap_session *s, struct imap_parser *p)
 	from = imap_parse_mailbox_arg(s, p);
 	if (from == NULL)
 		return 0;
-	if (imap_parse_sp(p) < 0 || (to = imap_parse_mailbox_arg(s, p)) == NULL ||
-	    imap_parse_end(p) < 0) {
-		if (p->error != NULL && to == NULL)
-			imap_bad_parse(s, p);
-		else if (to != NULL)
-			imap_bad_parse(s, p);
+	if (imap_parse_sp(p) < 0) {
+		imap_bad_parse(s, p);
+		free(from);
+		return 0;
+	}
+	to = imap_parse_mailbox_arg(s, p);
+	if (to == NULL) {
+		free(from);
+		return 0;
+	}
+	if (imap_parse_end(p) < 0) {
+		imap_bad_parse(s, p);
 		free(from);
 		free(to);
 		return 0;

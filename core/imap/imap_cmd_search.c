@@ -27,9 +27,8 @@ struct search_ctx {
 static int
 load_message(struct search_msg *m)
 {
-	struct search_ctx *ctx = (struct search_ctx *)((char *)m -
-						       offsetof(struct search_ctx,
-								msg));
+	size_t off = offsetof(struct search_ctx, msg);
+	struct search_ctx *ctx = (struct search_ctx *)((char *)m - off);
 
 	if (imap_read_message(ctx->s, ctx->index, &ctx->data) < 0)
 		return -1;

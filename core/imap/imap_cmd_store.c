@@ -44,8 +44,8 @@ parse_store_flags(struct imap_parser *p, char ***flags, size_t *n)
 	*n = 0;
 	do {
 		if (*n + 1 >= cap) {
-			char **grown = imap_parser_alloc(p, cap * 2 *
-								 sizeof(char *));
+			size_t size = cap * 2 * sizeof(char *);
+			char **grown = imap_parser_alloc(p, size);
 
 			memcpy(grown, *flags, *n * sizeof(char *));
 			*flags = grown;
@@ -157,7 +157,8 @@ imap_cmd_expunge(struct imap_session *s, struct imap_parser *p)
 	size_t *idx, i, n = 0;
 	char err[512];
 
-	if (s->uid && (imap_parse_sp(p) < 0 || imap_parse_seqset(p, &set) < 0)) {
+	if (s->uid &&
+	    (imap_parse_sp(p) < 0 || imap_parse_seqset(p, &set) < 0)) {
 		imap_bad_parse(s, p);
 		return 0;
 	}

@@ -145,7 +145,8 @@ parse_section(struct imap_parser *p, struct fetch_job *job, bool peek)
 		    imap_parse_nz_number(p, &sec->count) < 0 ||
 		    !imap_accept(p, '>')) {
 			buf_free(&label);
-			p->error = "Invalid partial range: expected <offset.count>";
+			p->error = "Invalid partial range: expected "
+				   "<offset.count>";
 			return -1;
 		}
 		sec->partial = true;
@@ -195,8 +196,11 @@ parse_att(struct imap_parser *p, struct fetch_job *job, bool macros)
 			    : name[7] == 'H' || name[7] == 'h' ? "HEADER"
 							       : "TEXT";
 		sec->label = xstrdup(name);
-		for (i = 0; sec->label[i] != '\0'; i++)
-			sec->label[i] = (char)toupper((unsigned char)sec->label[i]);
+		for (i = 0; sec->label[i] != '\0'; i++) {
+			unsigned char c = (unsigned char)sec->label[i];
+
+			sec->label[i] = (char)toupper(c);
+		}
 		if (sec->spec[0] != 'H')
 			job->set_seen = true;
 		return 0;

@@ -69,9 +69,12 @@ letters_out(const bool set[128], char out[48])
 	size_t n = 0;
 	int c;
 
-	for (c = 'A'; c <= 'z' && n < 47; c++)
-		if (set[c] && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+	for (c = 'A'; c <= 'z' && n < 47; c++) {
+		bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+
+		if (set[c] && letter)
 			out[n++] = (char)c;
+	}
 	out[n] = '\0';
 }
 

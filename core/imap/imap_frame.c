@@ -162,12 +162,13 @@ imap_frame_feed(struct imap_frame *f, struct buf *cmd, const char *data,
 			take = lf ? (size_t)(lf - (data + pos)) + 1 : len - pos;
 			if (f->line_total + (cmd->len - f->line_start) + take >
 			    lim->line_max) {
-				if (cmd->len < IMAP_FRAME_KEEP) {
-					size_t room = IMAP_FRAME_KEEP - cmd->len;
+				size_t room = 0;
 
-					buf_append(cmd, data + pos,
-						   take < room ? take : room);
-				}
+				if (cmd->len < IMAP_FRAME_KEEP)
+					room = IMAP_FRAME_KEEP - cmd->len;
+
+				buf_append(cmd, data + pos,
+					   take < room ? take : room);
 				frame_start_skip(f, cmd,
 						 IMAP_REJECT_LINE_TOO_LONG,
 						 IMAP_FS_SKIP_LINE);
@@ -205,6 +206,7 @@ imap_frame_feed(struct imap_frame *f, struct buf *cmd, const char *data,
 			continue;
 		case IMAP_FS_SKIP_LINE: {
 			uint64_t size;
+			size_t body;
 			bool plus;
 
 			lf = memchr(data + pos, '\n', len - pos);
@@ -213,9 +215,8 @@ imap_frame_feed(struct imap_frame *f, struct buf *cmd, const char *data,
 			pos += take;
 			if (lf == NULL)
 				break;
-			if (imap_literal_suffix(
-				    f->tail, line_body_len(f->tail, f->tail_len),
-				    &size, &plus) &&
+			body = line_body_len(f->tail, f->tail_len);
+			if (imap_literal_suffix(f->tail, body, &size, &plus) &&
 			    plus && size > 0) {
 				f->state = IMAP_FS_SKIP_LITERAL;
 				f->literal_left = size;

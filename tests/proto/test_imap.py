@@ -225,6 +225,21 @@ def test_disabled_account_cannot_log_in(hapost):
                input="carol-pw-3\n")
     m = login(hapost, "carol@example.test", "carol-pw-3")
     m.logout()
+    # Options are the third field of the accounts table; the daemon
+    # re-reads the table when it changes.
+    path = os.path.join(hapost.data_dir, "directory", "accounts")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    with open(path, "w") as f:
+        for line in lines:
+            if line.startswith("carol@example.test:"):
+                fields = line.split(":")
+                line = ":".join(fields[:2] + ["imap=no"])
+            f.write(line + "\n")
+    m = imaplib.IMAP4(hapost.host, hapost.imap_port)
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        m.login("carol@example.test", "carol-pw-3")
+    assert "IMAP disabled for the account" in hapost.log_text()
 
 
 # --- mailboxes ----------------------------------------------------------
@@ -423,7 +438,6 @@ def test_append_literal_plus_and_flags(hapost):
     untagged, tagged = raw.cmd(b"e", b"EXAMINE Plus")
     untagged, tagged = raw.cmd(b"f", b"FETCH 1 (FLAGS BODY.PEEK[])")
     assert b"\\Seen" in untagged[0] and b"\\Draft" in untagged[0]
-    assert raw.buf == b"" or True
     raw.close()
 
 
@@ -546,7 +560,8 @@ def test_search_keys(hapost):
     assert search("SINCE", "1-Jan-2020") == [b"1", b"2", b"3", b"4"]
     assert search("BEFORE", "1-Jan-2020") == []
     assert search("NEW") == search("RECENT", "UNSEEN")
-    assert search("OLD") == [b"1", b"2", b"3", b"4"] or True
+    assert sorted(search("OLD") + search("RECENT")) == \
+        [b"1", b"2", b"3", b"4"]
     typ, data = m.uid("SEARCH", "UID", "1:*")
     assert len(data[0].split()) == 4
     typ, data = m.search("UTF-8", "SUBJECT", "third")
@@ -555,8 +570,7 @@ def test_search_keys(hapost):
     assert typ == "OK"
     typ, data = m._simple_command("SEARCH", "CHARSET", "KOI8-R", "ALL")
     assert typ == "NO"
-    assert b"BADCHARSET" in m.untagged_responses.get("NO", [b""])[-1] or \
-        typ == "NO"
+    assert data[0].startswith(b"[BADCHARSET (UTF-8 US-ASCII)]")
     with pytest.raises(imaplib.IMAP4.error):
         m.search(None, "BOGUS")
     # A sequence number past the end matches nothing.
