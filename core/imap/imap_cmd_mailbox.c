@@ -5,7 +5,7 @@
  * Mailbox names are validated as modified UTF-7 here and by the Maildir
  * layer, which also rejects names it cannot store (INBOX children, empty
  * parts). INBOX cannot be deleted, and renaming it moves its messages
- * into the new folder as RFC 3501 asks. The selected mailbox cannot be
+ * into the new folder as RFC 3501 requires. The selected mailbox cannot be
  * deleted or renamed; the client must select another one first.
  */
 #include "config.h"

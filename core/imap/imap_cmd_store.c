@@ -2,7 +2,7 @@
  * imap_cmd_store - STORE, EXPUNGE and UID EXPUNGE (RFC 4315)
  *
  * STORE changes the flags of all messages in the set with one lock and
- * one fsync, and answers with FETCH FLAGS for each message unless
+ * one fsync, and replies with FETCH FLAGS for each message unless
  * .SILENT is given. A new keyword first adds it to the folder's keyword
  * table and announces the new FLAGS list. EXPUNGE deletes the \Deleted
  * messages (UID EXPUNGE only those in its UID set); the EXPUNGE responses

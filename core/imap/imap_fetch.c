@@ -3,7 +3,7 @@
  *
  * The attribute list is parsed and checked completely before any output,
  * so a bad attribute gives BAD and no partial response. Messages are then
- * answered one at a time: the message file is read only when an
+ * processed one at a time: the message file is read only when an
  * attribute needs content (ENVELOPE, BODY, BODYSTRUCTURE, a body
  * section), parsed once, and dropped before the next message. FLAGS,
  * UID, INTERNALDATE and RFC822.SIZE come from the mailbox index alone.

@@ -5,7 +5,7 @@
  * \Deleted T, \Draft D, \Flagged F, \Seen S. The keyword $Forwarded maps
  * to P (Maildir "passed"), as other Maildir servers do. Other keywords
  * take the letters a-z through the folder's keyword table, so a folder
- * holds at most 26 distinct keywords; a 27th is rejected with NO.
+ * has at most 26 distinct keywords; a 27th is rejected with NO.
  * \Recent is a session property and cannot be stored.
  */
 #include "config.h"

@@ -62,7 +62,7 @@ struct search_key {
 	struct search_key *next;  /* next sibling */
 };
 
-/* One message as the matcher sees it. */
+/* The fields of one message that the matcher reads. */
 struct search_msg {
 	uint32_t seq, uid;
 	uint32_t max_seq, max_uid; /* the values of "*" */

@@ -3,7 +3,7 @@
  *
  * Input runs through imap_frame, which gathers one whole command (line
  * plus literals) into s->cmd; the command is then parsed and dispatched
- * from the table below, which also says in which states a command is
+ * from the table below, which also states in which states a command is
  * allowed and whether it may carry untagged updates. A command that
  * cannot finish at once (FETCH streaming output, the delayed NO of a
  * failed LOGIN) marks the session busy and pauses reading; pipelined
@@ -350,7 +350,12 @@ imap_send_updates(struct imap_session *s)
 		return;
 	s->watcher.changed = false;
 	if (mailbox_sync(mb, &ch, err, sizeof(err)) < 0) {
+		/* The view cannot be kept (UIDVALIDITY changed or the
+		 * folder is unreadable), so the client must start over. */
 		imap_log_storage_error(s, "sync", err);
+		conn_puts(s->c, "* BYE The mailbox changed on disk; "
+				"reconnect\r\n");
+		conn_close(s->c, "mailbox sync failed");
 		return;
 	}
 	for (i = 0; i < ch.nexpunged; i++)

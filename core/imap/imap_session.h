@@ -9,6 +9,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "conn.h"
@@ -31,7 +32,7 @@ enum imap_state {
 	IMAP_SELECTED = 4,
 };
 
-/* Which untagged updates a command may carry (RFC 3501 section 7.4.1). */
+/* Untagged updates a command may carry (RFC 3501 section 7.4.1). */
 enum imap_updates {
 	IMAP_UPDATES_ALL,
 	IMAP_UPDATES_NONE, /* FETCH, STORE, SEARCH: no EXPUNGE, no sync */

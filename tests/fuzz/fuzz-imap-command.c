@@ -1,10 +1,10 @@
 /*
  * fuzz-imap-command - IMAP framing and command grammar on arbitrary bytes
  *
- * The input is framed with small limits (fed in uneven chunks), and each
- * complete command is parsed as tag, command name and then, in turn, as
- * the arguments of every grammar element: sequence set, search keys,
- * flag list, strings, dates, mailbox names and LIST patterns. Besides
+ * The input is framed with small limits and fed in uneven chunks. Each
+ * complete command is parsed as tag and command name. Its arguments are
+ * then parsed as each grammar element in turn: sequence set, search
+ * keys, flag list, strings, dates, mailbox names and LIST patterns. Besides
  * crashes, the target aborts when an invariant breaks: the framer must
  * use every byte it is given unless it stops at a command boundary, a
  * command must fit the limits, and a resolved sequence set must be
@@ -53,7 +53,7 @@ check_seqset(struct imap_parser *p)
 
 /* Runs one grammar element over the arguments after the command name. */
 static void
-parse_args(const char *args, size_t len, int which)
+parse_args(const char *args, size_t len, int element)
 {
 	struct imap_parser p;
 	struct imap_string s;
@@ -63,7 +63,7 @@ parse_args(const char *args, size_t len, int which)
 	time_t t;
 
 	imap_parser_init(&p, args, len);
-	switch (which) {
+	switch (element) {
 	case 0:
 		check_seqset(&p);
 		break;
@@ -103,15 +103,15 @@ parse_command(const char *cmd, size_t len)
 {
 	struct imap_parser p;
 	char *tag, *name;
-	int which;
+	int element;
 
 	while (len > 0 && (cmd[len - 1] == '\n' || cmd[len - 1] == '\r'))
 		len--;
 	imap_parser_init(&p, cmd, len);
 	if (imap_parse_tag(&p, &tag) == 0 && imap_parse_sp(&p) == 0 &&
 	    imap_parse_atom(&p, &name) == 0 && imap_accept(&p, ' ')) {
-		for (which = 0; which < 8; which++)
-			parse_args(p.p, (size_t)(p.end - p.p), which);
+		for (element = 0; element < 8; element++)
+			parse_args(p.p, (size_t)(p.end - p.p), element);
 	}
 	imap_parser_free(&p);
 }
