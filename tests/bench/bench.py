@@ -20,6 +20,8 @@ Environment:
     BENCH_IDLE_INBOX_MESSAGES
                        messages in the INBOX that every idle session
                        selects (default 100)
+    BENCH_REVISION     names the hapost source in the output (default:
+                       the git commit of top_srcdir)
 
 The figures are printed as a Markdown table with hapost/reference ratios
 and the targets beside them. Nothing is asserted about the timings: the
@@ -395,7 +397,10 @@ def versions():
 
 
 def hapost_revision():
-    """Returns the source tree's git commit, with "+" if it has edits."""
+    """Returns $BENCH_REVISION, else the source tree's git commit with
+    "+" if the tree has uncommitted edits."""
+    if os.environ.get("BENCH_REVISION"):
+        return os.environ["BENCH_REVISION"]
     top = os.environ.get("top_srcdir", os.path.join(HERE, "..", ".."))
     try:
         head = subprocess.run(["git", "-C", top, "rev-parse", "--short",
@@ -429,9 +434,10 @@ def main(argv):
         return 2
 
     limit = raise_fd_limit()
+    revision = hapost_revision()
     results = Results()
     log(f"machine: {describe_machine()}")
-    log(f"hapost commit {hapost_revision()}, built in "
+    log(f"hapost commit {revision}, built in "
         f"{os.environ.get('top_builddir', '?')}; reference: {versions()}; "
         f"open files limit {limit}")
     for name in chosen:
@@ -444,7 +450,7 @@ def main(argv):
 
     print()
     print(f"hapost benchmarks, {time.strftime('%Y-%m-%d')}, hapost commit "
-          f"{hapost_revision()}, {describe_machine()}")
+          f"{revision}, {describe_machine()}")
     print()
     results.print_table()
     print()
