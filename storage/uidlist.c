@@ -137,8 +137,9 @@ parse_list(const char *data, size_t len, struct uidlist *ul, char *err,
 	if (!parse_number(&p, nl, UINT32_MAX, &validity) || validity == 0)
 		goto bad_header;
 	ul->uidvalidity = (uint32_t)validity;
-	if (p == nl || *p++ != ' ' || !parse_number(&p, nl, UINT32_MAX, &next) ||
-	    next == 0 || p != nl)
+	if (p == nl || *p++ != ' ')
+		goto bad_header;
+	if (!parse_number(&p, nl, UINT32_MAX, &next) || next == 0 || p != nl)
 		goto bad_header;
 	ul->uidnext = (uint32_t)next;
 	p = nl + 1;

@@ -12,8 +12,8 @@
  * login; its message numbers and sizes stay fixed for the session. The
  * session holds an exclusive OFD lock on ROOT/hapost-pop3.lock, so a
  * second POP3 session gets "-ERR [IN-USE]". IMAP sessions do not take
- * that lock and may change the mailbox meanwhile; a message they expunge
- * is answered with -ERR.
+ * that lock and may change the mailbox meanwhile; a RETR or TOP of a
+ * message they expunged gets -ERR.
  *
  * UIDL is the IMAP UID and the folder's UIDVALIDITY as 16 uppercase hex
  * digits (UID first, the format Dovecot uses by default), so it is stable
@@ -160,7 +160,7 @@ open_maildrop(struct pop3_session *s)
 	}
 	fd = maildir_pop3_lock(s->acct.maildir, err, sizeof(err));
 	if (fd == -2) {
-		log_info("conn=%lu pop3 login refused user=%s ip=%s "
+		log_info("conn=%lu pop3 login rejected user=%s ip=%s "
 			 "reason=in-use",
 			 s->c->id, s->acct.address, s->c->peer_ip);
 		pop3_reply(s, "-ERR [IN-USE] maildrop is locked by another "
@@ -231,7 +231,7 @@ cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 	}
 	s->have_acct = true;
 	if (!s->acct.pop3_enabled) {
-		log_info("conn=%lu pop3 login refused user=%s ip=%s "
+		log_info("conn=%lu pop3 login rejected user=%s ip=%s "
 			 "reason=pop3-disabled",
 			 s->c->id, s->acct.address, s->c->peer_ip);
 		account_free(&s->acct);

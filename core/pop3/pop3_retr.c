@@ -2,8 +2,8 @@
  * pop3_retr - streaming RETR and TOP responses
  *
  * A message is read in 64 KiB chunks and dot-stuffed into the output
- * buffer until that holds POP3_OUT_HIGH bytes; the rest follows each time
- * the buffer drains (proto_ops.drained), so a session never holds more
+ * buffer until that contains POP3_OUT_HIGH bytes; the rest follows each time
+ * the buffer drains (proto_ops.drained), so a session never keeps more
  * than about one window of a message in memory. Reading from the client
  * is paused while a response streams, so pipelined commands wait their
  * turn. A read error in the middle of a message cannot be reported inside

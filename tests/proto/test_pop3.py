@@ -289,7 +289,7 @@ def test_hostile_lines_get_err(alice):
     assert raw.command(b"STAT\r\n").startswith(b"-ERR")
     assert raw.command(b"\xff\xfe\r\n").startswith(b"-ERR")
     assert raw.command(b"USER " + b"u" * 300 + b"\r\n").startswith(b"-ERR")
-    # An overlong line arriving in pieces is answered once.
+    # An overlong line that arrives in pieces gets one -ERR.
     raw.send(b"B" * 200)
     time.sleep(0.1)
     raw.send(b"B" * 200 + b"\r\nNOOP\r\n")
