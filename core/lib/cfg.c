@@ -50,6 +50,9 @@ static const struct cfg_key cfg_keys[] = {
 	{"sessions_per_ip", T_UINT, F(sessions_per_ip), 1, 1000000},
 	{"max_connections", T_UINT, F(max_connections), 1, 1000000},
 	{"smtp_error_limit", T_UINT, F(smtp_error_limit), 1, 1000},
+	{"pop3_error_limit", T_UINT, F(pop3_error_limit), 1, 1000},
+	{"imap_error_limit", T_UINT, F(imap_error_limit), 1, 1000},
+	{"auth_failure_limit", T_UINT, F(auth_failure_limit), 1, 100},
 	{"smtp_vrfy", T_BOOL, F(smtp_vrfy), 0, 0},
 	{"auth_failure_delay", T_UINT, F(auth_failure_delay_ms), 0, 60000},
 	{"shutdown_timeout", T_DURATION, F(shutdown_timeout), 1, 3600},
@@ -122,6 +125,9 @@ cfg_defaults(struct cfg *cfg)
 	cfg->sessions_per_ip = 50;
 	cfg->max_connections = 20000;
 	cfg->smtp_error_limit = 20;
+	cfg->pop3_error_limit = 10;
+	cfg->imap_error_limit = 10;
+	cfg->auth_failure_limit = 3;
 	cfg->smtp_vrfy = false;
 	cfg->auth_failure_delay_ms = 2000;
 	cfg->shutdown_timeout = 10;

@@ -49,6 +49,9 @@ struct cfg {
 	unsigned sessions_per_ip;
 	unsigned max_connections; /* per worker */
 	unsigned smtp_error_limit;
+	unsigned pop3_error_limit;
+	unsigned imap_error_limit;
+	unsigned auth_failure_limit; /* failed logins per session */
 	bool smtp_vrfy;
 	unsigned auth_failure_delay_ms;
 	unsigned shutdown_timeout;

@@ -27,10 +27,10 @@
  *
  * Hostile input: a line longer than 255 octets (RFC 2449), a NUL or other
  * control byte, an unknown command or a bad argument gets -ERR and the
- * session goes on; POP3_ERROR_LIMIT such errors close it. A failed login
+ * session goes on; pop3_error_limit such errors close it. A failed login
  * is logged with the client address and user name (never the password)
  * and its -ERR is held back by auth_failure_delay_ms on a timer; the
- * session is closed after POP3_AUTH_FAILURE_LIMIT failures.
+ * session is closed after auth_failure_limit failures.
  * TODO: STLS, AUTH (SASL) and APOP are not supported yet.
  */
 #include "config.h"
@@ -58,7 +58,7 @@ static void
 pop3_error(struct pop3_session *s, const char *line)
 {
 	pop3_reply(s, line);
-	if (++s->errors >= POP3_ERROR_LIMIT) {
+	if (++s->errors >= s->c->worker->cfg->pop3_error_limit) {
 		pop3_reply(s, "-ERR too many errors, closing connection");
 		log_info("conn=%lu pop3 closed after %u errors ip=%s",
 			 s->c->id, s->errors, s->c->peer_ip);
@@ -88,7 +88,8 @@ pop3_delayed_reply(struct pop3_session *s, const char *reply)
 	struct cfg *cfg = s->c->worker->cfg;
 	double delay = cfg->auth_failure_delay_ms / 1000.0;
 
-	s->close_after_delay = ++s->auth_failures >= POP3_AUTH_FAILURE_LIMIT;
+	s->close_after_delay =
+		++s->auth_failures >= cfg->auth_failure_limit;
 	if (delay <= 0) {
 		pop3_reply(s, reply);
 		if (s->close_after_delay)

@@ -14,11 +14,6 @@
 #include "maildir.h"
 #include "pop3_parse.h"
 
-/* Error replies a session may cause before it is closed. */
-#define POP3_ERROR_LIMIT 10
-/* Failed logins a session may make before it is closed. */
-#define POP3_AUTH_FAILURE_LIMIT 3
-
 enum pop3_state {
 	POP3_AUTHORIZATION,
 	POP3_TRANSACTION,

@@ -192,6 +192,9 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.sessions_per_ip, def.sessions_per_ip);
 	assert_int_equal(file.max_connections, def.max_connections);
 	assert_int_equal(file.smtp_error_limit, def.smtp_error_limit);
+	assert_int_equal(file.pop3_error_limit, def.pop3_error_limit);
+	assert_int_equal(file.imap_error_limit, def.imap_error_limit);
+	assert_int_equal(file.auth_failure_limit, def.auth_failure_limit);
 	assert_int_equal(file.smtp_vrfy, def.smtp_vrfy);
 	assert_int_equal(file.auth_failure_delay_ms,
 			 def.auth_failure_delay_ms);
