@@ -1,0 +1,11 @@
+# The two-node lab (deploy/lab) and its cluster tests. They need root,
+# network namespaces and several minutes, so they run from
+# "make check-cluster" (or tests/cluster/run), never from "make check".
+EXTRA_DIST += deploy/lab deploy/lab.d/init \
+	deploy/lab.d/broker deploy/lab.d/poweroff deploy/lab.d/paths.mk \
+	deploy/corosync.conf.in deploy/cluster-pcs.sh deploy/cluster-crm.sh \
+	deploy/fence_hapostlab
+
+check-cluster: all
+	BUILDDIR='$(abs_top_builddir)' '$(abs_top_srcdir)/tests/cluster/run'
+.PHONY: check-cluster
