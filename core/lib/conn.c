@@ -27,10 +27,22 @@
 
 #define CONN_READ_CHUNK 16384
 #define CONN_LINGER 5.0
+/* Emptied buffers up to this size are kept for the next use. */
+#define CONN_KEEP_BUFFER 4096
 /* Input beyond this is not read until the protocol consumes some. */
 #define CONN_INPUT_MAX (1024 * 1024)
 
 static void conn_finish(struct conn *c);
+
+static char read_chunk[CONN_READ_CHUNK];
+
+/* Frees an emptied buffer that grew large, so idle sessions stay small. */
+static void
+buf_trim(struct buf *b)
+{
+	if (b->len == 0 && b->cap > CONN_KEEP_BUFFER)
+		buf_free(b);
+}
 
 /* Ends c with "what: strerror(errno)" as the reason. */
 static void
@@ -85,6 +97,7 @@ conn_flush(struct conn *c)
 		}
 		buf_consume(&c->out, (size_t)n);
 	}
+	buf_trim(&c->out);
 	conn_update_write_watcher(c);
 	if (c->out.len > 0)
 		return;
@@ -110,8 +123,9 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_kill(c, "input buffer overflow");
 		return;
 	}
-	buf_reserve(&c->in, CONN_READ_CHUNK);
-	n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
+	/* Read into a buffer shared by all conns of the process, so an
+	 * idle session holds no read buffer of its own. */
+	n = recv(c->fd, read_chunk, sizeof(read_chunk), 0);
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 			return;
@@ -122,9 +136,11 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_kill(c, "client closed the connection");
 		return;
 	}
-	c->in.len += (size_t)n;
+	buf_append(&c->in, read_chunk, (size_t)n);
 	ev_timer_again(loop, &c->idle);
 	conn_call(c, c->ops->input);
+	if (!c->dead)
+		buf_trim(&c->in);
 }
 
 static void
