@@ -248,15 +248,33 @@ class Hapost:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Records each phase's report on the item, for the fixtures below."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+    if rep.failed:
+        item.session.hapost_failed = True
+
+
+def print_log_tail(h, title):
+    """Prints the end of the daemon's log into the test's report."""
+    print(f"--- {title}: last lines of {h.log_path} ---")
+    print("\n".join(h.log_text().splitlines()[-60:]))
+
+
 @pytest.fixture(scope="module")
-def hapost():
+def hapost(request):
     h = Hapost().start()
     yield h
+    if getattr(request.session, "hapost_failed", False):
+        print_log_tail(h, "shared hapostd")
     h.cleanup()
 
 
 @pytest.fixture
-def hapost_factory():
+def hapost_factory(request):
     made = []
 
     def make(**overrides):
@@ -265,5 +283,8 @@ def hapost_factory():
         return h
 
     yield make
+    rep = getattr(request.node, "rep_call", None)
     for h in made:
+        if rep is not None and rep.failed:
+            print_log_tail(h, request.node.name)
         h.cleanup()
