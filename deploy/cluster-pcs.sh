@@ -4,7 +4,7 @@
 # deploy/cluster-crm.sh does the same with crmsh.
 #
 # It edits a copy of the CIB and pushes it in one step, so the cluster
-# sees the whole configuration at once:
+# gets the whole configuration at once:
 #   - fencing on (stonith-enabled=true), with the device from FENCE_AGENT
 #   - resource defaults: stickiness (no move back after a failover) and
 #     migration-threshold (move away after that many local failures)

@@ -3,7 +3,7 @@
 tests/cluster/run brings the lab up before pytest and takes it down after.
 At import this module moves the test process into the lab's client network
 namespace (lab-client), so every socket the tests open reaches the VIP
-the way an outside client would; deploy/lab commands still work from there
+the way an outside client would. deploy/lab commands still work from there
 because they name their namespaces explicitly.
 
 Fixtures:
@@ -92,7 +92,8 @@ def greeting(host, port, timeout=1.0):
 
 class Streamer(threading.Thread):
     """Sends numbered messages over SMTP until stopped, reconnecting after
-    errors. acked holds the Message-IDs that got a 250, tried all of them."""
+    errors. acked lists the Message-IDs that got a 250, tried every
+    Message-ID sent."""
 
     def __init__(self, lab, tag, pause=0.02):
         super().__init__(daemon=True)
@@ -191,8 +192,8 @@ class Lab:
         return None
 
     def serving_node(self):
-        """Return the group's node once SMTP, POP3 and IMAP answer at the
-        VIP, else None."""
+        """Return the group's node once SMTP, POP3 and IMAP send their
+        greetings at the VIP, else None."""
         node = self.group_node()
         if node is None:
             return None
