@@ -14,8 +14,8 @@
  * IMAP_OUT_HIGH bytes wait in c->out, reading pauses until they drain.
  *
  * Failures: client errors get BAD (syntax, wrong state) or NO (the
- * operation failed); IMAP_MAX_BAD_IN_A_ROW BAD replies in a row end the
- * session with BYE, as do IMAP_MAX_AUTH_FAILURES failed logins.
+ * operation failed); imap_error_limit BAD replies in a row end the
+ * session with BYE, as do auth_failure_limit failed logins.
  */
 #include "config.h"
 
@@ -35,7 +35,6 @@
 #include "xalloc.h"
 
 #define IMAP_OUT_HIGH (256 * 1024)
-#define IMAP_MAX_BAD_IN_A_ROW 10
 
 struct imap_command {
 	const char *name;
@@ -139,7 +138,7 @@ imap_bad(struct imap_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	reply(s, s->tag ? s->tag : "*", "BAD", fmt, ap);
 	va_end(ap);
-	if (++s->bad_in_a_row >= IMAP_MAX_BAD_IN_A_ROW) {
+	if (++s->bad_in_a_row >= s->c->worker->cfg->imap_error_limit) {
 		conn_puts(s->c, "* BYE Too many invalid commands\r\n");
 		conn_close(s->c, "too many invalid commands");
 	}
@@ -568,7 +567,7 @@ delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct imap_session *s = w->data;
 
 	imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed");
-	if (s->auth_failures >= IMAP_MAX_AUTH_FAILURES) {
+	if (s->auth_failures >= s->c->worker->cfg->auth_failure_limit) {
 		conn_puts(s->c, "* BYE Too many authentication failures\r\n");
 		conn_close(s->c, "too many authentication failures");
 	}

@@ -19,9 +19,6 @@
 #include "imap_parse.h"
 #include "maildir.h"
 
-/* Failed logins that end a session. */
-#define IMAP_MAX_AUTH_FAILURES 3
-
 #define IMAP_CAPABILITIES                                                      \
 	"IMAP4rev1 LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID UNSELECT "          \
 	"CHILDREN"
