@@ -16,6 +16,14 @@
  * second time before its UID is dropped, because readdir may skip a file
  * that another program renames during the scan.
  *
+ * The view a sync builds is compact (one 40-byte record and one string
+ * per message, see maildir.h) and, when it equals the view another
+ * mailbox of this process holds for the same folder, shared with it
+ * (maildir_snap.c). Measured with 10,000 idle IMAP sessions on a
+ * 100-message INBOX, per-session copies of the array were about 20 KiB of
+ * the 23 KiB each session cost. \Recent is per mailbox: the UIDs that
+ * this mailbox's own syncs gave out.
+ *
  * A corrupt uidlist is rebuilt with a new UIDVALIDITY and a warning. If a
  * session's UIDVALIDITY changes under it, mailbox_sync() fails and leaves
  * the session's view as it was, so the caller can close the session.
@@ -182,17 +190,10 @@ scan_folder(int new_fd, int cur_fd, struct scan *sc)
 }
 
 static void
-msg_free(struct maildir_msg *m)
-{
-	free(m->base);
-	free(m->path);
-}
-
-static void
 msgs_free(struct maildir_msg *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		msg_free(&v[i]);
+		free(v[i].base);
 	free(v);
 }
 
@@ -203,9 +204,11 @@ struct sync_run {
 	struct uidlist ul;
 	struct scan sc;
 	bool list_changed;
+	uint32_t *fresh; /* UIDs this run gave, ascending */
+	size_t nfresh;
 };
 
-/* Fills m from scan entry e (whose UID and BASE the caller sets). */
+/* Fills m from scan entry e (whose UID the caller sets). */
 static void
 msg_from_entry(struct sync_run *run, struct maildir_msg *m,
 	       const struct scan_entry *e, time_t mtime)
@@ -213,10 +216,9 @@ msg_from_entry(struct sync_run *run, struct maildir_msg *m,
 	bool need_stat;
 	struct stat st;
 
-	m->path = xasprintf("%s/%s", e->in_new ? "new" : "cur", e->name);
-	maildir_name_flags(e->name, m->flags);
+	maildir_msg_set_name(m, e->name, e->baselen, e->name + e->baselen);
+	m->in_new = e->in_new;
 	m->internal_date = mtime;
-	m->recent = false;
 	need_stat = !maildir_base_size(e->name, e->baselen, &m->size) ||
 		    mtime == 0;
 	if (!need_stat)
@@ -276,7 +278,6 @@ sync_match(struct sync_run *run, struct maildir_msg **out, size_t *nout)
 		sc->v[k].used = true;
 		m = &v[n++];
 		m->uid = u->uid;
-		m->base = xstrdup(u->base);
 		msg_from_entry(run, m, &sc->v[k], u->mtime);
 		if (u->mtime == 0 && m->internal_date != 0)
 			run->list_changed = true;
@@ -298,6 +299,7 @@ sync_match(struct sync_run *run, struct maildir_msg **out, size_t *nout)
 		nfresh++;
 	}
 	qsort_r(fresh, nfresh, sizeof(*fresh), arrival_cmp, sc);
+	run->fresh = xmalloc((nfresh + 1) * sizeof(*run->fresh));
 	for (size_t i = 0; i < nfresh; i++) {
 		struct scan_entry *e = &sc->v[fresh[i].entry];
 		struct maildir_msg *m;
@@ -310,15 +312,16 @@ sync_match(struct sync_run *run, struct maildir_msg **out, size_t *nout)
 		}
 		m = &v[n++];
 		m->uid = kept.uidnext++;
-		m->base = xstrndup(e->name, e->baselen);
 		msg_from_entry(run, m, e, fresh[i].mtime);
-		m->recent = true;
+		run->fresh[run->nfresh++] = m->uid;
 		uidlist_add(&kept, m->uid, m->base, e->baselen, fresh[i].mtime);
 		run->list_changed = true;
 	}
 	free(fresh);
 	uidlist_free(ul);
 	*ul = kept;
+	if (n + 1 < sc->n)
+		v = xrealloc(v, (n + 1) * sizeof(*v));
 	*out = v;
 	*nout = n;
 }
@@ -329,23 +332,22 @@ sync_move_new(struct sync_run *run, struct maildir_msg *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct maildir_msg *m = &v[i];
-		const char *name = m->path + 4;
-		char *to;
+		const char *suffix = maildir_msg_suffix(m);
+		char name[1024], to[1040];
 
-		if (strncmp(m->path, "new/", 4) != 0)
+		if (!m->in_new)
 			continue;
-		if (strchr(name, ':') != NULL)
-			to = xstrdup(name);
-		else
-			to = xasprintf("%s:2,", name);
+		snprintf(name, sizeof(name), "%s%s", m->base, suffix);
+		snprintf(to, sizeof(to), "%s%s", name,
+			 suffix[0] == '\0' ? ":2," : "");
 		if (renameat(run->new_fd, name, run->cur_fd, to) == 0) {
-			free(m->path);
-			m->path = xasprintf("cur/%s", to);
+			maildir_msg_set_name(m, m->base, strlen(m->base),
+					     to + strlen(m->base));
+			m->in_new = false;
 		} else if (errno != ENOENT) {
-			log_warning("maildir: rename(%s/%s) failed: %m",
-				    run->mb->dir, m->path);
+			log_warning("maildir: rename(%s/new/%s) failed: %m",
+				    run->mb->dir, name);
 		}
-		free(to);
 	}
 }
 
@@ -359,45 +361,71 @@ changes_push(size_t **v, size_t *n, size_t value)
 	(*v)[(*n)++] = value;
 }
 
+static bool
+uid_in(const uint32_t *v, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid] == uid)
+			return true;
+		if (v[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 /*
- * Replaces mb's message array with v, computing what changed. A message
- * with a UID below the old UIDNEXT that the session never saw cannot be
- * announced in IMAP order; it is left out of the view.
+ * Replaces mb's message array with v, computing what changed, and keeps
+ * mb's \Recent list to the UIDs still present plus those this run gave
+ * (fresh). A message with a UID below the old UIDNEXT that the session
+ * never saw cannot be announced in IMAP order; it is left out of the
+ * view.
  */
 static void
 sync_merge(struct mailbox *mb, struct maildir_msg *v, size_t n,
-	   struct mailbox_changes *ch)
+	   const uint32_t *fresh, size_t nfresh, struct mailbox_changes *ch)
 {
-	struct maildir_msg *old = mb->msgs;
-	size_t nold = mb->count, i = 0, j = 0, out = 0;
+	const struct maildir_msg *old = mb->msgs;
+	size_t nold = mb->count, i = 0, j = 0, out = 0, nrecent = 0;
 	uint32_t old_next = mb->uidnext;
+	uint32_t *recent = NULL;
 
+	if (mb->nrecent + nfresh > 0)
+		recent = xmalloc((mb->nrecent + nfresh) * sizeof(*recent));
 	while (i < nold || j < n) {
 		if (j == n || (i < nold && old[i].uid < v[j].uid)) {
 			if (ch)
 				changes_push(&ch->expunged, &ch->nexpunged, i);
 			i++;
-		} else if (i == nold || v[j].uid < old[i].uid) {
+			continue;
+		}
+		if (i == nold || v[j].uid < old[i].uid) {
 			if (v[j].uid < old_next) {
 				log_warning("maildir: %s: UID %u appeared "
 					    "below UIDNEXT %u; hidden from "
 					    "this session",
 					    mb->dir, v[j].uid, old_next);
-				msg_free(&v[j]);
+				free(v[j].base);
 				j++;
 				continue;
 			}
 			if (ch)
 				ch->nnew++;
-			v[out++] = v[j++];
 		} else {
-			v[j].recent = v[j].recent || old[i].recent;
 			if (ch && strcmp(old[i].flags, v[j].flags) != 0)
 				changes_push(&ch->flag_changed,
 					     &ch->nflag_changed, out);
-			v[out++] = v[j++];
 			i++;
 		}
+		if (uid_in(mb->recent, mb->nrecent, v[j].uid) ||
+		    uid_in(fresh, nfresh, v[j].uid))
+			recent[nrecent++] = v[j].uid;
+		v[out++] = v[j++];
 	}
 	if (ch) {
 		for (size_t a = 0, b = ch->nexpunged; a + 1 < b; a++, b--) {
@@ -407,9 +435,14 @@ sync_merge(struct mailbox *mb, struct maildir_msg *v, size_t n,
 			ch->expunged[b - 1] = t;
 		}
 	}
-	msgs_free(old, nold);
-	mb->msgs = v;
-	mb->count = out;
+	free(mb->recent);
+	if (nrecent == 0) {
+		free(recent);
+		recent = NULL;
+	}
+	mb->recent = recent;
+	mb->nrecent = nrecent;
+	maildir_snap_set(mb, v, out);
 }
 
 /* Obtains the uidlist under the lock, rebuilding a lost or corrupt one. */
@@ -526,13 +559,15 @@ mailbox_sync_run(struct mailbox *mb, struct mailbox_changes *ch, char *err,
 		goto out;
 	}
 	mb->uidvalidity = run.ul.uidvalidity;
-	sync_merge(mb, v, n, ch);
+	sync_merge(mb, v, n, run.fresh, run.nfresh, ch);
 	v = NULL;
 	mb->uidnext = run.ul.uidnext;
+	maildir_snap_share(mb);
 	ret = 0;
 out:
 	if (v != NULL)
 		msgs_free(v, n);
+	free(run.fresh);
 	uidlist_free(&run.ul);
 	scan_free(&run.sc);
 	if (run.new_fd >= 0)
@@ -616,7 +651,8 @@ mailbox_close(struct mailbox *mb)
 {
 	if (mb == NULL)
 		return;
-	msgs_free(mb->msgs, mb->count);
+	maildir_snap_release(mb);
+	free(mb->recent);
 	for (size_t i = 0; i < MAILDIR_MAX_KEYWORDS; i++)
 		free(mb->keywords[i]);
 	free(mb->root);
@@ -641,4 +677,31 @@ mailbox_find_uid(const struct mailbox *mb, uint32_t uid)
 			hi = mid;
 	}
 	return -1;
+}
+
+bool
+mailbox_msg_recent(const struct mailbox *mb, size_t i)
+{
+	return i < mb->count && uid_in(mb->recent, mb->nrecent,
+				       mb->msgs[i].uid);
+}
+
+size_t
+mailbox_recent_count(const struct mailbox *mb)
+{
+	return mb->nrecent;
+}
+
+bool
+mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t len)
+{
+	const struct maildir_msg *m;
+	int n;
+
+	if (i >= mb->count)
+		return false;
+	m = &mb->msgs[i];
+	n = snprintf(out, len, "%s/%s%s", m->in_new ? "new" : "cur", m->base,
+		     maildir_msg_suffix(m));
+	return n >= 0 && (size_t)n < len;
 }

@@ -34,20 +34,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
 #define MAILDIR_MAX_KEYWORDS 26
 
+/*
+ * One message of an open folder, kept compact because a worker holds
+ * one per message of every folder its sessions selected. The file is
+ * DIR/new/BASE or DIR/cur/BASE + suffix; base and flags live in one
+ * allocation: "BASE\0SUFFIX\0" followed by the normalized flags when
+ * they differ from the suffix's letters. Records are shared between the
+ * mailboxes of one process (see maildir_snap.c): read them, never write.
+ */
 struct maildir_msg {
 	uint32_t uid;
-	char *base;	   /* unique name without the ":2," part */
-	char *path;	   /* current file, relative: "new/BASE", "cur/BASE:2,S" */
-	char flags[48];	   /* letters after ":2,", ASCII order, "" if none */
-	uint64_t size;	   /* octets, from ,S= or stat */
+	bool in_new;	      /* in new/, else in cur/ */
+	uint64_t size;	      /* octets, from ,S= or stat */
 	time_t internal_date; /* file mtime */
-	bool recent;	   /* first seen by this session's sync */
+	char *base;	      /* unique name without the ":2," part */
+	const char *flags;    /* letters after ":2,", ASCII order, "" if none */
 };
+
+struct maildir_snap;
 
 struct mailbox {
 	char *root;	/* the account's Maildir++ root */
@@ -55,11 +65,22 @@ struct mailbox {
 	char *dir;	/* absolute path of this folder's directory */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
-	struct maildir_msg *msgs; /* ascending UID order */
+	struct maildir_msg *msgs; /* ascending UID order; read-only */
 	size_t count;
 	char *keywords[MAILDIR_MAX_KEYWORDS]; /* letter 'a'+i; NULL unused */
 	bool readonly;
+	struct maildir_snap *snap; /* owns msgs, maybe shared */
+	uint32_t *recent;	   /* UIDs first seen by this mailbox's syncs,
+				    * ascending */
+	size_t nrecent;
 };
+
+/* Returns what follows BASE in the file name: ":2,FLAGS" or "". */
+static inline const char *
+maildir_msg_suffix(const struct maildir_msg *m)
+{
+	return m->base + strlen(m->base) + 1;
+}
 
 /* What changed since the last sync, for untagged responses. Indexes are
  * positions (0-based) in the message array before/after the sync. */
@@ -86,6 +107,44 @@ int maildir_deliver(const char *dir, const char *base, const void *prefix,
 		    size_t prefix_len, int fd, off_t offset, size_t len,
 		    bool check_existing, char *err, size_t errlen);
 
+/*
+ * A message written to tmp/ by maildir_deliver_stage(), not yet durable
+ * and not yet in new/.
+ */
+struct maildir_stage {
+	char *tmp_path; /* DIR/tmp/BASE */
+	char *new_path; /* DIR/new/BASE */
+	char *new_dir;	/* DIR/new: fsync it after maildir_deliver_publish() */
+	int fd;		/* tmp/BASE, open until publish, abort or free */
+	dev_t dev;	/* file system of tmp/BASE, for syncfs(2) */
+};
+
+/*
+ * The first half of maildir_deliver() for group commit: the same checks
+ * for an earlier copy, then writes tmp/BASE without fsync. Returns 1 with
+ * st filled, 0 when a copy is already in new/ or cur/ (its directory is
+ * fsync'd), -1 on error (nothing left behind).
+ */
+int maildir_deliver_stage(const char *dir, const char *base,
+			  const void *prefix, size_t prefix_len, int fd,
+			  off_t offset, size_t len, bool check_existing,
+			  struct maildir_stage *st, char *err, size_t errlen);
+/* Fsyncs a staged file, for when a syncfs(2) of its file system failed. */
+int maildir_stage_fsync(struct maildir_stage *st, char *err, size_t errlen);
+/*
+ * The second half, once the staged file is durable: closes it and renames
+ * tmp/BASE to new/BASE without replacing. Returns 1 when renamed, 0 when
+ * new/BASE already existed (an earlier attempt; tmp/BASE is removed), -1
+ * on error (tmp/BASE removed). After 1 or 0 the copy is durable only once
+ * the caller has fsync'd st->new_dir. Free st with maildir_stage_free().
+ */
+int maildir_deliver_publish(struct maildir_stage *st, char *err,
+			    size_t errlen);
+/* Removes tmp/BASE of a staged message that will not be published. */
+void maildir_stage_abort(struct maildir_stage *st);
+/* Frees st and closes its file, leaving the files where they are. */
+void maildir_stage_free(struct maildir_stage *st);
+
 /* Maps an IMAP mailbox name ("INBOX" in any case, "Sent", "A.B"; "." is
  * the only hierarchy separator) to its directory under root. Returns NULL
  * for an invalid name: empty, an empty part, a '/', '*' or '%', a control
@@ -104,6 +163,14 @@ int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch, char *err,
 void mailbox_changes_free(struct mailbox_changes *ch);
 /* Returns the position of uid, or -1. */
 long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
+/* Returns true if message i is \Recent in this mailbox: its UID was
+ * given by one of this mailbox's syncs. */
+bool mailbox_msg_recent(const struct mailbox *mb, size_t i);
+size_t mailbox_recent_count(const struct mailbox *mb);
+/* Writes message i's path relative to the folder ("cur/BASE:2,S") into
+ * out; returns false if it does not fit. */
+bool mailbox_msg_path(const struct mailbox *mb, size_t i, char *out,
+		      size_t len);
 /* Opens message i read-only; a file renamed meanwhile is looked up
  * again. Returns an fd or -1. */
 int mailbox_open_msg(struct mailbox *mb, size_t i, char *err, size_t errlen);

@@ -4,7 +4,7 @@ libhapost_a_SOURCES += \
 	storage/maildir.c storage/maildir.h storage/maildir_int.h \
 	storage/maildir_name.c storage/maildir_msg.c \
 	storage/maildir_keywords.c storage/maildir_append.c \
-	storage/uidlist.c storage/folder.c
+	storage/maildir_snap.c storage/uidlist.c storage/folder.c
 
 check_PROGRAMS += tests/unit/test-maildir tests/unit/test-maildir-folder
 TESTS += tests/unit/test-maildir tests/unit/test-maildir-folder

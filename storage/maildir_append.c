@@ -230,7 +230,11 @@ link_one(struct mailbox *mb, size_t i, const char *tmp, char *err,
 	int fd, ret;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		snprintf(src, sizeof(src), "%s/%s", mb->dir, mb->msgs[i].path);
+		const struct maildir_msg *m = &mb->msgs[i];
+
+		snprintf(src, sizeof(src), "%s/%s/%s%s", mb->dir,
+			 m->in_new ? "new" : "cur", m->base,
+			 maildir_msg_suffix(m));
 		if (link(src, tmp) == 0)
 			return 0;
 		if (errno != ENOENT)

@@ -91,6 +91,28 @@ void uidlist_free(struct uidlist *ul);
 uint32_t uidvalidity_next(const char *root, uint32_t at_least, char *err,
 			  size_t errlen);
 
+/* --- message records (maildir_name.c) --- */
+
+/* Replaces m->base with BASE (baselen bytes of base) and suffix (the rest
+ * of the file name) in one allocation and sets m->flags. base may point
+ * into m->base. */
+void maildir_msg_set_name(struct maildir_msg *m, const char *base,
+			  size_t baselen, const char *suffix);
+
+/* --- shared message arrays (maildir_snap.c) --- */
+
+/* Makes v (n records, malloc'd) mb's new private array. */
+void maildir_snap_set(struct mailbox *mb, struct maildir_msg *v, size_t n);
+/* Drops mb's reference to its array. */
+void maildir_snap_release(struct mailbox *mb);
+/* Gives mb a private copy of its array before it changes a record. */
+void maildir_snap_own(struct mailbox *mb);
+/* After a sync: shares an equal array of the same folder, or offers
+ * mb's array for sharing. */
+void maildir_snap_share(struct mailbox *mb);
+/* Mailboxes holding mb's array (for tests); 0 if none. */
+unsigned maildir_snap_refs(const struct mailbox *mb);
+
 /* --- keywords (maildir_flags.c) --- */
 
 /* Re-reads DIR/hapost-keywords into mb->keywords. */

@@ -8,6 +8,8 @@
  * file is not where the view expects (another process renamed it), cur/ and
  * new/ are searched for its BASE once and the operation is retried; a
  * message whose file is gone has been expunged elsewhere and is skipped.
+ * A record that changes is first copied out of an array shared with
+ * other mailboxes (maildir_snap_own), so they keep their own view.
  */
 #include "config.h"
 
@@ -24,14 +26,19 @@
 #include "maildir_int.h"
 #include "xalloc.h"
 
-/* Finds message i's file again by BASE and updates its path and flags.
- * Returns 0 when found, -1 when the file is gone. */
+/* Finds message i's file again by BASE and updates its name and flags
+ * (in a private copy of the array). Returns 0 when found, -1 when the
+ * file is gone. */
 static int
 msg_relocate(struct mailbox *mb, size_t i)
 {
 	static const char *const subs[] = {"cur", "new"};
-	struct maildir_msg *m = &mb->msgs[i];
-	size_t blen = strlen(m->base);
+	struct maildir_msg *m;
+	size_t blen;
+
+	maildir_snap_own(mb);
+	m = &mb->msgs[i];
+	blen = strlen(m->base);
 
 	for (size_t s = 0; s < 2; s++) {
 		char path[4096];
@@ -47,9 +54,9 @@ msg_relocate(struct mailbox *mb, size_t i)
 			    (de->d_name[blen] != '\0' &&
 			     de->d_name[blen] != ':'))
 				continue;
-			free(m->path);
-			m->path = xasprintf("%s/%s", subs[s], de->d_name);
-			maildir_name_flags(de->d_name, m->flags);
+			maildir_msg_set_name(m, m->base, blen,
+					     de->d_name + blen);
+			m->in_new = s == 1;
 			closedir(d);
 			return 0;
 		}
@@ -69,8 +76,11 @@ mailbox_open_msg(struct mailbox *mb, size_t i, char *err, size_t errlen)
 		return -1;
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		snprintf(path, sizeof(path), "%s/%s", mb->dir,
-			 mb->msgs[i].path);
+		const struct maildir_msg *m = &mb->msgs[i];
+
+		snprintf(path, sizeof(path), "%s/%s/%s%s", mb->dir,
+			 m->in_new ? "new" : "cur", m->base,
+			 maildir_msg_suffix(m));
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd >= 0)
 			return fd;
@@ -121,22 +131,25 @@ static int
 rename_flags(struct mailbox *mb, size_t i, const char *f, bool *left_new,
 	     char *err, size_t errlen)
 {
-	struct maildir_msg *m = &mb->msgs[i];
-
 	for (int attempt = 0; attempt < 2; attempt++) {
-		char from[4096], to[4096];
-		bool was_new = strncmp(m->path, "new/", 4) == 0;
+		struct maildir_msg *m = &mb->msgs[i];
+		const char *suffix = maildir_msg_suffix(m);
+		bool was_new = m->in_new;
+		char from[4096], to[4096], tail[64];
 
 		if (!was_new && strcmp(m->flags, f) == 0 &&
-		    strstr(m->path, ":2,") != NULL)
+		    strncmp(suffix, ":2,", 3) == 0)
 			return 0;
-		snprintf(from, sizeof(from), "%s/%s", mb->dir, m->path);
+		snprintf(from, sizeof(from), "%s/%s/%s%s", mb->dir,
+			 was_new ? "new" : "cur", m->base, suffix);
 		snprintf(to, sizeof(to), "%s/cur/%s:2,%s", mb->dir, m->base,
 			 f);
 		if (rename(from, to) == 0) {
-			free(m->path);
-			m->path = xasprintf("cur/%s:2,%s", m->base, f);
-			snprintf(m->flags, sizeof(m->flags), "%s", f);
+			snprintf(tail, sizeof(tail), ":2,%s", f);
+			maildir_snap_own(mb);
+			m = &mb->msgs[i];
+			maildir_msg_set_name(m, m->base, strlen(m->base), tail);
+			m->in_new = false;
 			if (was_new)
 				*left_new = true;
 			return 0;
@@ -151,7 +164,7 @@ rename_flags(struct mailbox *mb, size_t i, const char *f, bool *left_new,
 			break;
 	}
 	log_debug("maildir: %s UID %u vanished before a flag change",
-		  mb->dir, m->uid);
+		  mb->dir, mb->msgs[i].uid);
 	return 0;
 }
 
@@ -228,12 +241,14 @@ mailbox_expunge_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 		if (i >= mb->count)
 			continue;
 		for (int attempt = 0; attempt < 2; attempt++) {
+			const struct maildir_msg *m = &mb->msgs[i];
 			char path[4096];
 
-			snprintf(path, sizeof(path), "%s/%s", mb->dir,
-				 mb->msgs[i].path);
+			snprintf(path, sizeof(path), "%s/%s/%s%s", mb->dir,
+				 m->in_new ? "new" : "cur", m->base,
+				 maildir_msg_suffix(m));
 			if (unlink(path) == 0) {
-				if (strncmp(mb->msgs[i].path, "new/", 4) == 0)
+				if (m->in_new)
 					touched_new = true;
 				break;
 			}

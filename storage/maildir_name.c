@@ -91,6 +91,35 @@ maildir_name_flags(const char *name, char out[48])
 	maildir_flags_normalize(info + 3, out);
 }
 
+void
+maildir_msg_set_name(struct maildir_msg *m, const char *base, size_t baselen,
+		     const char *suffix)
+{
+	size_t slen = strlen(suffix);
+	const char *letters = "";
+	char norm[48];
+	char *p;
+
+	/* The letters in the suffix serve as m->flags when they already are
+	 * in normal form; otherwise a normalized copy follows the suffix. */
+	if (strncmp(suffix, ":2,", 3) == 0)
+		letters = suffix + 3;
+	maildir_flags_normalize(letters, norm);
+	p = xmalloc(baselen + 1 + slen + 1 +
+		    (strcmp(norm, letters) != 0 ? strlen(norm) + 1 : 0));
+	memcpy(p, base, baselen);
+	p[baselen] = '\0';
+	memcpy(p + baselen + 1, suffix, slen + 1);
+	if (strcmp(norm, letters) == 0) {
+		m->flags = p + baselen + 1 + (letters == suffix + 3 ? 3 : slen);
+	} else {
+		strcpy(p + baselen + 1 + slen + 1, norm);
+		m->flags = p + baselen + 1 + slen + 1;
+	}
+	free(m->base);
+	m->base = p;
+}
+
 bool
 maildir_base_size(const char *base, size_t len, uint64_t *size)
 {

@@ -87,10 +87,9 @@ select_common(struct imap_session *s, struct imap_parser *p, bool readonly)
 	s->readonly = readonly || mb->readonly;
 	s->state = IMAP_SELECTED;
 	imap_send_flags(s);
-	for (i = 0; i < mb->count; i++) {
-		if (mb->msgs[i].recent)
-			recent++;
-		if (unseen == 0 && strchr(mb->msgs[i].flags, 'S') == NULL)
+	recent = mailbox_recent_count(mb);
+	for (i = 0; i < mb->count && unseen == 0; i++) {
+		if (strchr(mb->msgs[i].flags, 'S') == NULL)
 			unseen = i + 1;
 	}
 	buf_printf(&b, "* %zu EXISTS\r\n* %zu RECENT\r\n", mb->count, recent);
@@ -374,9 +373,8 @@ imap_cmd_status(struct imap_session *s, struct imap_parser *p)
 		free(name);
 		return 0;
 	}
+	recent = mailbox_recent_count(mb);
 	for (i = 0; i < mb->count; i++) {
-		if (mb->msgs[i].recent)
-			recent++;
 		if (strchr(mb->msgs[i].flags, 'S') == NULL)
 			unseen++;
 	}

@@ -106,7 +106,7 @@ imap_cmd_search(struct imap_session *s, struct imap_parser *p)
 		sm->size = m->size;
 		sm->flags = m->flags;
 		sm->internal_date = m->internal_date;
-		sm->recent = m->recent;
+		sm->recent = mailbox_msg_recent(mb, i);
 		sm->keyword_letter = keyword_letter;
 		sm->ctx = mb;
 		sm->load = load_message;

@@ -131,7 +131,8 @@ imap_cmd_store(struct imap_session *s, struct imap_parser *p)
 		if (s->uid)
 			buf_printf(&out, "UID %u ", m->uid);
 		buf_puts(&out, "FLAGS ");
-		imap_flags_format(&out, mb, m->flags, m->recent);
+		imap_flags_format(&out, mb, m->flags,
+				  mailbox_msg_recent(mb, idx[i]));
 		buf_puts(&out, ")\r\n");
 		if (out.len > 65536) {
 			conn_write(s->c, out.data, out.len);

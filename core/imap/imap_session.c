@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "imap_cache.h"
 #include "imap_names.h"
 #include "imap_session.h"
 #include "log.h"
@@ -340,7 +341,7 @@ imap_send_updates(struct imap_session *s)
 	struct mailbox *mb = s->mb;
 	struct buf b = BUF_INIT;
 	char err[512];
-	size_t i, recent = 0;
+	size_t i;
 
 	if (s->state != IMAP_SELECTED || mb == NULL)
 		return;
@@ -364,19 +365,16 @@ imap_send_updates(struct imap_session *s)
 		buf_reset(&b);
 		imap_send_flags(s);
 	}
-	if (ch.nnew > 0) {
-		for (i = 0; i < mb->count; i++)
-			if (mb->msgs[i].recent)
-				recent++;
+	if (ch.nnew > 0)
 		buf_printf(&b, "* %zu EXISTS\r\n* %zu RECENT\r\n", mb->count,
-			   recent);
-	}
+			   mailbox_recent_count(mb));
 	for (i = 0; i < ch.nflag_changed; i++) {
 		const struct maildir_msg *m = &mb->msgs[ch.flag_changed[i]];
 
 		buf_printf(&b, "* %zu FETCH (UID %u FLAGS ",
 			   ch.flag_changed[i] + 1, m->uid);
-		imap_flags_format(&b, mb, m->flags, m->recent);
+		imap_flags_format(&b, mb, m->flags,
+				  mailbox_msg_recent(mb, ch.flag_changed[i]));
 		buf_puts(&b, ")\r\n");
 	}
 	conn_write(s->c, b.data, b.len);
@@ -589,6 +587,7 @@ imap_start(struct conn *c)
 	s->watcher.cb = imap_folder_changed;
 	s->watcher.arg = s;
 	conn_set_idle_timeout(c, c->worker->cfg->imap_idle_timeout);
+	imap_cache_set_budget(c->worker->cfg->imap_cache_size);
 	conn_printf(c, "* OK [CAPABILITY %s] %s IMAP4rev1 server ready\r\n",
 		    IMAP_CAPABILITIES, c->worker->cfg->hostname);
 }

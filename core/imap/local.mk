@@ -8,6 +8,7 @@ libhapost_a_SOURCES += \
 	core/imap/imap_notify.c core/imap/imap_notify.h \
 	core/imap/imap_session.c core/imap/imap_session.h \
 	core/imap/imap_flags.c \
+	core/imap/imap_cache.c core/imap/imap_cache.h \
 	core/imap/imap_cmd_auth.c core/imap/imap_cmd_mailbox.c \
 	core/imap/imap_cmd_list.c core/imap/imap_fetch.c \
 	core/imap/imap_cmd_search.c core/imap/imap_cmd_store.c \

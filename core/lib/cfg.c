@@ -44,6 +44,8 @@ static const struct cfg_key cfg_keys[] = {
 	{"imap_line_limit", T_SIZE, F(imap_line_limit), 1024, 1 << 24},
 	{"imap_literal_limit", T_SIZE, F(imap_literal_limit), 1024,
 	 (unsigned long)1 << 32},
+	{"imap_cache_size", T_SIZE, F(imap_cache_size), 0,
+	 (unsigned long)1 << 32},
 	{"smtp_idle_timeout", T_DURATION, F(smtp_idle_timeout), 1, 86400},
 	{"pop3_idle_timeout", T_DURATION, F(pop3_idle_timeout), 1, 86400},
 	{"imap_idle_timeout", T_DURATION, F(imap_idle_timeout), 1, 86400},
@@ -119,6 +121,7 @@ cfg_defaults(struct cfg *cfg)
 	cfg->smtp_line_limit = 4096;
 	cfg->imap_line_limit = 65536;
 	cfg->imap_literal_limit = 25 << 20;
+	cfg->imap_cache_size = 16 << 20;
 	cfg->smtp_idle_timeout = 300;
 	cfg->pop3_idle_timeout = 600;
 	cfg->imap_idle_timeout = 1800;

@@ -43,6 +43,7 @@ struct cfg {
 	size_t smtp_line_limit;
 	size_t imap_line_limit;
 	size_t imap_literal_limit;
+	size_t imap_cache_size; /* bytes of ENVELOPE/BODYSTRUCTURE cache */
 	unsigned smtp_idle_timeout; /* seconds */
 	unsigned pop3_idle_timeout;
 	unsigned imap_idle_timeout;

@@ -55,7 +55,8 @@ cfg_valid_file_loads(void **state)
 				   "smtp_idle_timeout = 5m\n"
 				   "smtp_listen = 127.0.0.1:2525, [::1]:2525\n"
 				   "pop3_listen =\n"
-				   "smtp_vrfy = yes\n",
+				   "smtp_vrfy = yes\n"
+				   "imap_cache_size = 0\n",
 				   err, sizeof(err)),
 			 0);
 	assert_string_equal(cfg.data_dir, "/tmp/x");
@@ -67,6 +68,7 @@ cfg_valid_file_loads(void **state)
 	assert_int_equal(cfg.smtp_listen.v[1].ss.ss_family, AF_INET6);
 	assert_int_equal(cfg.pop3_listen.n, 0);
 	assert_true(cfg.smtp_vrfy);
+	assert_int_equal(cfg.imap_cache_size, 0);
 	cfg_free(&cfg);
 }
 
@@ -93,6 +95,8 @@ cfg_bad_lines_name_line(void **state)
 		{"smtp_listen = [zz::1]:25\n", "invalid IP address"},
 		{"message_size_limit = 10Q\n", "invalid size"},
 		{"message_size_limit = 1\n", "out of range"},
+		{"imap_cache_size = 5G\n", "out of range"},
+		{"imap_cache_size = lots\n", "invalid size"},
 		{"smtp_idle_timeout = 5x\n", "invalid duration"},
 		{"smtp_vrfy = maybe\n", "invalid boolean"},
 		{"workers = 2\nworkers = 3\n", ":2: key 'workers' is set twice"},
@@ -186,6 +190,7 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.smtp_line_limit, def.smtp_line_limit);
 	assert_int_equal(file.imap_line_limit, def.imap_line_limit);
 	assert_int_equal(file.imap_literal_limit, def.imap_literal_limit);
+	assert_int_equal(file.imap_cache_size, def.imap_cache_size);
 	assert_int_equal(file.smtp_idle_timeout, def.smtp_idle_timeout);
 	assert_int_equal(file.pop3_idle_timeout, def.pop3_idle_timeout);
 	assert_int_equal(file.imap_idle_timeout, def.imap_idle_timeout);

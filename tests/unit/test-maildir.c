@@ -45,6 +45,16 @@ open_inbox(const char *root, bool readonly)
 	return mb;
 }
 
+/* Returns message i's relative path (a static buffer). */
+static const char *
+msg_path(const struct mailbox *mb, size_t i)
+{
+	static char path[1024];
+
+	assert_true(mailbox_msg_path(mb, i, path, sizeof(path)));
+	return path;
+}
+
 static void
 uids_follow_arrival_order(void **state)
 {
@@ -65,7 +75,7 @@ uids_follow_arrival_order(void **state)
 	assert_int_equal(mb->msgs[2].uid, 3);
 	assert_int_equal(mb->uidnext, 4);
 	assert_true(mb->uidvalidity > 0);
-	assert_true(mb->msgs[0].recent);
+	assert_true(mailbox_msg_recent(mb, 0));
 	assert_int_equal(mb->msgs[0].size, 5);
 	assert_int_equal(mb->msgs[0].internal_date, 1000);
 	assert_string_equal(mb->msgs[0].flags, "");
@@ -80,12 +90,12 @@ writable_open_moves_new_to_cur(void **state)
 
 	assert_int_equal(testutil_put(root, "new", BASE1, BODY, 0), 0);
 	mb = open_inbox(root, true);
-	assert_string_equal(mb->msgs[0].path, "new/" BASE1);
+	assert_string_equal(msg_path(mb, 0), "new/" BASE1);
 	mailbox_close(mb);
 	assert_true(testutil_exists(root, "new/" BASE1));
 
 	mb = open_inbox(root, false);
-	assert_string_equal(mb->msgs[0].path, "cur/" BASE1 ":2,");
+	assert_string_equal(msg_path(mb, 0), "cur/" BASE1 ":2,");
 	assert_int_equal(mb->msgs[0].uid, 1);
 	mailbox_close(mb);
 	assert_false(testutil_exists(root, "new/" BASE1));
@@ -108,7 +118,7 @@ uids_persist_across_opens(void **state)
 	assert_int_equal(a->msgs[0].uid, b->msgs[0].uid);
 	assert_int_equal(a->msgs[1].uid, b->msgs[1].uid);
 	assert_string_equal(b->msgs[1].flags, "S");
-	assert_false(b->msgs[0].recent);
+	assert_false(mailbox_msg_recent(b, 0));
 	assert_int_equal(b->msgs[0].internal_date, 1000);
 	mailbox_close(a);
 	mailbox_close(b);
@@ -135,7 +145,7 @@ moved_file_keeps_uid(void **state)
 	assert_int_equal(mb->count, 2);
 	assert_int_equal(mb->msgs[1].uid, 2);
 	assert_string_equal(mb->msgs[1].flags, "RS");
-	assert_string_equal(mb->msgs[1].path, "cur/" BASE2 ":2,RS");
+	assert_string_equal(msg_path(mb, 1), "cur/" BASE2 ":2,RS");
 	assert_int_equal(ch.nexpunged, 0);
 	assert_int_equal(ch.nnew, 0);
 	assert_int_equal(ch.nflag_changed, 1);
@@ -156,7 +166,7 @@ set_flags_renames_file(void **state)
 	assert_int_equal(mailbox_set_flags(mb, 0, "SFa", err, sizeof(err)),
 			 0);
 	assert_string_equal(mb->msgs[0].flags, "FSa");
-	assert_string_equal(mb->msgs[0].path, "cur/" BASE1 ":2,FSa");
+	assert_string_equal(msg_path(mb, 0), "cur/" BASE1 ":2,FSa");
 	assert_true(testutil_exists(root, "cur/" BASE1 ":2,FSa"));
 	assert_false(testutil_exists(root, "cur/" BASE1 ":2,"));
 	assert_int_equal(mailbox_set_flags(mb, 0, "", err, sizeof(err)), 0);
@@ -248,7 +258,7 @@ expunged_uid_never_reused(void **state)
 	assert_int_equal(ch.nnew, 1);
 	assert_int_equal(mb->count, 2);
 	assert_int_equal(mb->msgs[1].uid, 3);
-	assert_true(mb->msgs[1].recent);
+	assert_true(mailbox_msg_recent(mb, 1));
 	assert_int_equal(mailbox_find_uid(mb, 3), 1);
 	assert_int_equal(mailbox_find_uid(mb, 2), -1);
 	assert_int_equal(mailbox_find_uid(mb, 1), 0);
@@ -465,7 +475,7 @@ open_msg_follows_rename(void **state)
 	fd = mailbox_open_msg(mb, 0, err, sizeof(err));
 	assert_true(fd >= 0);
 	close(fd);
-	assert_string_equal(mb->msgs[0].path, "cur/" BASE1 ":2,S");
+	assert_string_equal(msg_path(mb, 0), "cur/" BASE1 ":2,S");
 	assert_int_equal(unlink(to), 0);
 	assert_int_equal(mailbox_open_msg(mb, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "expunged"));
