@@ -16,7 +16,8 @@ libhapost_a_SOURCES += \
 	core/imap/imap_idle.c
 
 IMAP_UNIT_TESTS = tests/unit/test-imap-parse tests/unit/test-imap-frame \
-	tests/unit/test-imap-search tests/unit/test-imap-flags
+	tests/unit/test-imap-search tests/unit/test-imap-flags \
+	tests/unit/test-imap-cache
 check_PROGRAMS += $(IMAP_UNIT_TESTS)
 TESTS += $(IMAP_UNIT_TESTS)
 tests_unit_test_imap_parse_SOURCES = tests/unit/test-imap-parse.c
@@ -31,6 +32,9 @@ tests_unit_test_imap_search_LDADD = $(TEST_LIBS)
 tests_unit_test_imap_flags_SOURCES = tests/unit/test-imap-flags.c
 tests_unit_test_imap_flags_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_imap_flags_LDADD = $(TEST_LIBS)
+tests_unit_test_imap_cache_SOURCES = tests/unit/test-imap-cache.c
+tests_unit_test_imap_cache_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_imap_cache_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += tests/fuzz/fuzz-imap-command
 tests_fuzz_fuzz_imap_command_SOURCES = tests/fuzz/fuzz-imap-command.c \
