@@ -9,6 +9,15 @@
  * matters: a reader that moves new/BASE to cur/ between the two checks is
  * still seen in cur/.
  *
+ * maildir_deliver() does all of it for one message. A group delivery
+ * splits it so that one sync covers many messages: maildir_deliver_stage()
+ * writes tmp/BASE and leaves it open without fsync; the caller makes the
+ * staged files durable (one syncfs(2) per file system, or
+ * maildir_stage_fsync() each); maildir_deliver_publish() renames each into
+ * new/; the caller fsyncs each new/ once. A copy counts as delivered only
+ * after both syncs. A crash in between leaves tmp/BASE, which the retry
+ * overwrites, or new/BASE with durable data, which the retry finds.
+ *
  * When a copy is found, its directory is fsync'd again before returning 0,
  * because the attempt that wrote it may have failed before doing so.
  * The rename uses RENAME_NOREPLACE where the filesystem supports it, so a
@@ -34,6 +43,7 @@
 
 #include "fsutil.h"
 #include "maildir.h"
+#include "xalloc.h"
 
 #define COPY_BUFFER_SIZE (64u * 1024)
 
@@ -157,107 +167,215 @@ rename_noreplace(const char *from, const char *to)
 	return rename(from, to);
 }
 
-int
-maildir_deliver(const char *dir, const char *base, const void *prefix,
-		size_t prefix_len, int fd, off_t offset, size_t len,
-		bool check_existing, char *err, size_t errlen)
+/* Formats DIR/SUB[/BASE] into a new string; NULL when it is too long. */
+static char *
+maildir_path(const char *dir, const char *sub, const char *base)
 {
-	char cur[PATH_MAX], new_dir[PATH_MAX], tmp_dir[PATH_MAX];
-	char tmp_path[PATH_MAX], new_path[PATH_MAX];
-	int out, found;
+	char path[PATH_MAX];
+	int n;
 
-	if (!base_valid(base)) {
-		snprintf(err, errlen, "invalid maildir file name \"%.64s\"",
-			 base);
-		return -1;
-	}
-	if ((size_t)snprintf(cur, sizeof(cur), "%s/cur", dir) >= sizeof(cur) ||
-	    (size_t)snprintf(new_dir, sizeof(new_dir), "%s/new", dir) >=
-		sizeof(new_dir) ||
-	    (size_t)snprintf(tmp_dir, sizeof(tmp_dir), "%s/tmp", dir) >=
-		sizeof(tmp_dir) ||
-	    (size_t)snprintf(tmp_path, sizeof(tmp_path), "%s/tmp/%s", dir,
-			     base) >= sizeof(tmp_path) ||
-	    (size_t)snprintf(new_path, sizeof(new_path), "%s/new/%s", dir,
-			     base) >= sizeof(new_path)) {
-		snprintf(err, errlen, "maildir path too long: %.64s...", dir);
-		return -1;
-	}
+	if (base != NULL)
+		n = snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, base);
+	else
+		n = snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return NULL;
+	return xstrdup(path);
+}
 
-	if (mkdir_p(dir, 0700) < 0 || ensure_dir(cur) < 0 ||
-	    ensure_dir(new_dir) < 0 || ensure_dir(tmp_dir) < 0) {
-		snprintf(err, errlen, "creating maildir %s failed: %s", dir,
-			 strerror(errno));
-		return -1;
-	}
+static void
+stage_clear(struct maildir_stage *st)
+{
+	free(st->tmp_path);
+	free(st->new_path);
+	free(st->new_dir);
+	memset(st, 0, sizeof(*st));
+	st->fd = -1;
+}
+
+/*
+ * Returns 1 when dir holds a copy named base (new/ first, then cur/ when
+ * check_existing is set), after fsyncing the directory it is in; 0 when
+ * it holds none; -1 on error.
+ */
+static int
+find_copy(const char *dir, const char *base, const char *new_path,
+	  const char *new_dir, bool check_existing, char *err, size_t errlen)
+{
+	char cur[PATH_MAX];
+	int found;
 
 	/* new/ first, then cur/: see the header comment. */
 	if (access(new_path, F_OK) == 0)
-		return found_durable(new_dir, err, errlen);
+		return found_durable(new_dir, err, errlen) < 0 ? -1 : 1;
 	if (errno != ENOENT) {
 		snprintf(err, errlen, "access(%s) failed: %s", new_path,
 			 strerror(errno));
 		return -1;
 	}
-	if (check_existing) {
-		found = cur_has_base(cur, base);
-		if (found < 0) {
-			snprintf(err, errlen, "reading %s failed: %s", cur,
-				 strerror(errno));
-			return -1;
-		}
-		if (found)
-			return found_durable(cur, err, errlen);
-	}
-
-	/* A leftover tmp/BASE from an interrupted attempt is overwritten. */
-	out = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		snprintf(err, errlen, "open(%s) failed: %s", tmp_path,
+	if (!check_existing)
+		return 0;
+	snprintf(cur, sizeof(cur), "%s/cur", dir);
+	found = cur_has_base(cur, base);
+	if (found < 0) {
+		snprintf(err, errlen, "reading %s failed: %s", cur,
 			 strerror(errno));
 		return -1;
 	}
-	if (prefix_len > 0 && write_full(out, prefix, prefix_len) < 0) {
-		snprintf(err, errlen, "write(%s) failed: %s", tmp_path,
+	if (found)
+		return found_durable(cur, err, errlen) < 0 ? -1 : 1;
+	return 0;
+}
+
+int
+maildir_deliver_stage(const char *dir, const char *base, const void *prefix,
+		      size_t prefix_len, int fd, off_t offset, size_t len,
+		      bool check_existing, struct maildir_stage *st, char *err,
+		      size_t errlen)
+{
+	char cur[PATH_MAX], tmp_dir[PATH_MAX];
+	struct stat sb;
+	int found;
+
+	memset(st, 0, sizeof(*st));
+	st->fd = -1;
+	if (!base_valid(base)) {
+		snprintf(err, errlen, "invalid maildir file name \"%.64s\"",
+			 base);
+		return -1;
+	}
+	st->tmp_path = maildir_path(dir, "tmp", base);
+	st->new_path = maildir_path(dir, "new", base);
+	st->new_dir = maildir_path(dir, "new", NULL);
+	if (st->tmp_path == NULL || st->new_path == NULL ||
+	    st->new_dir == NULL ||
+	    (size_t)snprintf(cur, sizeof(cur), "%s/cur", dir) >= sizeof(cur) ||
+	    (size_t)snprintf(tmp_dir, sizeof(tmp_dir), "%s/tmp", dir) >=
+		sizeof(tmp_dir)) {
+		snprintf(err, errlen, "maildir path too long: %.64s...", dir);
+		goto fail;
+	}
+
+	if (mkdir_p(dir, 0700) < 0 || ensure_dir(cur) < 0 ||
+	    ensure_dir(st->new_dir) < 0 || ensure_dir(tmp_dir) < 0) {
+		snprintf(err, errlen, "creating maildir %s failed: %s", dir,
 			 strerror(errno));
 		goto fail;
 	}
-	if (copy_range(out, fd, offset, len, err, errlen) < 0)
-		goto fail;
-	if (fsync(out) < 0) {
-		snprintf(err, errlen, "fsync(%s) failed: %s", tmp_path,
+	found = find_copy(dir, base, st->new_path, st->new_dir, check_existing,
+			  err, errlen);
+	if (found != 0) {
+		stage_clear(st);
+		return found > 0 ? 0 : -1;
+	}
+
+	/* A leftover tmp/BASE from an interrupted attempt is overwritten. */
+	st->fd =
+	    open(st->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (st->fd < 0) {
+		snprintf(err, errlen, "open(%s) failed: %s", st->tmp_path,
 			 strerror(errno));
 		goto fail;
 	}
-	if (close(out) < 0) {
-		out = -1;
-		snprintf(err, errlen, "close(%s) failed: %s", tmp_path,
+	if (prefix_len > 0 && write_full(st->fd, prefix, prefix_len) < 0) {
+		snprintf(err, errlen, "write(%s) failed: %s", st->tmp_path,
 			 strerror(errno));
-		goto fail;
+		goto fail_unlink;
 	}
-	out = -1;
-	if (rename_noreplace(tmp_path, new_path) < 0) {
-		if (errno == EEXIST) {
-			unlink(tmp_path);
-			return found_durable(new_dir, err, errlen);
-		}
-		snprintf(err, errlen, "rename(%s) failed: %s", tmp_path,
+	if (copy_range(st->fd, fd, offset, len, err, errlen) < 0)
+		goto fail_unlink;
+	if (fstat(st->fd, &sb) < 0) {
+		snprintf(err, errlen, "fstat(%s) failed: %s", st->tmp_path,
 			 strerror(errno));
-		goto fail;
+		goto fail_unlink;
 	}
-	if (fsync_dir(new_dir) < 0) {
+	st->dev = sb.st_dev;
+	return 1;
+fail_unlink:
+	unlink(st->tmp_path);
+fail:
+	if (st->fd >= 0)
+		close(st->fd);
+	stage_clear(st);
+	return -1;
+}
+
+int
+maildir_stage_fsync(struct maildir_stage *st, char *err, size_t errlen)
+{
+	if (fsync(st->fd) == 0)
+		return 0;
+	snprintf(err, errlen, "fsync(%s) failed: %s", st->tmp_path,
+		 strerror(errno));
+	return -1;
+}
+
+int
+maildir_deliver_publish(struct maildir_stage *st, char *err, size_t errlen)
+{
+	int ret = close(st->fd);
+
+	st->fd = -1;
+	if (ret < 0) {
+		snprintf(err, errlen, "close(%s) failed: %s", st->tmp_path,
+			 strerror(errno));
+		unlink(st->tmp_path);
+		return -1;
+	}
+	if (rename_noreplace(st->tmp_path, st->new_path) == 0)
+		return 1;
+	if (errno == EEXIST) {
+		unlink(st->tmp_path);
+		return 0;
+	}
+	snprintf(err, errlen, "rename(%s) failed: %s", st->tmp_path,
+		 strerror(errno));
+	unlink(st->tmp_path);
+	return -1;
+}
+
+void
+maildir_stage_abort(struct maildir_stage *st)
+{
+	if (st->tmp_path != NULL)
+		unlink(st->tmp_path);
+	maildir_stage_free(st);
+}
+
+void
+maildir_stage_free(struct maildir_stage *st)
+{
+	if (st->fd >= 0)
+		close(st->fd);
+	stage_clear(st);
+}
+
+int
+maildir_deliver(const char *dir, const char *base, const void *prefix,
+		size_t prefix_len, int fd, off_t offset, size_t len,
+		bool check_existing, char *err, size_t errlen)
+{
+	struct maildir_stage st;
+	int ret;
+
+	ret = maildir_deliver_stage(dir, base, prefix, prefix_len, fd, offset,
+				    len, check_existing, &st, err, errlen);
+	if (ret <= 0)
+		return ret;
+	if (maildir_stage_fsync(&st, err, errlen) < 0) {
+		maildir_stage_abort(&st);
+		return -1;
+	}
+	ret = maildir_deliver_publish(&st, err, errlen);
+	if (ret >= 0 && fsync_dir(st.new_dir) < 0) {
 		/*
 		 * The file stays in new/: a retry finds it there, and if the
 		 * rename is lost instead, the retry writes it again.
 		 */
-		snprintf(err, errlen, "fsync(%s) failed: %s", new_dir,
+		snprintf(err, errlen, "fsync(%s) failed: %s", st.new_dir,
 			 strerror(errno));
-		return -1;
+		ret = -1;
 	}
-	return 1;
-fail:
-	if (out >= 0)
-		close(out);
-	unlink(tmp_path);
-	return -1;
+	maildir_stage_free(&st);
+	return ret;
 }

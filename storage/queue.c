@@ -43,6 +43,7 @@
 #include "log.h"
 #include "queue.h"
 #include "queue_format.h"
+#include "queue_int.h"
 #include "xalloc.h"
 
 #define WRITE_BUFFER_SIZE (64u * 1024)
@@ -79,8 +80,7 @@ queue_id_valid(const char *id)
 	return id[QUEUE_ID_LEN] == '\0';
 }
 
-/* Formats DATA_DIR/queue/SUB[/ID] into out; -1 if it does not fit. */
-static int
+int
 queue_path(char *out, const char *data_dir, const char *sub, const char *id)
 {
 	int n;
@@ -97,13 +97,9 @@ queue_path(char *out, const char *data_dir, const char *sub, const char *id)
 	return 0;
 }
 
-/* Formats "queue entry ID: " plus the reason into err, keeping errno. */
-static void entry_error(char *err, size_t errlen, const char *id,
-			const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-entry_error(char *err, size_t errlen, const char *id, const char *fmt, ...)
+void
+queue_entry_error(char *err, size_t errlen, const char *id, const char *fmt,
+		  ...)
 {
 	int saved = errno;
 	int n = snprintf(err, errlen, "queue entry %s: ", id);
@@ -115,6 +111,16 @@ entry_error(char *err, size_t errlen, const char *id, const char *fmt, ...)
 		va_end(ap);
 	}
 	errno = saved;
+}
+
+int
+queue_fsync_dir(const char *data_dir, const char *sub)
+{
+	char path[PATH_MAX];
+
+	if (queue_path(path, data_dir, sub, NULL) < 0)
+		return -1;
+	return fsync_dir(path);
 }
 
 int
@@ -290,8 +296,8 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 		 * client gets a temporary failure and retries, so withdraw it.
 		 */
 		unlink(w->final_path);
-		entry_error(err, errlen, w->id, "fsync(%s) failed: %s",
-			    w->messages_dir, strerror(saved));
+		queue_entry_error(err, errlen, w->id, "fsync(%s) failed: %s",
+				  w->messages_dir, strerror(saved));
 		buf_free(&w->pending);
 		free(w);
 		errno = saved;
@@ -301,8 +307,8 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 	free(w);
 	return 0;
 fail:
-	entry_error(err, errlen, w->id, "%s(%s) failed: %s", step, w->tmp_path,
-		    strerror(errno));
+	queue_entry_error(err, errlen, w->id, "%s(%s) failed: %s", step,
+			  w->tmp_path, strerror(errno));
 	queue_writer_abort(w);
 	return -1;
 }
@@ -411,18 +417,19 @@ load_status(const char *data_dir, const char *id, struct queue_envelope *env,
 	int ret = 0;
 
 	if (queue_path(path, data_dir, "status", id) < 0) {
-		entry_error(err, errlen, id, "path too long");
+		queue_entry_error(err, errlen, id, "path too long");
 		return -1;
 	}
 	if (read_file(path, &data, STATUS_MAX) < 0) {
 		if (errno != ENOENT) {
-			entry_error(err, errlen, id, "read(%s) failed: %s",
-				    path, strerror(errno));
+			queue_entry_error(err, errlen, id,
+					  "read(%s) failed: %s", path,
+					  strerror(errno));
 			ret = -1;
 		}
 	} else if (queue_apply_status(env, data.data, data.len, reason,
 				      sizeof(reason)) < 0) {
-		entry_error(err, errlen, id, "%s: %s", path, reason);
+		queue_entry_error(err, errlen, id, "%s: %s", path, reason);
 		errno = EINVAL;
 		ret = -1;
 	}
@@ -449,43 +456,45 @@ queue_load(const char *data_dir, const char *id, struct queue_envelope *env,
 		return -1;
 	}
 	if (queue_path(path, data_dir, "messages", id) < 0) {
-		entry_error(err, errlen, id, "path too long");
+		queue_entry_error(err, errlen, id, "path too long");
 		return -1;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			entry_error(err, errlen, id, "not found");
+			queue_entry_error(err, errlen, id, "not found");
 		else
-			entry_error(err, errlen, id, "open(%s) failed: %s",
-				    path, strerror(errno));
+			queue_entry_error(err, errlen, id,
+					  "open(%s) failed: %s", path,
+					  strerror(errno));
 		return -1;
 	}
 	f = fdopen(fd, "r");
 	if (f == NULL) {
-		entry_error(err, errlen, id, "fdopen(%s) failed: %s", path,
-			    strerror(errno));
+		queue_entry_error(err, errlen, id, "fdopen(%s) failed: %s",
+				  path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (queue_parse_header(f, id, env, reason, sizeof(reason)) < 0) {
-		entry_error(err, errlen, id, "%s: %s", path, reason);
+		queue_entry_error(err, errlen, id, "%s: %s", path, reason);
 		fclose(f);
 		errno = EINVAL;
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		entry_error(err, errlen, id, "fstat(%s) failed: %s", path,
-			    strerror(errno));
+		queue_entry_error(err, errlen, id, "fstat(%s) failed: %s", path,
+				  strerror(errno));
 		goto fail;
 	}
 	if ((uintmax_t)st.st_size !=
 	    (uintmax_t)env->msg_offset + env->msg_size) {
-		entry_error(err, errlen, id,
-			    "%s: file holds %jd message bytes but the "
-			    "header records %zu (truncated or corrupt)",
-			    path, (intmax_t)(st.st_size - env->msg_offset),
-			    env->msg_size);
+		queue_entry_error(err, errlen, id,
+				  "%s: file holds %jd message bytes but the "
+				  "header records %zu (truncated or corrupt)",
+				  path,
+				  (intmax_t)(st.st_size - env->msg_offset),
+				  env->msg_size);
 		errno = EINVAL;
 		goto fail;
 	}
@@ -561,16 +570,14 @@ cut_torn_record(int fd)
 }
 
 int
-queue_mark(const char *data_dir, const char *id, size_t rcpt,
-	   enum queue_rcpt_state state, time_t next_attempt, const char *error,
-	   char *err, size_t errlen)
+queue_status_append(const char *data_dir, const char *id, const void *data,
+		    size_t len, bool *created, char *err, size_t errlen)
 {
 	char msg_path[PATH_MAX], path[PATH_MAX];
-	struct buf record = BUF_INIT;
-	bool created = true;
 	struct stat st;
 	int fd;
 
+	*created = true;
 	if (!queue_id_valid(id)) {
 		snprintf(err, errlen, "invalid queue ID");
 		errno = EINVAL;
@@ -578,58 +585,38 @@ queue_mark(const char *data_dir, const char *id, size_t rcpt,
 	}
 	if (queue_path(msg_path, data_dir, "messages", id) < 0 ||
 	    queue_path(path, data_dir, "status", id) < 0) {
-		entry_error(err, errlen, id, "path too long");
+		queue_entry_error(err, errlen, id, "path too long");
 		return -1;
 	}
 	/* A deleted entry must not get a status file back. */
 	if (access(msg_path, F_OK) < 0) {
-		entry_error(err, errlen, id, "not found");
+		queue_entry_error(err, errlen, id, "not found");
 		return -1;
 	}
 	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 && errno == EEXIST) {
-		created = false;
+		*created = false;
 		fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
 	}
 	if (fd < 0) {
-		entry_error(err, errlen, id, "open(%s) failed: %s", path,
-			    strerror(errno));
+		queue_entry_error(err, errlen, id, "open(%s) failed: %s", path,
+				  strerror(errno));
 		return -1;
 	}
 	if (cut_torn_record(fd) < 0 || fstat(fd, &st) < 0) {
-		entry_error(err, errlen, id, "repairing %s failed: %s", path,
-			    strerror(errno));
+		queue_entry_error(err, errlen, id, "repairing %s failed: %s",
+				  path, strerror(errno));
 		goto fail;
 	}
-	queue_format_status(&record, rcpt, state, next_attempt, error);
-	if (write_full(fd, record.data, record.len) < 0) {
-		entry_error(err, errlen, id, "write(%s) failed: %s", path,
-			    strerror(errno));
+	if (write_full(fd, data, len) < 0) {
+		queue_entry_error(err, errlen, id, "write(%s) failed: %s", path,
+				  strerror(errno));
 		/* Best effort: drop a partial record now rather than later. */
 		if (ftruncate(fd, st.st_size) < 0)
 			errno = EIO;
 		goto fail;
 	}
-	if (fsync(fd) < 0) {
-		entry_error(err, errlen, id, "fsync(%s) failed: %s", path,
-			    strerror(errno));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		entry_error(err, errlen, id, "close(%s) failed: %s", path,
-			    strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (created && fsync_parent(path) < 0) {
-		entry_error(err, errlen, id,
-			    "fsync(%s/queue/status) failed: %s", data_dir,
-			    strerror(errno));
-		goto fail;
-	}
-	buf_free(&record);
-	return 0;
+	return fd;
 fail:
 	if (fd >= 0) {
 		int saved = errno;
@@ -637,8 +624,44 @@ fail:
 		close(fd);
 		errno = saved;
 	}
-	buf_free(&record);
 	return -1;
+}
+
+int
+queue_mark(const char *data_dir, const char *id, size_t rcpt,
+	   enum queue_rcpt_state state, time_t next_attempt, const char *error,
+	   char *err, size_t errlen)
+{
+	struct buf record = BUF_INIT;
+	bool created;
+	int fd;
+
+	queue_format_status(&record, rcpt, state, next_attempt, error);
+	fd = queue_status_append(data_dir, id, record.data, record.len,
+				 &created, err, errlen);
+	buf_free(&record);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0) {
+		queue_entry_error(err, errlen, id,
+				  "fsync(%s/queue/status/%s) failed: %s",
+				  data_dir, id, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		queue_entry_error(err, errlen, id,
+				  "close(%s/queue/status/%s) failed: %s",
+				  data_dir, id, strerror(errno));
+		return -1;
+	}
+	if (created && queue_fsync_dir(data_dir, "status") < 0) {
+		queue_entry_error(err, errlen, id,
+				  "fsync(%s/queue/status) failed: %s", data_dir,
+				  strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -656,37 +679,39 @@ queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
 	}
 	if (queue_path(msg_path, data_dir, "messages", id) < 0 ||
 	    queue_path(status_path, data_dir, "status", id) < 0) {
-		entry_error(err, errlen, id, "path too long");
+		queue_entry_error(err, errlen, id, "path too long");
 		return -1;
 	}
 	if (unlink(msg_path) < 0) {
 		if (errno != ENOENT) {
-			entry_error(err, errlen, id, "unlink(%s) failed: %s",
-				    msg_path, strerror(errno));
+			queue_entry_error(err, errlen, id,
+					  "unlink(%s) failed: %s", msg_path,
+					  strerror(errno));
 			return -1;
 		}
 		missing = true;
 	} else if (fsync_parent(msg_path) < 0) {
-		entry_error(err, errlen, id,
-			    "fsync(%s/queue/messages) failed: %s", data_dir,
-			    strerror(errno));
+		queue_entry_error(err, errlen, id,
+				  "fsync(%s/queue/messages) failed: %s",
+				  data_dir, strerror(errno));
 		return -1;
 	}
 	/* The status file goes second: without messages/ID it is inert. */
 	if (unlink(status_path) < 0) {
 		if (errno != ENOENT) {
-			entry_error(err, errlen, id, "unlink(%s) failed: %s",
-				    status_path, strerror(errno));
+			queue_entry_error(err, errlen, id,
+					  "unlink(%s) failed: %s", status_path,
+					  strerror(errno));
 			return -1;
 		}
 	} else if (fsync_parent(status_path) < 0) {
-		entry_error(err, errlen, id,
-			    "fsync(%s/queue/status) failed: %s", data_dir,
-			    strerror(errno));
+		queue_entry_error(err, errlen, id,
+				  "fsync(%s/queue/status) failed: %s", data_dir,
+				  strerror(errno));
 		return -1;
 	}
 	if (missing) {
-		entry_error(err, errlen, id, "not found");
+		queue_entry_error(err, errlen, id, "not found");
 		errno = ENOENT;
 		return -1;
 	}

@@ -13,7 +13,8 @@
  * makes it durable (file fsync, rename, directory fsync) before
  * queue_writer_commit() returns, and only then may SMTP reply 250.
  * The status log records "delivered", "failed" and "deferred" lines, each
- * fsync'd before the queue manager acts on it. When every recipient is
+ * durable (fsync'd, or covered by one syncfs(2) for a batch of entries)
+ * before the queue manager acts on it. When every recipient is
  * final the entry is removed: messages/ID first, then status/ID.
  *
  * Queue IDs are 16 upper-case hex digits: arrival time in microseconds
@@ -103,6 +104,35 @@ int queue_mark(const char *data_dir, const char *id, size_t rcpt,
 /* Removes a finished or deleted entry. */
 int queue_remove(const char *data_dir, const char *id, char *err,
 		 size_t errlen);
+/*
+ * Group commit of status records (queue_batch.c): queue_marks_add()
+ * buffers records, queue_marks_commit() appends each entry's records and
+ * makes all of them durable with one syncfs(2) of the data_dir file
+ * system (or an fsync per file when use_syncfs is false or syncfs
+ * fails) and returns the number of entries whose records are not
+ * durable. A record counts only when queue_marks_result() returns 0.
+ */
+struct queue_marks;
+struct queue_marks *queue_marks_new(const char *data_dir, bool use_syncfs);
+void queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
+		     enum queue_rcpt_state state, time_t next_attempt,
+		     const char *error);
+size_t queue_marks_commit(struct queue_marks *m);
+int queue_marks_result(const struct queue_marks *m, const char *id, char *err,
+		       size_t errlen);
+void queue_marks_free(struct queue_marks *m);
+
+/* One entry for queue_remove_many(). */
+struct queue_removal {
+	const char *id;
+	int error;	  /* 0 when removed, ENOENT when already gone */
+	char reason[256]; /* the failure, when error is not 0 */
+};
+/*
+ * Removes finished entries as queue_remove() does, with one fsync of
+ * queue/messages/ and one of queue/status/ for all of them.
+ */
+void queue_remove_many(const char *data_dir, struct queue_removal *v, size_t n);
 /* Removes stale tmp files and status files without a message. */
 void queue_cleanup(const char *data_dir);
 /* Validates a queue ID's form (16 hex digits). */

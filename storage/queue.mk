@@ -1,7 +1,8 @@
-# The mail queue and Maildir delivery (maildir_deliver only; the rest of
-# maildir.h is built from storage/maildir.mk).
+# The mail queue and Maildir delivery (maildir_deliver and its staged
+# variant only; the rest of maildir.h is built from storage/maildir.mk).
 libhapost_a_SOURCES += \
-	storage/queue.c storage/queue.h \
+	storage/queue.c storage/queue.h storage/queue_int.h \
+	storage/queue_batch.c \
 	storage/queue_format.c storage/queue_format.h \
 	storage/maildir_deliver.c
 

@@ -25,15 +25,16 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "job.h"
 #include "local.h"
 #include "log.h"
 #include "queue.h"
-
-#define REASON_MAX 512
+#include "xalloc.h"
 
 unsigned
 delivery_retry_delay(const struct delivery_ctx *ctx, unsigned attempts)
@@ -80,8 +81,8 @@ delivery_job_close(struct delivery_job *job)
 	queue_envelope_free(&job->env);
 }
 
-static const char *
-status_name(enum delivery_status status)
+const char *
+delivery_status_name(enum delivery_status status)
 {
 	switch (status) {
 	case DELIVERY_DELIVERED:
@@ -93,10 +94,8 @@ status_name(enum delivery_status status)
 	}
 }
 
-/* Returns the index of an earlier recipient with the same address that
- * is already delivered, or -1. */
-static long
-delivered_duplicate(const struct queue_envelope *env, size_t rcpt)
+long
+delivery_delivered_duplicate(const struct queue_envelope *env, size_t rcpt)
 {
 	size_t j;
 
@@ -109,19 +108,72 @@ delivered_duplicate(const struct queue_envelope *env, size_t rcpt)
 	return -1;
 }
 
-static void
-log_attempt(const struct delivery_job *job, size_t rcpt,
-	    enum delivery_status status, time_t now, const char *reason)
+void
+delivery_settle(const struct delivery_ctx *ctx, const struct delivery_job *job,
+		struct delivery_result *res, time_t now)
 {
-	const struct queue_rcpt *r = &job->env.rcpts[rcpt];
+	const struct queue_rcpt *r = &job->env.rcpts[res->rcpt];
 	char to[320], why[REASON_MAX];
 
+	if (res->status == DELIVERY_STAGED)
+		res->status = DELIVERY_DEFERRED;
+	if (res->status == DELIVERY_DEFERRED &&
+	    now - job->env.arrival >= (time_t)ctx->lifetime) {
+		char last[REASON_MAX];
+
+		memcpy(last, res->reason, sizeof(last));
+		snprintf(res->reason, sizeof(res->reason),
+			 "expired after %lld s in the queue: %.400s",
+			 (long long)(now - job->env.arrival), last);
+		res->status = DELIVERY_FAILED;
+	}
+	res->next = 0;
+	switch (res->status) {
+	case DELIVERY_DELIVERED:
+		res->state = QUEUE_RCPT_DELIVERED;
+		break;
+	case DELIVERY_FAILED:
+		res->state = QUEUE_RCPT_FAILED;
+		break;
+	default:
+		res->state = QUEUE_RCPT_PENDING;
+		res->next =
+		    now + (time_t)delivery_retry_delay(ctx, r->attempts);
+		break;
+	}
+
 	log_printable(to, sizeof(to), r->address, strlen(r->address));
-	log_printable(why, sizeof(why), reason, strlen(reason));
-	log_msg(status == DELIVERY_DELIVERED ? LOG_INFO : LOG_WARNING,
+	log_printable(why, sizeof(why), res->reason, strlen(res->reason));
+	log_msg(res->status == DELIVERY_DELIVERED ? LOG_INFO : LOG_WARNING,
 		"qid=%s to=<%s> status=%s delay=%lld attempts=%u reason=%s",
-		job->env.id, to, status_name(status),
+		job->env.id, to, delivery_status_name(res->status),
 		(long long)(now - job->env.arrival), r->attempts + 1, why);
+}
+
+void
+delivery_apply(const struct delivery_ctx *ctx, struct delivery_job *job,
+	       const struct delivery_result *res, time_t now,
+	       const char *record_err)
+{
+	struct queue_rcpt *r = &job->env.rcpts[res->rcpt];
+
+	if (record_err != NULL) {
+		/*
+		 * The attempt stays pending and is retried soon; after a
+		 * delivery the retry finds the copy in the Maildir.
+		 */
+		log_error("qid=%s recording status=%s for recipient %zu "
+			  "failed: %s",
+			  job->env.id, delivery_status_name(res->status),
+			  res->rcpt, record_err);
+		job->record_failed = true;
+		job->check_existing = true;
+		r->next_attempt = now + (time_t)ctx->retry_min;
+		return;
+	}
+	r->state = res->state;
+	r->attempts++;
+	r->next_attempt = res->next;
 }
 
 /* Delivers to recipient rcpt and records the result. */
@@ -130,66 +182,31 @@ attempt_rcpt(const struct delivery_ctx *ctx, struct delivery_job *job,
 	     size_t rcpt, time_t now)
 {
 	struct queue_rcpt *r = &job->env.rcpts[rcpt];
-	enum delivery_status status;
-	enum queue_rcpt_state state;
-	char reason[REASON_MAX], err[REASON_MAX + 128];
-	time_t next = 0;
+	struct delivery_result res;
+	char err[REASON_MAX + 128];
 	long dup;
 
-	dup = delivered_duplicate(&job->env, rcpt);
+	memset(&res, 0, sizeof(res));
+	res.rcpt = rcpt;
+	dup = delivery_delivered_duplicate(&job->env, rcpt);
 	if (dup >= 0) {
-		snprintf(reason, sizeof(reason),
+		snprintf(res.reason, sizeof(res.reason),
 			 "same mailbox as recipient %ld, delivered once", dup);
-		status = DELIVERY_DELIVERED;
+		res.status = DELIVERY_DELIVERED;
 	} else {
-		status = local_deliver(ctx->dir, ctx->hostname, &job->env, rcpt,
-				       job->fd,
-				       job->check_existing || r->attempts > 0,
-				       reason, sizeof(reason));
+		res.status = local_deliver(
+		    ctx->dir, ctx->hostname, &job->env, rcpt, job->fd,
+		    job->check_existing || r->attempts > 0, res.reason,
+		    sizeof(res.reason));
 	}
-	if (status == DELIVERY_DEFERRED &&
-	    now - job->env.arrival >= (time_t)ctx->lifetime) {
-		char last[REASON_MAX];
-
-		memcpy(last, reason, sizeof(last));
-		snprintf(reason, sizeof(reason),
-			 "expired after %lld s in the queue: %.400s",
-			 (long long)(now - job->env.arrival), last);
-		status = DELIVERY_FAILED;
-	}
-
-	switch (status) {
-	case DELIVERY_DELIVERED:
-		state = QUEUE_RCPT_DELIVERED;
-		break;
-	case DELIVERY_FAILED:
-		state = QUEUE_RCPT_FAILED;
-		break;
-	default:
-		state = QUEUE_RCPT_PENDING;
-		next = now + (time_t)delivery_retry_delay(ctx, r->attempts);
-		break;
-	}
-	log_attempt(job, rcpt, status, now, reason);
-
-	if (queue_mark(ctx->data_dir, job->env.id, rcpt, state, next,
-		       status == DELIVERY_DELIVERED ? NULL : reason, err,
-		       sizeof(err)) < 0) {
-		/*
-		 * The attempt stays pending and is retried soon; after a
-		 * delivery the retry finds the copy in the Maildir.
-		 */
-		log_error("qid=%s recording status=%s for recipient %zu "
-			  "failed: %s",
-			  job->env.id, status_name(status), rcpt, err);
-		job->record_failed = true;
-		job->check_existing = true;
-		r->next_attempt = now + (time_t)ctx->retry_min;
+	delivery_settle(ctx, job, &res, now);
+	if (queue_mark(ctx->data_dir, job->env.id, rcpt, res.state, res.next,
+		       res.status == DELIVERY_DELIVERED ? NULL : res.reason,
+		       err, sizeof(err)) < 0) {
+		delivery_apply(ctx, job, &res, now, err);
 		return;
 	}
-	r->state = state;
-	r->attempts++;
-	r->next_attempt = next;
+	delivery_apply(ctx, job, &res, now, NULL);
 }
 
 int
@@ -210,37 +227,102 @@ delivery_job_step(const struct delivery_ctx *ctx, struct delivery_job *job,
 	return 0;
 }
 
-time_t
-delivery_job_finish(const struct delivery_ctx *ctx, struct delivery_job *job,
-		    time_t now)
+size_t
+delivery_job_due(const struct delivery_job *job, time_t now)
 {
-	char err[REASON_MAX];
-	size_t i, delivered = 0, failed = 0;
+	size_t i, n = 0;
+
+	for (i = job->next_rcpt; i < job->env.nrcpts; i++) {
+		const struct queue_rcpt *r = &job->env.rcpts[i];
+
+		if (r->state == QUEUE_RCPT_PENDING &&
+		    (job->force || r->next_attempt <= now))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Returns 0 when every recipient of job is final, else the time of its
+ * next due recipient (at least now + 1).
+ */
+static time_t
+job_next(const struct delivery_job *job, time_t now)
+{
+	bool pending = false;
 	time_t next = 0;
+	size_t i;
 
 	for (i = 0; i < job->env.nrcpts; i++) {
 		const struct queue_rcpt *r = &job->env.rcpts[i];
 
-		if (r->state == QUEUE_RCPT_DELIVERED)
-			delivered++;
-		else if (r->state == QUEUE_RCPT_FAILED)
-			failed++;
-		else if (next == 0 || r->next_attempt < next)
+		if (r->state != QUEUE_RCPT_PENDING)
+			continue;
+		if (!pending || r->next_attempt < next)
 			next = r->next_attempt;
+		pending = true;
 	}
-	if (delivered + failed < job->env.nrcpts)
-		return next > now ? next : now + 1;
+	if (!pending)
+		return 0;
+	return next > now ? next : now + 1;
+}
 
-	if (queue_remove(ctx->data_dir, job->env.id, err, sizeof(err)) < 0 &&
-	    errno != ENOENT) {
-		log_error("qid=%s removing the finished entry failed: %s; "
-			  "retrying in %u s",
-			  job->env.id, err, ctx->retry_min);
-		return now + (time_t)ctx->retry_min;
+static void
+log_removed(const struct delivery_job *job)
+{
+	size_t i, delivered = 0, failed = 0;
+
+	for (i = 0; i < job->env.nrcpts; i++) {
+		if (job->env.rcpts[i].state == QUEUE_RCPT_DELIVERED)
+			delivered++;
+		else if (job->env.rcpts[i].state == QUEUE_RCPT_FAILED)
+			failed++;
 	}
 	log_info("qid=%s removed: delivered=%zu failed=%zu", job->env.id,
 		 delivered, failed);
-	return 0;
+}
+
+void
+delivery_jobs_finish(const struct delivery_ctx *ctx,
+		     struct delivery_job *const *jobs, size_t n, time_t now,
+		     time_t *next)
+{
+	struct queue_removal *v = xcalloc(n ? n : 1, sizeof(*v));
+	size_t *which = xcalloc(n ? n : 1, sizeof(*which));
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		next[i] = job_next(jobs[i], now);
+		if (next[i] != 0)
+			continue;
+		v[k].id = jobs[i]->env.id;
+		which[k++] = i;
+	}
+	queue_remove_many(ctx->data_dir, v, k);
+	for (i = 0; i < k; i++) {
+		const struct delivery_job *job = jobs[which[i]];
+
+		if (v[i].error != 0 && v[i].error != ENOENT) {
+			log_error("qid=%s removing the finished entry failed: "
+				  "%s; retrying in %u s",
+				  job->env.id, v[i].reason, ctx->retry_min);
+			next[which[i]] = now + (time_t)ctx->retry_min;
+			continue;
+		}
+		log_removed(job);
+	}
+	free(v);
+	free(which);
+}
+
+time_t
+delivery_job_finish(const struct delivery_ctx *ctx, struct delivery_job *job,
+		    time_t now)
+{
+	time_t next;
+
+	delivery_jobs_finish(ctx, &job, 1, now, &next);
+	return next;
 }
 
 time_t
@@ -248,14 +330,23 @@ delivery_run_entry(const struct delivery_ctx *ctx, const char *id,
 		   bool check_existing, bool force, time_t now, char *err,
 		   size_t errlen)
 {
+	struct delivery_batch batch;
 	struct delivery_job job;
 	time_t next;
 
 	if (delivery_job_open(ctx, id, check_existing, force, &job, err,
 			      errlen) < 0)
 		return errno == ENOENT ? 0 : -1;
-	while (delivery_job_step(ctx, &job, now) > 0)
-		;
+	for (;;) {
+		delivery_batch_init(&batch, ctx, now);
+		if (delivery_batch_take(&batch, &job, DELIVERY_BATCH_RCPTS,
+					DELIVERY_BATCH_BYTES) == 0) {
+			delivery_batch_free(&batch);
+			break;
+		}
+		delivery_batch_run(&batch);
+		delivery_batch_free(&batch);
+	}
 	next = delivery_job_finish(ctx, &job, now);
 	delivery_job_close(&job);
 	return next;

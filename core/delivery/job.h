@@ -1,11 +1,13 @@
 /*
- * job - delivering one queue entry, one recipient at a time
+ * job - one queue entry's delivery state and results
  *
- * The queue manager opens a job for an entry that is due, runs
- * delivery_job_step() until it returns 0 (one recipient per call, so a
- * stop request is noticed between recipients), then calls
- * delivery_job_finish() and delivery_job_close(). delivery_run_entry()
- * does all of that in one call.
+ * The queue manager opens a job for each entry that is due, hands the
+ * jobs' due recipients to a batch (batch.h), which delivers and records
+ * them together, then calls delivery_jobs_finish() and
+ * delivery_job_close() for the jobs with nothing due left.
+ * delivery_job_step() is the single-recipient path: it delivers and
+ * records one recipient with its own fsyncs. delivery_run_entry() runs a
+ * whole entry through batches in one call.
  */
 #ifndef HAPOST_DELIVERY_JOB_H
 #define HAPOST_DELIVERY_JOB_H
@@ -14,7 +16,11 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "local.h"
 #include "queue.h"
+
+/* Upper bound on a logged reason, and on a result's reason. */
+#define REASON_MAX 512
 
 struct directory;
 
@@ -25,12 +31,18 @@ struct delivery_ctx {
 	unsigned retry_min; /* seconds before the first retry */
 	unsigned retry_max; /* upper bound of the doubling retry delay */
 	unsigned lifetime;  /* seconds after arrival before giving up */
+	/*
+	 * Make a batch durable with an fsync per file instead of one
+	 * syncfs(2) per file system (set where syncfs does not report
+	 * write errors, before Linux 5.8).
+	 */
+	bool fsync_each;
 };
 
 struct delivery_job {
 	struct queue_envelope env;
 	int fd;
-	size_t next_rcpt;
+	size_t next_rcpt; /* recipients before it were attempted by this job */
 	/* Look for copies left by an earlier attempt (also in cur/). */
 	bool check_existing;
 	/* Ignore each recipient's next attempt time ("flush"). */
@@ -54,12 +66,25 @@ int delivery_job_open(const struct delivery_ctx *ctx, const char *id,
 int delivery_job_step(const struct delivery_ctx *ctx, struct delivery_job *job,
 		      time_t now);
 /*
+ * Returns the number of recipients from the job's cursor that are
+ * pending and due at now (all pending ones when force is set).
+ */
+size_t delivery_job_due(const struct delivery_job *job, time_t now);
+/*
  * Removes the entry when every recipient is final and returns 0;
  * otherwise returns the time of its next due recipient (at least now + 1
  * after a failed status record).
  */
 time_t delivery_job_finish(const struct delivery_ctx *ctx,
 			   struct delivery_job *job, time_t now);
+/*
+ * delivery_job_finish() for n jobs at once: the finished entries are
+ * removed with one fsync of queue/messages/ and one of queue/status/.
+ * next[i] receives the result for jobs[i].
+ */
+void delivery_jobs_finish(const struct delivery_ctx *ctx,
+			  struct delivery_job *const *jobs, size_t n,
+			  time_t now, time_t *next);
 void delivery_job_close(struct delivery_job *job);
 
 /*
@@ -74,5 +99,38 @@ time_t delivery_run_entry(const struct delivery_ctx *ctx, const char *id,
 /* Returns the retry delay after the given number of earlier attempts. */
 unsigned delivery_retry_delay(const struct delivery_ctx *ctx,
 			      unsigned attempts);
+
+/* One recipient's attempt, between the delivery and its status record. */
+struct delivery_result {
+	size_t rcpt;
+	enum delivery_status status;
+	char reason[REASON_MAX];
+	enum queue_rcpt_state state; /* to record, set by delivery_settle() */
+	time_t next;		     /* next attempt to record, or 0 */
+};
+
+/* Returns "delivered", "failed" or "deferred". */
+const char *delivery_status_name(enum delivery_status status);
+/*
+ * Returns the index of an earlier recipient of env with the same address
+ * that is already delivered, or -1.
+ */
+long delivery_delivered_duplicate(const struct queue_envelope *env,
+				  size_t rcpt);
+/*
+ * Turns a deferral past the lifetime into a failure, sets the state and
+ * next attempt to record, and logs the attempt's line.
+ */
+void delivery_settle(const struct delivery_ctx *ctx,
+		     const struct delivery_job *job,
+		     struct delivery_result *res, time_t now);
+/*
+ * Applies a recorded result to the job's recipient. With record_err (the
+ * record is not durable) it logs the error instead, keeps the recipient
+ * pending, due again after retry_min, and sets check_existing.
+ */
+void delivery_apply(const struct delivery_ctx *ctx, struct delivery_job *job,
+		    const struct delivery_result *res, time_t now,
+		    const char *record_err);
 
 #endif

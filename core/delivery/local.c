@@ -23,6 +23,10 @@
  * not the node's name; with different names a failover at that moment
  * delivers a second copy.
  *
+ * local_stage() is the first phase of the same delivery for a batch (see
+ * batch.c): it writes the copy to tmp/ under the same name and leaves the
+ * sync and the rename to the caller.
+ *
  * Outcomes: no such account, or a domain that is not local, is a
  * permanent failure; a directory that cannot be read and every file
  * system error (disk full, permissions) are temporary.
@@ -72,21 +76,21 @@ local_maildir_base(const struct queue_envelope *env, size_t rcpt,
 	return out;
 }
 
-enum delivery_status
-local_deliver(struct directory *dir, const char *hostname,
-	      const struct queue_envelope *env, size_t rcpt, int msg_fd,
-	      bool check_existing, char *reason, size_t reasonlen)
+/*
+ * Looks up the account of recipient rcpt and builds the prefix and the
+ * Maildir file name. Returns DELIVERY_STAGED when the caller may go on
+ * (acct, prefix and *base to free), otherwise the final status with its
+ * reason, with nothing to free.
+ */
+static enum delivery_status
+prepare(struct directory *dir, const char *hostname,
+	const struct queue_envelope *env, size_t rcpt, struct account *acct,
+	struct buf *prefix, char **base, char *reason, size_t reasonlen)
 {
 	const struct queue_rcpt *r = &env->rcpts[rcpt];
-	struct account acct;
-	struct buf prefix = BUF_INIT;
-	enum delivery_status status;
-	char err[512];
-	char *base;
-	int ret;
 
-	memset(&acct, 0, sizeof(acct));
-	switch (directory_get_account(dir, r->address, &acct)) {
+	memset(acct, 0, sizeof(*acct));
+	switch (directory_get_account(dir, r->address, acct)) {
 	case DIR_OK:
 		break;
 	case DIR_NOT_FOUND:
@@ -102,29 +106,88 @@ local_deliver(struct directory *dir, const char *hostname,
 		snprintf(reason, reasonlen, "account lookup failed");
 		return DELIVERY_DEFERRED;
 	}
-	if (acct.maildir == NULL || acct.maildir[0] != '/') {
+	if (acct->maildir == NULL || acct->maildir[0] != '/') {
 		snprintf(reason, reasonlen, "account has no maildir path");
-		account_free(&acct);
+		account_free(acct);
 		return DELIVERY_DEFERRED;
 	}
 
-	buf_printf(&prefix, "Return-Path: <%s>\r\nDelivered-To: <%s>\r\n",
+	buf_init(prefix);
+	buf_printf(prefix, "Return-Path: <%s>\r\nDelivered-To: <%s>\r\n",
 		   env->sender, r->address);
-	base =
-	    local_maildir_base(env, rcpt, hostname, prefix.len + env->msg_size);
+	*base = local_maildir_base(env, rcpt, hostname,
+				   prefix->len + env->msg_size);
+	return DELIVERY_STAGED;
+}
+
+/* Maps maildir_deliver()'s result to a status and its reason. */
+static enum delivery_status
+stored_status(int ret, const char *err, char *reason, size_t reasonlen)
+{
+	if (ret > 0) {
+		snprintf(reason, reasonlen, "stored in mailbox");
+		return DELIVERY_DELIVERED;
+	}
+	if (ret == 0) {
+		snprintf(reason, reasonlen,
+			 "stored in mailbox by an earlier attempt");
+		return DELIVERY_DELIVERED;
+	}
+	snprintf(reason, reasonlen, "%s", err);
+	return DELIVERY_DEFERRED;
+}
+
+enum delivery_status
+local_deliver(struct directory *dir, const char *hostname,
+	      const struct queue_envelope *env, size_t rcpt, int msg_fd,
+	      bool check_existing, char *reason, size_t reasonlen)
+{
+	struct account acct;
+	struct buf prefix;
+	enum delivery_status status;
+	char err[512];
+	char *base;
+	int ret;
+
+	status = prepare(dir, hostname, env, rcpt, &acct, &prefix, &base,
+			 reason, reasonlen);
+	if (status != DELIVERY_STAGED)
+		return status;
 	ret = maildir_deliver(acct.maildir, base, prefix.data, prefix.len,
 			      msg_fd, env->msg_offset, env->msg_size,
 			      check_existing, err, sizeof(err));
+	status = stored_status(ret, err, reason, reasonlen);
+	free(base);
+	buf_free(&prefix);
+	account_free(&acct);
+	return status;
+}
+
+enum delivery_status
+local_stage(struct directory *dir, const char *hostname,
+	    const struct queue_envelope *env, size_t rcpt, int msg_fd,
+	    bool check_existing, struct maildir_stage *st, char *reason,
+	    size_t reasonlen)
+{
+	struct account acct;
+	struct buf prefix;
+	enum delivery_status status;
+	char err[512];
+	char *base;
+	int ret;
+
+	status = prepare(dir, hostname, env, rcpt, &acct, &prefix, &base,
+			 reason, reasonlen);
+	if (status != DELIVERY_STAGED)
+		return status;
+	ret = maildir_deliver_stage(acct.maildir, base, prefix.data, prefix.len,
+				    msg_fd, env->msg_offset, env->msg_size,
+				    check_existing, st, err, sizeof(err));
 	if (ret > 0) {
-		snprintf(reason, reasonlen, "stored in mailbox");
-		status = DELIVERY_DELIVERED;
-	} else if (ret == 0) {
-		snprintf(reason, reasonlen,
-			 "stored in mailbox by an earlier attempt");
-		status = DELIVERY_DELIVERED;
+		snprintf(reason, reasonlen, "staged");
+		status = DELIVERY_STAGED;
 	} else {
-		snprintf(reason, reasonlen, "%s", err);
-		status = DELIVERY_DEFERRED;
+		status = stored_status(ret, err, reason, reasonlen);
 	}
 	free(base);
 	buf_free(&prefix);

@@ -10,11 +10,13 @@
 #include "queue.h"
 
 struct directory;
+struct maildir_stage;
 
 enum delivery_status {
 	DELIVERY_DELIVERED,
 	DELIVERY_DEFERRED, /* temporary failure: try again later */
 	DELIVERY_FAILED,   /* permanent failure */
+	DELIVERY_STAGED,   /* in the Maildir's tmp/, not yet durable */
 };
 
 /*
@@ -35,5 +37,18 @@ enum delivery_status local_deliver(struct directory *dir, const char *hostname,
 				   const struct queue_envelope *env,
 				   size_t rcpt, int msg_fd, bool check_existing,
 				   char *reason, size_t reasonlen);
+
+/*
+ * The first phase of local_deliver() for group commit: the same account
+ * lookup and file name, then maildir_deliver_stage(). Returns
+ * DELIVERY_STAGED with st filled (publish it with maildir_deliver_publish()
+ * once the file is durable), or the final status with its reason, which
+ * is DELIVERY_DELIVERED when an earlier attempt's copy was found.
+ */
+enum delivery_status local_stage(struct directory *dir, const char *hostname,
+				 const struct queue_envelope *env, size_t rcpt,
+				 int msg_fd, bool check_existing,
+				 struct maildir_stage *st, char *reason,
+				 size_t reasonlen);
 
 #endif

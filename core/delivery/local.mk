@@ -2,6 +2,7 @@
 libhapost_a_SOURCES += \
 	core/delivery/qmgr.c core/delivery/qmgr.h \
 	core/delivery/job.c core/delivery/job.h \
+	core/delivery/batch.c core/delivery/batch.h \
 	core/delivery/local.c core/delivery/local.h
 
 check_PROGRAMS += tests/unit/test-qmgr

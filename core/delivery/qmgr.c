@@ -11,18 +11,29 @@
  * - the unix datagram socket RUN_DIR/qmgr.sock accepts "flush", which
  *   makes every entry and recipient due now. A sender with a bound
  *   address gets "ok" or "error ..." back.
- * - an idle watcher does the work: one recipient per callback (see
- *   job.h), so signals and new entries are handled between recipients.
+ * - an idle watcher does the work: one batch per callback (see batch.c),
+ *   so signals and new entries are handled between batches.
+ *
+ * Group commit: a callback opens jobs for the due entries in arrival
+ * order until their due recipients fill a batch (DELIVERY_BATCH_RCPTS
+ * recipients or DELIVERY_BATCH_BYTES), delivers the batch with one sync
+ * per step, and removes the entries that are then finished with one
+ * fsync per queue directory. Batches form on their own under load: while
+ * one is being delivered, inotify queues the entries that arrive, and
+ * the next callback takes them all. An entry with more due recipients
+ * than fit keeps its job open for the next callback. Only one queue
+ * manager may deliver from a data_dir (exactly once depends on it), so
+ * batching and not parallel delivery is how throughput grows.
  *
  * At startup the queue manager removes stale temporary files
  * (queue_cleanup) and schedules every entry present with check_existing
  * set, because a crash may have interrupted a delivery to it.
  *
- * SIGTERM or SIGINT stops the loop after the recipient in progress; its
- * result is already recorded, so the rest of the entry is simply retried
- * by the next queue manager. A single recipient's delivery is not
- * interrupted, so shutdown_timeout is met unless one Maildir write
- * blocks for longer (a hung network file system, for example).
+ * SIGTERM or SIGINT stops the loop after the batch in progress; its
+ * results are already recorded, so the rest of the queue is simply
+ * retried by the next queue manager. A batch is not interrupted, so
+ * shutdown_timeout is met unless its Maildir writes and syncs block for
+ * longer (a hung network file system, for example).
  *
  * Limits: picking the next due entry scans the in-memory list, which is
  * linear in the queue size; fine for thousands of entries.
@@ -44,6 +55,7 @@
 
 #include <ev.h>
 
+#include "batch.h"
 #include "directory.h"
 #include "job.h"
 #include "log.h"
@@ -70,9 +82,9 @@ struct qmgr {
 	size_t nentries;
 	size_t cap;
 
-	struct delivery_job job;
-	bool job_active;
-	char job_id[QUEUE_ID_LEN + 1];
+	/* Open jobs: every one has due recipients or is about to finish. */
+	struct delivery_job jobs[DELIVERY_BATCH_RCPTS];
+	size_t njobs;
 
 	char messages_dir[PATH_MAX];
 	struct sockaddr_un sock_addr;
@@ -143,6 +155,17 @@ entry_remove(struct qmgr *q, struct qmgr_entry *e)
 	q->nentries--;
 }
 
+static struct delivery_job *
+job_find(struct qmgr *q, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < q->njobs; i++)
+		if (strcmp(q->jobs[i].env.id, id) == 0)
+			return &q->jobs[i];
+	return NULL;
+}
+
 /* Starts the work watcher if anything is due, else arms the timer. */
 static void
 schedule(struct qmgr *q)
@@ -152,7 +175,7 @@ schedule(struct qmgr *q)
 	size_t i;
 
 	ev_timer_stop(q->loop, &q->retry_timer);
-	if (q->job_active) {
+	if (q->njobs > 0) {
 		ev_idle_start(q->loop, &q->work_watcher);
 		return;
 	}
@@ -177,85 +200,153 @@ schedule(struct qmgr *q)
 	ev_timer_start(q->loop, &q->retry_timer);
 }
 
+/* Closes the open job j and drops it from the list. */
 static void
-job_stop(struct qmgr *q)
+job_stop(struct qmgr *q, struct delivery_job *j)
 {
-	if (!q->job_active)
-		return;
-	delivery_job_close(&q->job);
-	q->job_active = false;
+	size_t pos = (size_t)(j - q->jobs);
+
+	delivery_job_close(j);
+	memmove(j, j + 1, (q->njobs - pos - 1) * sizeof(*j));
+	q->njobs--;
 }
 
-/* Picks the first due entry and opens its job; false if none is due. */
-static bool
-job_start(struct qmgr *q, time_t now)
+static void
+jobs_stop_all(struct qmgr *q)
 {
+	while (q->njobs > 0)
+		job_stop(q, &q->jobs[q->njobs - 1]);
+}
+
+/*
+ * Opens a job for e. Returns 1 when opened; 0 when e could not be loaded
+ * and is due again later; -1 when it is gone and was dropped from the
+ * list.
+ */
+static int
+job_open(struct qmgr *q, struct qmgr_entry *e, time_t now)
+{
+	struct delivery_job *j = &q->jobs[q->njobs];
 	char err[512];
-	size_t i;
 
-	for (i = 0; i < q->nentries; i++) {
-		struct qmgr_entry *e = &q->entries[i];
+	if (delivery_job_open(&q->ctx, e->id, e->check_existing, e->force, j,
+			      err, sizeof(err)) < 0) {
+		unsigned retry = q->ctx.retry_max;
 
-		if (e->due > now)
-			continue;
-		if (delivery_job_open(&q->ctx, e->id, e->check_existing,
-				      e->force, &q->job, err,
-				      sizeof(err)) < 0) {
-			unsigned retry = q->ctx.retry_max;
-
-			if (errno == ENOENT) {
-				entry_remove(q, e);
-				return true;
-			}
-			if (retry < LOAD_ERROR_RETRY_MIN)
-				retry = LOAD_ERROR_RETRY_MIN;
-			log_error("%s; the entry stays queued, next try in "
-				  "%u s",
-				  err, retry);
-			e->due = now + (time_t)retry;
-			return true;
+		if (errno == ENOENT) {
+			entry_remove(q, e);
+			return -1;
 		}
-		e->force = false;
-		memcpy(q->job_id, e->id, sizeof(q->job_id));
-		q->job_active = true;
-		return true;
+		if (retry < LOAD_ERROR_RETRY_MIN)
+			retry = LOAD_ERROR_RETRY_MIN;
+		log_error("%s; the entry stays queued, next try in %u s", err,
+			  retry);
+		e->due = now + (time_t)retry;
+		return 0;
 	}
-	return false;
+	e->force = false;
+	q->njobs++;
+	return 1;
 }
 
+/*
+ * Opens jobs for due entries, in arrival order, until the open jobs'
+ * due recipients fill a batch.
+ */
 static void
-job_done(struct qmgr *q, time_t now)
+jobs_fill(struct qmgr *q, time_t now)
 {
-	struct qmgr_entry *e;
-	time_t next = delivery_job_finish(&q->ctx, &q->job, now);
+	size_t rcpts = 0, bytes = 0, i;
 
-	e = entry_find(q, q->job_id);
-	if (e != NULL) {
-		if (next == 0) {
-			entry_remove(q, e);
-		} else {
-			e->due = next;
-			e->check_existing |= q->job.check_existing;
-		}
+	for (i = 0; i < q->njobs; i++) {
+		size_t due = delivery_job_due(&q->jobs[i], now);
+
+		rcpts += due;
+		bytes += due * q->jobs[i].env.msg_size;
 	}
-	job_stop(q);
+	for (i = 0; i < q->nentries && q->njobs < DELIVERY_BATCH_RCPTS;) {
+		struct qmgr_entry *e = &q->entries[i];
+		struct delivery_job *j;
+		size_t due;
+		int opened;
+
+		if (rcpts >= DELIVERY_BATCH_RCPTS ||
+		    bytes >= DELIVERY_BATCH_BYTES)
+			break;
+		if (e->due > now || job_find(q, e->id) != NULL) {
+			i++;
+			continue;
+		}
+		opened = job_open(q, e, now);
+		/* A dropped entry moved the next one to position i. */
+		if (opened < 0)
+			continue;
+		i++;
+		if (opened == 0)
+			continue;
+		j = &q->jobs[q->njobs - 1];
+		due = delivery_job_due(j, now);
+		rcpts += due;
+		bytes += due * j->env.msg_size;
+	}
+}
+
+/* Finishes the jobs with nothing due left and updates their entries. */
+static void
+jobs_finish(struct qmgr *q, time_t now)
+{
+	struct delivery_job *done[DELIVERY_BATCH_RCPTS];
+	time_t next[DELIVERY_BATCH_RCPTS];
+	size_t n = 0, i;
+
+	for (i = 0; i < q->njobs; i++)
+		if (delivery_job_due(&q->jobs[i], now) == 0)
+			done[n++] = &q->jobs[i];
+	if (n == 0)
+		return;
+	delivery_jobs_finish(&q->ctx, done, n, now, next);
+	for (i = n; i > 0; i--) {
+		struct delivery_job *j = done[i - 1];
+		struct qmgr_entry *e = entry_find(q, j->env.id);
+
+		if (e != NULL) {
+			if (next[i - 1] == 0) {
+				entry_remove(q, e);
+			} else {
+				e->due = next[i - 1];
+				e->check_existing |= j->check_existing;
+			}
+		}
+		/* From the end, so the pointers before it stay valid. */
+		job_stop(q, j);
+	}
 }
 
 static void
 work_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct qmgr *q = w->data;
+	struct delivery_batch batch;
 	time_t now = time(NULL);
+	size_t i;
 
-	if (!q->job_active) {
-		if (!job_start(q, now))
-			schedule(q);
+	jobs_fill(q, now);
+	if (q->njobs == 0) {
+		schedule(q);
 		return;
 	}
-	if (delivery_job_step(&q->ctx, &q->job, now) == 0) {
-		job_done(q, now);
-		schedule(q);
+	delivery_batch_init(&batch, &q->ctx, now);
+	for (i = 0; i < q->njobs; i++) {
+		if (delivery_batch_full(&batch, DELIVERY_BATCH_RCPTS,
+					DELIVERY_BATCH_BYTES))
+			break;
+		delivery_batch_take(&batch, &q->jobs[i], DELIVERY_BATCH_RCPTS,
+				    DELIVERY_BATCH_BYTES);
 	}
+	delivery_batch_run(&batch);
+	delivery_batch_free(&batch);
+	jobs_finish(q, now);
+	schedule(q);
 }
 
 static void
@@ -282,7 +373,7 @@ rescan(struct qmgr *q)
 
 		if (bsearch(e->id, ids, n, sizeof(*ids), compare_id_string) ==
 			NULL &&
-		    !(q->job_active && strcmp(e->id, q->job_id) == 0))
+		    job_find(q, e->id) == NULL)
 			entry_remove(q, e);
 	}
 	for (i = 0; i < n; i++)
@@ -316,6 +407,7 @@ inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		for (p = events; p < events + len;) {
 			const struct inotify_event *ev = (void *)p;
+			struct delivery_job *j;
 			struct qmgr_entry *e;
 
 			p += sizeof(*ev) + ev->len;
@@ -331,11 +423,12 @@ inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (e == NULL)
 				continue;
 			/* Deleted by hapostctl, or removed after delivery. */
-			if (q->job_active && strcmp(q->job_id, ev->name) == 0) {
+			j = job_find(q, ev->name);
+			if (j != NULL) {
 				log_info("qid=%s deleted from the queue; "
 					 "delivery stopped",
 					 ev->name);
-				job_stop(q);
+				job_stop(q, j);
 			}
 			entry_remove(q, e);
 		}
@@ -406,7 +499,7 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct qmgr *q = w->data;
 
 	log_notice("stopping on signal %d", w->signum);
-	job_stop(q);
+	jobs_stop_all(q);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -501,7 +594,7 @@ init_watchers(struct qmgr *q)
 static void
 close_all(struct qmgr *q)
 {
-	job_stop(q);
+	jobs_stop_all(q);
 	if (q->sock_fd >= 0) {
 		close(q->sock_fd);
 		unlink(q->sock_addr.sun_path);
@@ -531,6 +624,11 @@ qmgr_main(struct cfg *cfg)
 	q.ctx.retry_min = cfg->queue_retry_min;
 	q.ctx.retry_max = cfg->queue_retry_max;
 	q.ctx.lifetime = cfg->queue_lifetime;
+	q.ctx.fsync_each = !delivery_syncfs_reports_errors();
+	if (q.ctx.fsync_each)
+		log_warning("this kernel's syncfs(2) does not report write "
+			    "errors (Linux 5.8 or later needed); delivery "
+			    "fsyncs each file instead");
 
 	if (queue_init(cfg->data_dir, err, sizeof(err)) < 0) {
 		log_error("queue manager not started: %s", err);

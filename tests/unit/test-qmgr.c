@@ -1,7 +1,8 @@
 /*
- * Unit tests for local delivery and the per-entry delivery job: Maildir
- * names, prefixes, failures, retries, expiry and the exactly-once rule
- * across a crash between the Maildir write and the status record.
+ * Unit tests for local delivery, the per-entry delivery job and batches:
+ * Maildir names, prefixes, failures, retries, expiry, the staged Maildir
+ * delivery, and the exactly-once rule across a crash at each step of a
+ * batch (a "crash" frees the batch and leaves the files as they are).
  *
  * Each test gets a fresh data_dir with a file-backend directory holding
  * domain example.org and accounts bob and carol.
@@ -21,15 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "batch.h"
 #include "buf.h"
 #include "directory.h"
 #include "fsutil.h"
 #include "job.h"
 #include "local.h"
+#include "maildir.h"
 #include "queue.h"
 
 #define MESSAGE "Subject: test\r\n\r\nHello.\r\n"
@@ -697,6 +701,562 @@ run_entry_missing_or_corrupt(void **state)
 	assert_int_equal(queued_entries(fx), 1);
 }
 
+/* --- the staged Maildir delivery --- */
+
+#define BASE "1700000000.Q0190A3F2C4D51A2B_R0.mx,S=29"
+
+/* Opens a file holding MESSAGE for maildir_deliver_stage() to copy. */
+static int
+message_fd(struct fixture *fx)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/message", fx->dir);
+	assert_int_equal(
+	    write_file_atomic(path, MESSAGE, strlen(MESSAGE), 0600), 0);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void
+stage_publish_roundtrip(void **state)
+{
+	struct fixture *fx = *state;
+	struct maildir_stage st;
+	struct buf data = BUF_INIT;
+	char name[NAME_MAX + 1];
+	int fd = message_fd(fx);
+
+	assert_int_equal(maildir_deliver_stage(maildir_of(fx, "bob"), BASE,
+					       "P: 1\r\n", 6, fd, 0,
+					       strlen(MESSAGE), false, &st,
+					       fx->err, sizeof(fx->err)),
+			 1);
+	assert_true(st.fd >= 0);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 1);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "new"), 0);
+	assert_int_equal(maildir_stage_fsync(&st, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(maildir_deliver_publish(&st, fx->err, sizeof(fx->err)),
+			 1);
+	assert_int_equal(st.fd, -1);
+	assert_int_equal(fsync_dir(st.new_dir), 0);
+	maildir_stage_free(&st);
+
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	read_new_file(fx, "bob", &data, name, sizeof(name));
+	assert_string_equal(name, BASE);
+	assert_int_equal(data.len, 6 + strlen(MESSAGE));
+	assert_memory_equal(data.data, "P: 1\r\n" MESSAGE, data.len);
+	buf_free(&data);
+	close(fd);
+}
+
+static void
+stage_finds_earlier_copies(void **state)
+{
+	struct fixture *fx = *state;
+	struct maildir_stage st;
+	char path[PATH_MAX * 2];
+	int fd = message_fd(fx);
+
+	assert_int_equal(maildir_deliver(maildir_of(fx, "bob"), BASE, NULL, 0,
+					 fd, 0, strlen(MESSAGE), false, fx->err,
+					 sizeof(fx->err)),
+			 1);
+	/* In new/: found with or without check_existing. */
+	assert_int_equal(maildir_deliver_stage(maildir_of(fx, "bob"), BASE,
+					       NULL, 0, fd, 0, strlen(MESSAGE),
+					       false, &st, fx->err,
+					       sizeof(fx->err)),
+			 0);
+	assert_int_equal(st.fd, -1);
+	assert_null(st.tmp_path);
+
+	/* In cur/ with flags: found only with check_existing. */
+	snprintf(path, sizeof(path), "%s/new/%s", maildir_of(fx, "bob"), BASE);
+	{
+		char to[PATH_MAX * 2];
+
+		snprintf(to, sizeof(to), "%s/cur/%s:2,S", maildir_of(fx, "bob"),
+			 BASE);
+		assert_int_equal(rename(path, to), 0);
+	}
+	assert_int_equal(maildir_deliver_stage(maildir_of(fx, "bob"), BASE,
+					       NULL, 0, fd, 0, strlen(MESSAGE),
+					       true, &st, fx->err,
+					       sizeof(fx->err)),
+			 0);
+	assert_int_equal(maildir_deliver_stage(maildir_of(fx, "bob"), BASE,
+					       NULL, 0, fd, 0, strlen(MESSAGE),
+					       false, &st, fx->err,
+					       sizeof(fx->err)),
+			 1);
+	maildir_stage_abort(&st);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "new"), 0);
+	close(fd);
+}
+
+static void
+publish_existing_keeps_first(void **state)
+{
+	struct fixture *fx = *state;
+	struct maildir_stage st;
+	struct buf data = BUF_INIT;
+	char path[PATH_MAX * 2], name[NAME_MAX + 1];
+	int fd = message_fd(fx);
+
+	assert_int_equal(maildir_deliver_stage(maildir_of(fx, "bob"), BASE,
+					       NULL, 0, fd, 0, strlen(MESSAGE),
+					       false, &st, fx->err,
+					       sizeof(fx->err)),
+			 1);
+	/* Another attempt published the same name meanwhile. */
+	snprintf(path, sizeof(path), "%s/new/%s", maildir_of(fx, "bob"), BASE);
+	assert_int_equal(write_file_atomic(path, "first", 5, 0600), 0);
+	assert_int_equal(maildir_deliver_publish(&st, fx->err, sizeof(fx->err)),
+			 0);
+	maildir_stage_free(&st);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	read_new_file(fx, "bob", &data, name, sizeof(name));
+	assert_string_equal(buf_cstr(&data), "first");
+	buf_free(&data);
+	close(fd);
+}
+
+static void
+stage_rejects_bad_names(void **state)
+{
+	struct fixture *fx = *state;
+	static const char *const bases[] = {"", ".hidden", "a/b", "a:2,S"};
+	struct maildir_stage st;
+	char long_dir[PATH_MAX + 8];
+	size_t i;
+	int fd = message_fd(fx);
+
+	for (i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		fx->err[0] = '\0';
+		assert_int_equal(
+		    maildir_deliver_stage(maildir_of(fx, "bob"), bases[i], NULL,
+					  0, fd, 0, strlen(MESSAGE), false, &st,
+					  fx->err, sizeof(fx->err)),
+		    -1);
+		assert_non_null(strstr(fx->err, "invalid maildir file name"));
+		assert_int_equal(st.fd, -1);
+	}
+	memset(long_dir, 'd', sizeof(long_dir) - 1);
+	long_dir[0] = '/';
+	long_dir[sizeof(long_dir) - 1] = '\0';
+	assert_int_equal(maildir_deliver_stage(long_dir, BASE, NULL, 0, fd, 0,
+					       strlen(MESSAGE), false, &st,
+					       fx->err, sizeof(fx->err)),
+			 -1);
+	assert_non_null(strstr(fx->err, "too long"));
+	/* A message shorter than its recorded size leaves no file. */
+	assert_int_equal(maildir_deliver_stage(maildir_of(fx, "bob"), BASE,
+					       NULL, 0, fd, 0,
+					       strlen(MESSAGE) + 1, false, &st,
+					       fx->err, sizeof(fx->err)),
+			 -1);
+	assert_non_null(strstr(fx->err, "shorter"));
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	close(fd);
+}
+
+/* --- batches --- */
+
+enum crash_point {
+	CRASH_AFTER_STAGE,
+	CRASH_AFTER_SYNC,
+	CRASH_AFTER_PUBLISH,
+	CRASH_AFTER_RECORD,
+};
+
+/*
+ * Queues three entries (bob and carol; bob; carol) and runs one batch
+ * over all of them up to the crash point. The batch is then freed
+ * without the remaining steps, as a crash would leave it.
+ */
+static void
+batch_until(struct fixture *fx, enum crash_point at, char ids[3][32])
+{
+	const char *first[] = {"bob@example.org", "carol@example.org"};
+	const char *second[] = {"bob@example.org"};
+	const char *third[] = {"carol@example.org"};
+	struct queue_envelope env;
+	struct delivery_job jobs[3];
+	struct delivery_batch b;
+	size_t i;
+
+	enqueue(fx, first, 2, &env);
+	snprintf(ids[0], 32, "%s", env.id);
+	enqueue(fx, second, 1, &env);
+	snprintf(ids[1], 32, "%s", env.id);
+	enqueue(fx, third, 1, &env);
+	snprintf(ids[2], 32, "%s", env.id);
+
+	delivery_batch_init(&b, &fx->ctx, time(NULL));
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(delivery_job_open(&fx->ctx, ids[i], false,
+						   false, &jobs[i], fx->err,
+						   sizeof(fx->err)),
+				 0);
+		assert_int_equal(delivery_batch_take(&b, &jobs[i],
+						     DELIVERY_BATCH_RCPTS,
+						     DELIVERY_BATCH_BYTES),
+				 i == 0 ? 2 : 1);
+	}
+	delivery_batch_stage(&b);
+	if (at >= CRASH_AFTER_SYNC)
+		delivery_batch_sync(&b);
+	if (at >= CRASH_AFTER_PUBLISH)
+		delivery_batch_publish(&b);
+	if (at >= CRASH_AFTER_RECORD)
+		delivery_batch_record(&b);
+	delivery_batch_free(&b);
+	for (i = 0; i < 3; i++)
+		delivery_job_close(&jobs[i]);
+}
+
+/* Checks that every copy in new/ and cur/ is whole: its size is S=. */
+static void
+assert_copies_whole(struct fixture *fx, const char *local)
+{
+	static const char *const subs[] = {"new", "cur"};
+	char dir[PATH_MAX + 8], path[PATH_MAX * 2];
+	struct dirent *de;
+	struct stat st;
+	size_t i;
+	DIR *d;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", maildir_of(fx, local),
+			 subs[i]);
+		d = opendir(dir);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			const char *size;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			assert_int_equal(stat(path, &st), 0);
+			size = strstr(de->d_name, ",S=");
+			assert_non_null(size);
+			assert_int_equal(st.st_size, atol(size + 3));
+		}
+		closedir(d);
+	}
+}
+
+/* The restart: every entry is run again with check_existing set. */
+static void
+recover(struct fixture *fx, char ids[3][32])
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(delivery_run_entry(&fx->ctx, ids[i], true,
+						    false, time(NULL), fx->err,
+						    sizeof(fx->err)),
+				 0);
+}
+
+static void
+assert_one_copy_each(struct fixture *fx)
+{
+	/* bob is a recipient of two entries, carol of two. */
+	assert_int_equal(copies(fx, "bob"), 2);
+	assert_int_equal(copies(fx, "carol"), 2);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	assert_int_equal(count_in(maildir_of(fx, "carol"), "tmp"), 0);
+	assert_copies_whole(fx, "bob");
+	assert_copies_whole(fx, "carol");
+	assert_int_equal(queued_entries(fx), 0);
+}
+
+static void
+batch_crash_after_stage(void **state)
+{
+	struct fixture *fx = *state;
+	char ids[3][32];
+
+	batch_until(fx, CRASH_AFTER_STAGE, ids);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 2);
+	assert_int_equal(copies(fx, "bob"), 0);
+	recover(fx, ids);
+	assert_one_copy_each(fx);
+}
+
+/* Unsynced data may be lost in a crash: the retry writes it whole. */
+static void
+batch_crash_torn_tmp_file(void **state)
+{
+	struct fixture *fx = *state;
+	char ids[3][32], dir[PATH_MAX + 8], path[PATH_MAX * 2];
+	struct dirent *de;
+	DIR *d;
+
+	batch_until(fx, CRASH_AFTER_STAGE, ids);
+	snprintf(dir, sizeof(dir), "%s/tmp", maildir_of(fx, "bob"));
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		assert_int_equal(truncate(path, 7), 0);
+	}
+	closedir(d);
+	recover(fx, ids);
+	assert_one_copy_each(fx);
+}
+
+static void
+batch_crash_after_sync(void **state)
+{
+	struct fixture *fx = *state;
+	char ids[3][32];
+
+	batch_until(fx, CRASH_AFTER_SYNC, ids);
+	assert_int_equal(count_in(maildir_of(fx, "carol"), "tmp"), 2);
+	assert_int_equal(copies(fx, "carol"), 0);
+	recover(fx, ids);
+	assert_one_copy_each(fx);
+}
+
+/* The crash came after some renames: those copies are found. */
+static void
+batch_crash_mid_publish(void **state)
+{
+	struct fixture *fx = *state;
+	char ids[3][32], from[PATH_MAX * 2], to[PATH_MAX * 2];
+	struct dirent *de;
+	DIR *d;
+
+	batch_until(fx, CRASH_AFTER_SYNC, ids);
+	snprintf(from, sizeof(from), "%s/tmp", maildir_of(fx, "bob"));
+	d = opendir(from);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			break;
+	assert_non_null(de);
+	snprintf(from, sizeof(from), "%s/tmp/%s", maildir_of(fx, "bob"),
+		 de->d_name);
+	snprintf(to, sizeof(to), "%s/new/%s", maildir_of(fx, "bob"),
+		 de->d_name);
+	closedir(d);
+	assert_int_equal(rename(from, to), 0);
+
+	recover(fx, ids);
+	assert_one_copy_each(fx);
+}
+
+static void
+batch_crash_after_publish(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope loaded;
+	char ids[3][32];
+
+	batch_until(fx, CRASH_AFTER_PUBLISH, ids);
+	assert_int_equal(copies(fx, "bob"), 2);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	/* Nothing is recorded yet. */
+	load(fx, ids[0], &loaded);
+	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(loaded.rcpts[0].attempts, 0);
+	queue_envelope_free(&loaded);
+	recover(fx, ids);
+	assert_one_copy_each(fx);
+}
+
+static void
+batch_crash_after_record(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope loaded;
+	struct buf data = BUF_INIT;
+	char ids[3][32], name[NAME_MAX + 1], path[PATH_MAX * 2];
+
+	batch_until(fx, CRASH_AFTER_RECORD, ids);
+	assert_int_equal(queued_entries(fx), 3);
+	load(fx, ids[0], &loaded);
+	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_DELIVERED);
+	queue_envelope_free(&loaded);
+
+	/* The user expunged a copy: the records keep it from coming back. */
+	read_new_file(fx, "bob", &data, name, sizeof(name));
+	buf_free(&data);
+	snprintf(path, sizeof(path), "%s/new/%s", maildir_of(fx, "bob"), name);
+	assert_int_equal(unlink(path), 0);
+	recover(fx, ids);
+	assert_int_equal(copies(fx, "bob"), 1);
+	assert_int_equal(copies(fx, "carol"), 2);
+	assert_copies_whole(fx, "carol");
+	assert_int_equal(queued_entries(fx), 0);
+}
+
+/* One entry's bad recipients do not hold back the rest of the batch. */
+static void
+batch_failure_spares_others(void **state)
+{
+	struct fixture *fx = *state;
+	const char *first[] = {"nobody@example.org", "bob@example.org",
+			       "carol@example.org"};
+	const char *second[] = {"carol@example.org"};
+	struct queue_envelope a, b, loaded;
+	struct delivery_job jobs[2];
+	struct delivery_job *list[2] = {&jobs[0], &jobs[1]};
+	struct delivery_batch batch;
+	time_t now = time(NULL), next[2];
+
+	enqueue(fx, first, 3, &a);
+	enqueue(fx, second, 1, &b);
+	block_maildir(fx, "bob");
+	assert_int_equal(delivery_job_open(&fx->ctx, a.id, false, false,
+					   &jobs[0], fx->err, sizeof(fx->err)),
+			 0);
+	assert_int_equal(delivery_job_open(&fx->ctx, b.id, false, false,
+					   &jobs[1], fx->err, sizeof(fx->err)),
+			 0);
+	delivery_batch_init(&batch, &fx->ctx, now);
+	assert_int_equal(delivery_batch_take(&batch, &jobs[0],
+					     DELIVERY_BATCH_RCPTS,
+					     DELIVERY_BATCH_BYTES),
+			 3);
+	assert_int_equal(delivery_batch_take(&batch, &jobs[1],
+					     DELIVERY_BATCH_RCPTS,
+					     DELIVERY_BATCH_BYTES),
+			 1);
+	delivery_batch_run(&batch);
+	delivery_batch_free(&batch);
+	assert_int_equal(delivery_job_due(&jobs[0], now), 0);
+	delivery_jobs_finish(&fx->ctx, list, 2, now, next);
+	assert_int_equal(next[0], now + RETRY_MIN);
+	assert_int_equal(next[1], 0);
+	delivery_job_close(&jobs[0]);
+	delivery_job_close(&jobs[1]);
+
+	assert_int_equal(copies(fx, "carol"), 2);
+	assert_int_equal(queued_entries(fx), 1);
+	load(fx, a.id, &loaded);
+	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_FAILED);
+	assert_string_equal(loaded.rcpts[0].last_error, "no such account");
+	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(loaded.rcpts[1].attempts, 1);
+	assert_int_equal(loaded.rcpts[1].next_attempt, now + RETRY_MIN);
+	assert_non_null(strstr(loaded.rcpts[1].last_error, "maildir"));
+	assert_int_equal(loaded.rcpts[2].state, QUEUE_RCPT_DELIVERED);
+	queue_envelope_free(&loaded);
+}
+
+/* Two recipients with one address share the first one's result. */
+static void
+batch_duplicate_shares_result(void **state)
+{
+	struct fixture *fx = *state;
+	const char *rcpts[] = {"bob@example.org", "bob@example.org"};
+	struct queue_envelope env, loaded;
+	time_t now = time(NULL);
+
+	enqueue(fx, rcpts, 2, &env);
+	block_maildir(fx, "bob");
+	assert_int_equal(delivery_run_entry(&fx->ctx, env.id, false, false, now,
+					    fx->err, sizeof(fx->err)),
+			 now + RETRY_MIN);
+	load(fx, env.id, &loaded);
+	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(loaded.rcpts[1].attempts, 1);
+	assert_string_equal(loaded.rcpts[0].last_error,
+			    loaded.rcpts[1].last_error);
+	queue_envelope_free(&loaded);
+
+	assert_int_equal(unlink(maildir_of(fx, "bob")), 0);
+	assert_int_equal(delivery_run_entry(&fx->ctx, env.id, false, true,
+					    now + 1, fx->err, sizeof(fx->err)),
+			 0);
+	assert_int_equal(copies(fx, "bob"), 1);
+}
+
+static void
+batch_take_respects_limits(void **state)
+{
+	struct fixture *fx = *state;
+	const char *rcpts[] = {"bob@example.org", "carol@example.org",
+			       "nobody@example.org"};
+	struct queue_envelope env;
+	struct delivery_job job;
+	struct delivery_batch b;
+	time_t now = time(NULL);
+
+	enqueue(fx, rcpts, 3, &env);
+	assert_int_equal(delivery_job_open(&fx->ctx, env.id, false, false, &job,
+					   fx->err, sizeof(fx->err)),
+			 0);
+	assert_int_equal(delivery_job_due(&job, now), 3);
+
+	delivery_batch_init(&b, &fx->ctx, now);
+	assert_int_equal(delivery_batch_take(&b, &job, 2, DELIVERY_BATCH_BYTES),
+			 2);
+	assert_true(delivery_batch_full(&b, 2, DELIVERY_BATCH_BYTES));
+	assert_int_equal(delivery_batch_take(&b, &job, 2, DELIVERY_BATCH_BYTES),
+			 0);
+	assert_int_equal(delivery_job_due(&job, now), 1);
+	delivery_batch_run(&b);
+	delivery_batch_free(&b);
+	assert_int_equal(copies(fx, "bob"), 1);
+	assert_int_equal(copies(fx, "carol"), 1);
+
+	/* A byte limit below one message still takes one recipient. */
+	delivery_batch_init(&b, &fx->ctx, now);
+	assert_int_equal(delivery_batch_take(&b, &job, 64, 1), 1);
+	assert_int_equal(delivery_job_due(&job, now), 0);
+	delivery_batch_run(&b);
+	delivery_batch_free(&b);
+	assert_int_equal(delivery_job_finish(&fx->ctx, &job, now), 0);
+	delivery_job_close(&job);
+	assert_int_equal(queued_entries(fx), 0);
+}
+
+/* Where syncfs does not report errors every file is fsync'd instead. */
+static void
+batch_fsync_each_delivers(void **state)
+{
+	struct fixture *fx = *state;
+	const char *rcpts[] = {"bob@example.org", "carol@example.org"};
+	struct queue_envelope env;
+
+	fx->ctx.fsync_each = true;
+	enqueue(fx, rcpts, 2, &env);
+	assert_int_equal(delivery_run_entry(&fx->ctx, env.id, false, false,
+					    time(NULL), fx->err,
+					    sizeof(fx->err)),
+			 0);
+	assert_int_equal(copies(fx, "bob"), 1);
+	assert_int_equal(copies(fx, "carol"), 1);
+	assert_int_equal(count_in(maildir_of(fx, "bob"), "tmp"), 0);
+	assert_int_equal(queued_entries(fx), 0);
+}
+
+static void
+syncfs_check_matches_kernel(void **state)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	assert_int_equal(uname(&u), 0);
+	assert_int_equal(sscanf(u.release, "%u.%u", &major, &minor), 2);
+	assert_int_equal(delivery_syncfs_reports_errors(),
+			 major > 5 || (major == 5 && minor >= 8));
+}
+
 #define FX_TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -720,6 +1280,21 @@ main(void)
 	    FX_TEST(crash_before_remove_one_copy),
 	    FX_TEST(record_failure_then_one_copy),
 	    FX_TEST(run_entry_missing_or_corrupt),
+	    FX_TEST(stage_publish_roundtrip),
+	    FX_TEST(stage_finds_earlier_copies),
+	    FX_TEST(publish_existing_keeps_first),
+	    FX_TEST(stage_rejects_bad_names),
+	    FX_TEST(batch_crash_after_stage),
+	    FX_TEST(batch_crash_torn_tmp_file),
+	    FX_TEST(batch_crash_after_sync),
+	    FX_TEST(batch_crash_mid_publish),
+	    FX_TEST(batch_crash_after_publish),
+	    FX_TEST(batch_crash_after_record),
+	    FX_TEST(batch_failure_spares_others),
+	    FX_TEST(batch_duplicate_shares_result),
+	    FX_TEST(batch_take_respects_limits),
+	    FX_TEST(batch_fsync_each_delivers),
+	    cmocka_unit_test(syncfs_check_matches_kernel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

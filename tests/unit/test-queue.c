@@ -716,6 +716,161 @@ queue_remove_deletes_both(void **state)
 }
 
 static void
+queue_marks_many_entries_durable(void **state)
+{
+	struct fixture *fx = *state;
+	static const bool modes[] = {true, false};
+	struct queue_envelope env, loaded;
+	struct queue_rcpt rcpts[2];
+	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
+	struct queue_marks *m;
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		sample_envelope(&env, rcpts);
+		commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), a);
+		sample_envelope(&env, rcpts);
+		commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), b);
+
+		m = queue_marks_new(fx->dir, modes[i]);
+		queue_marks_add(m, a, 0, QUEUE_RCPT_DELIVERED, 0, NULL);
+		queue_marks_add(m, b, 1, QUEUE_RCPT_FAILED, 0,
+				"no such account");
+		queue_marks_add(m, a, 1, QUEUE_RCPT_PENDING, 4321, "disk full");
+		assert_int_equal(queue_marks_commit(m), 0);
+		assert_int_equal(
+		    queue_marks_result(m, a, fx->err, sizeof(fx->err)), 0);
+		assert_int_equal(
+		    queue_marks_result(m, b, fx->err, sizeof(fx->err)), 0);
+		queue_marks_free(m);
+
+		assert_int_equal(
+		    queue_load(fx->dir, a, &loaded, fx->err, sizeof(fx->err)),
+		    0);
+		assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+		assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_PENDING);
+		assert_int_equal(loaded.rcpts[1].attempts, 1);
+		assert_int_equal(loaded.rcpts[1].next_attempt, 4321);
+		assert_string_equal(loaded.rcpts[1].last_error, "disk full");
+		queue_envelope_free(&loaded);
+		assert_int_equal(
+		    queue_load(fx->dir, b, &loaded, fx->err, sizeof(fx->err)),
+		    0);
+		assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_PENDING);
+		assert_int_equal(loaded.rcpts[0].attempts, 0);
+		assert_int_equal(loaded.rcpts[1].state, QUEUE_RCPT_FAILED);
+		queue_envelope_free(&loaded);
+	}
+}
+
+static void
+queue_marks_bad_entry_fails_alone(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env, loaded;
+	struct queue_rcpt rcpts[2];
+	char id[QUEUE_ID_LEN + 1];
+	struct queue_marks *m;
+
+	sample_envelope(&env, rcpts);
+	commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), id);
+	m = queue_marks_new(fx->dir, true);
+	queue_marks_add(m, VALID_ID, 0, QUEUE_RCPT_DELIVERED, 0, NULL);
+	queue_marks_add(m, id, 0, QUEUE_RCPT_DELIVERED, 0, NULL);
+	queue_marks_add(m, "../messages/x", 0, QUEUE_RCPT_DELIVERED, 0, NULL);
+	queue_marks_add(m, "0190A3F2C4D51A2G", 0, QUEUE_RCPT_DELIVERED, 0,
+			NULL);
+	assert_int_equal(queue_marks_commit(m), 3);
+
+	assert_int_equal(queue_marks_result(m, id, fx->err, sizeof(fx->err)),
+			 0);
+	assert_int_equal(
+	    queue_marks_result(m, VALID_ID, fx->err, sizeof(fx->err)), -1);
+	assert_non_null(strstr(fx->err, "not found"));
+	assert_int_equal(
+	    queue_marks_result(m, "../messages/x", fx->err, sizeof(fx->err)),
+	    -1);
+	assert_non_null(strstr(fx->err, "invalid queue ID"));
+	assert_int_equal(
+	    queue_marks_result(m, "0190A3F2C4D51A2G", fx->err, sizeof(fx->err)),
+	    -1);
+	assert_non_null(strstr(fx->err, "invalid queue ID"));
+	assert_int_equal(
+	    queue_marks_result(m, "0000000000000000", fx->err, sizeof(fx->err)),
+	    -1);
+	queue_marks_free(m);
+
+	/* Only the entry that exists got a status file. */
+	assert_int_equal(count_files(fx, "status"), 1);
+	assert_int_equal(access(path_in(fx, "status", VALID_ID), F_OK), -1);
+	assert_int_equal(
+	    queue_load(fx->dir, id, &loaded, fx->err, sizeof(fx->err)), 0);
+	assert_int_equal(loaded.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	queue_envelope_free(&loaded);
+}
+
+static void
+queue_marks_cut_torn_record(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env;
+	struct queue_rcpt rcpts[2];
+	char id[QUEUE_ID_LEN + 1];
+	struct buf data = BUF_INIT;
+	struct queue_marks *m;
+
+	sample_envelope(&env, rcpts);
+	commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), id);
+	write_raw(path_in(fx, "status", id), "0 delivered 0\n1 fai", 19);
+	m = queue_marks_new(fx->dir, true);
+	queue_marks_add(m, id, 1, QUEUE_RCPT_FAILED, 0, "gone");
+	queue_marks_add(m, id, 0, QUEUE_RCPT_DELIVERED, 0, NULL);
+	assert_int_equal(queue_marks_commit(m), 0);
+	queue_marks_free(m);
+	assert_int_equal(read_file(path_in(fx, "status", id), &data, 4096), 0);
+	assert_string_equal(buf_cstr(&data), "0 delivered 0\n1 failed 0 gone\n"
+					     "0 delivered 0\n");
+	buf_free(&data);
+}
+
+static void
+queue_remove_many_mixed_entries(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env;
+	struct queue_rcpt rcpts[2];
+	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1];
+	struct queue_removal v[4];
+
+	sample_envelope(&env, rcpts);
+	commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), a);
+	sample_envelope(&env, rcpts);
+	commit_entry(fx, &env, MESSAGE, strlen(MESSAGE), b);
+	assert_int_equal(queue_mark(fx->dir, a, 0, QUEUE_RCPT_DELIVERED, 0,
+				    NULL, fx->err, sizeof(fx->err)),
+			 0);
+	/* An orphan status file of an entry already gone is removed too. */
+	write_raw(path_in(fx, "status", VALID_ID), "0 delivered 0\n", 14);
+
+	memset(v, 0, sizeof(v));
+	v[0].id = a;
+	v[1].id = VALID_ID;
+	v[2].id = "../status/x";
+	v[3].id = b;
+	queue_remove_many(fx->dir, v, 4);
+	assert_int_equal(v[0].error, 0);
+	assert_int_equal(v[1].error, ENOENT);
+	assert_non_null(strstr(v[1].reason, "not found"));
+	assert_int_equal(v[2].error, EINVAL);
+	assert_non_null(strstr(v[2].reason, "invalid queue ID"));
+	assert_int_equal(v[3].error, 0);
+	assert_int_equal(count_files(fx, "messages"), 0);
+	assert_int_equal(count_files(fx, "status"), 0);
+
+	queue_remove_many(fx->dir, v, 0);
+}
+
+static void
 queue_cleanup_stale_and_orphans(void **state)
 {
 	struct fixture *fx = *state;
@@ -838,6 +993,14 @@ main(void)
 	    cmocka_unit_test_setup_teardown(queue_status_rejects_bad_records,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_mark_missing_entry_fails,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_marks_many_entries_durable,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_marks_bad_entry_fails_alone,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_marks_cut_torn_record, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(queue_remove_many_mixed_entries,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_remove_deletes_both, setup,
 					    teardown),

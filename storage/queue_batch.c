@@ -1,0 +1,315 @@
+/*
+ * queue_batch - status records and removals for many entries at once
+ *
+ * Group commit for the queue manager. queue_marks_* collects status
+ * records for several entries, appends each entry's records to its
+ * status file in one write, and then makes all of them durable with one
+ * syncfs(2) of the data_dir file system instead of one fsync per file
+ * and one of queue/status/ per new file. queue_remove_many() removes
+ * finished entries with one fsync of queue/messages/ and one of
+ * queue/status/ for all of them, keeping queue_remove()'s order: every
+ * messages/ID unlink is durable before any status/ID is unlinked, so a
+ * crash never leaves an entry without the records of its earlier
+ * deliveries.
+ *
+ * Failures: an entry whose status file cannot be opened, repaired or
+ * written fails alone; the others go on. When syncfs(2) fails or the
+ * caller has turned it off, each status file is fsync'd instead (and
+ * queue/status/ when a file was created), so a write error is reported
+ * for the entry it hit. A record counts only when queue_marks_result()
+ * returns 0 for its entry.
+ *
+ * Limits: syncfs(2) also writes back every other dirty file on that file
+ * system, so a data_dir that shares its file system with busy programs
+ * makes each sync slower. Before Linux 5.8 syncfs(2) does not report
+ * write errors; the caller must then turn it off (use_syncfs false).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "queue.h"
+#include "queue_format.h"
+#include "queue_int.h"
+#include "xalloc.h"
+
+#define REASON_MAX 256
+
+struct queue_marks_entry {
+	char id[QUEUE_ID_LEN + 1];
+	struct buf records;
+	int fd;
+	bool created;
+	bool failed;
+	char reason[REASON_MAX];
+};
+
+struct queue_marks {
+	char *data_dir;
+	bool use_syncfs;
+	struct queue_marks_entry *v;
+	size_t n, cap;
+};
+
+struct queue_marks *
+queue_marks_new(const char *data_dir, bool use_syncfs)
+{
+	struct queue_marks *m = xcalloc(1, sizeof(*m));
+
+	m->data_dir = xstrdup(data_dir);
+	m->use_syncfs = use_syncfs;
+	return m;
+}
+
+static struct queue_marks_entry *
+marks_find(const struct queue_marks *m, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].id, id) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+void
+queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
+		enum queue_rcpt_state state, time_t next_attempt,
+		const char *error)
+{
+	struct queue_marks_entry *e = marks_find(m, id);
+
+	if (e == NULL) {
+		if (m->n == m->cap) {
+			m->cap = m->cap ? m->cap * 2 : 16;
+			m->v = xrealloc(m->v, m->cap * sizeof(*m->v));
+		}
+		e = &m->v[m->n++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", id);
+		buf_init(&e->records);
+		e->fd = -1;
+		/* An ID that does not fit is rejected by the append. */
+		if (strlen(id) != QUEUE_ID_LEN) {
+			e->failed = true;
+			snprintf(e->reason, sizeof(e->reason),
+				 "invalid queue ID");
+		}
+	}
+	queue_format_status(&e->records, rcpt, state, next_attempt, error);
+}
+
+/* Fails e with "CALL(PATH) failed: " and errno's text, closing its file. */
+static void
+entry_failed(struct queue_marks_entry *e, const char *call, const char *path)
+{
+	int saved = errno;
+
+	e->failed = true;
+	queue_entry_error(e->reason, sizeof(e->reason), e->id,
+			  "%s(%s) failed: %s", call, path, strerror(saved));
+	close(e->fd);
+	e->fd = -1;
+}
+
+/* Fsyncs every appended file and queue/status/ for created ones. */
+static void
+sync_each(struct queue_marks *m)
+{
+	char path[PATH_MAX];
+	bool created = false;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		struct queue_marks_entry *e = &m->v[i];
+
+		if (e->fd < 0)
+			continue;
+		if (fsync(e->fd) < 0) {
+			queue_path(path, m->data_dir, "status", e->id);
+			entry_failed(e, "fsync", path);
+			continue;
+		}
+		created |= e->created;
+	}
+	if (!created || queue_fsync_dir(m->data_dir, "status") == 0)
+		return;
+	queue_path(path, m->data_dir, "status", NULL);
+	for (i = 0; i < m->n; i++) {
+		struct queue_marks_entry *e = &m->v[i];
+
+		if (e->fd >= 0 && e->created)
+			entry_failed(e, "fsync", path);
+	}
+}
+
+size_t
+queue_marks_commit(struct queue_marks *m)
+{
+	char path[PATH_MAX];
+	size_t i, failed = 0;
+	int any_fd = -1;
+
+	for (i = 0; i < m->n; i++) {
+		struct queue_marks_entry *e = &m->v[i];
+
+		if (e->failed || e->records.len == 0)
+			continue;
+		e->fd = queue_status_append(m->data_dir, e->id, e->records.data,
+					    e->records.len, &e->created,
+					    e->reason, sizeof(e->reason));
+		if (e->fd < 0)
+			e->failed = true;
+		else
+			any_fd = e->fd;
+		buf_reset(&e->records);
+	}
+	if (any_fd >= 0) {
+		if (!m->use_syncfs) {
+			sync_each(m);
+		} else if (syncfs(any_fd) < 0) {
+			log_warning("syncfs(%s) failed: %m; fsyncing each "
+				    "status file instead",
+				    m->data_dir);
+			sync_each(m);
+		}
+	}
+	for (i = 0; i < m->n; i++) {
+		struct queue_marks_entry *e = &m->v[i];
+
+		if (e->fd >= 0 && close(e->fd) < 0) {
+			queue_path(path, m->data_dir, "status", e->id);
+			e->fd = -1;
+			e->failed = true;
+			queue_entry_error(e->reason, sizeof(e->reason), e->id,
+					  "close(%s) failed: %s", path,
+					  strerror(errno));
+		}
+		e->fd = -1;
+		if (e->failed)
+			failed++;
+	}
+	return failed;
+}
+
+int
+queue_marks_result(const struct queue_marks *m, const char *id, char *err,
+		   size_t errlen)
+{
+	const struct queue_marks_entry *e = marks_find(m, id);
+
+	if (e == NULL) {
+		snprintf(err, errlen, "queue entry %s: no status record", id);
+		return -1;
+	}
+	if (!e->failed)
+		return 0;
+	snprintf(err, errlen, "%s", e->reason);
+	return -1;
+}
+
+void
+queue_marks_free(struct queue_marks *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->n; i++) {
+		if (m->v[i].fd >= 0)
+			close(m->v[i].fd);
+		buf_free(&m->v[i].records);
+	}
+	free(m->v);
+	free(m->data_dir);
+	free(m);
+}
+
+/* Fails r with "CALL(PATH) failed: " and errno's text. */
+static void
+removal_failed(struct queue_removal *r, const char *call, const char *path)
+{
+	r->error = errno != 0 ? errno : EIO;
+	queue_entry_error(r->reason, sizeof(r->reason), r->id,
+			  "%s(%s) failed: %s", call, path, strerror(r->error));
+}
+
+/*
+ * Unlinks SUB/ID of every entry still without an error (entries missing
+ * from messages/ are skipped when sub is "messages" and marked in gone),
+ * then fsyncs SUB once if anything was unlinked. A failed fsync fails
+ * every entry whose file it covered.
+ */
+static void
+unlink_all(const char *data_dir, const char *sub, struct queue_removal *v,
+	   size_t n, bool *unlinked, bool *gone)
+{
+	char path[PATH_MAX];
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		struct queue_removal *r = &v[i];
+
+		unlinked[i] = false;
+		if (r->error != 0)
+			continue;
+		if (queue_path(path, data_dir, sub, r->id) < 0) {
+			removal_failed(r, "unlink", sub);
+			continue;
+		}
+		if (unlink(path) == 0) {
+			unlinked[i] = true;
+			any = true;
+		} else if (errno == ENOENT) {
+			if (gone != NULL)
+				gone[i] = true;
+		} else {
+			removal_failed(r, "unlink", path);
+		}
+	}
+	if (!any || queue_fsync_dir(data_dir, sub) == 0)
+		return;
+	queue_path(path, data_dir, sub, NULL);
+	for (i = 0; i < n; i++)
+		if (unlinked[i])
+			removal_failed(&v[i], "fsync", path);
+}
+
+void
+queue_remove_many(const char *data_dir, struct queue_removal *v, size_t n)
+{
+	bool *unlinked = xcalloc(n ? n : 1, sizeof(*unlinked));
+	bool *gone = xcalloc(n ? n : 1, sizeof(*gone));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		v[i].error = 0;
+		v[i].reason[0] = '\0';
+		if (!queue_id_valid(v[i].id)) {
+			v[i].error = EINVAL;
+			snprintf(v[i].reason, sizeof(v[i].reason),
+				 "invalid queue ID (16 hex digits expected)");
+		}
+	}
+	unlink_all(data_dir, "messages", v, n, unlinked, gone);
+	/* The status files go second: without messages/ID they are inert. */
+	unlink_all(data_dir, "status", v, n, unlinked, NULL);
+	for (i = 0; i < n; i++) {
+		if (v[i].error == 0 && gone[i]) {
+			v[i].error = ENOENT;
+			queue_entry_error(v[i].reason, sizeof(v[i].reason),
+					  v[i].id, "not found");
+		}
+	}
+	free(unlinked);
+	free(gone);
+}
