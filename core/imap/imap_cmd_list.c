@@ -52,7 +52,8 @@ set_close(struct name_set *set, bool parents)
 		     sep = strchr(sep + 1, IMAP_SEPARATOR))
 			set_add(set, name, (size_t)(sep - name));
 	}
-	qsort(set->v, set->n, sizeof(char *), str_cmp);
+	if (set->n > 1)
+		qsort(set->v, set->n, sizeof(char *), str_cmp);
 	for (i = 0; i < set->n; i++) {
 		if (out > 0 && strcmp(set->v[out - 1], set->v[i]) == 0) {
 			free(set->v[i]);
