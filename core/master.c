@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -238,6 +239,10 @@ child_exec(struct child *ch)
 	snprintf(ident, sizeof(ident), "hapostd/%s",
 		 ch->kind == CHILD_QMGR ? "qmgr" : "worker");
 	log_set_ident(ident);
+	/* The process name (comm) lets ps and the OCF agent tell the
+	 * children apart. */
+	prctl(PR_SET_NAME, ch->kind == CHILD_QMGR ? "hapostd-qmgr"
+						  : "hapostd-worker");
 	if (ch->kind == CHILD_QMGR) {
 		for (size_t i = 0; i < nlisteners; i++)
 			close(listeners[i].fd);
