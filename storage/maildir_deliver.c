@@ -194,9 +194,9 @@ stage_clear(struct maildir_stage *st)
 }
 
 /*
- * Returns 1 when dir holds a copy named base (new/ first, then cur/ when
- * check_existing is set), after fsyncing the directory it is in; 0 when
- * it holds none; -1 on error.
+ * Returns 1 when dir contains a copy named base (new/ first, then cur/
+ * when check_existing is set), after fsyncing the directory it is in. 0
+ * when there is none, -1 on error.
  */
 static int
 find_copy(const char *dir, const char *base, const char *new_path,

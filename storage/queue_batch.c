@@ -2,10 +2,10 @@
  * queue_batch - status records and removals for many entries at once
  *
  * Group commit for the queue manager. queue_marks_* collects status
- * records for several entries, appends each entry's records to its
- * status file in one write, and then makes all of them durable with one
- * syncfs(2) of the data_dir file system instead of one fsync per file
- * and one of queue/status/ per new file. queue_remove_many() removes
+ * records for several entries and appends each entry's records to its
+ * status file in one write. One syncfs(2) of the data_dir file system
+ * then makes all of them durable, in place of an fsync per file and one
+ * of queue/status/ per new file. queue_remove_many() removes
  * finished entries with one fsync of queue/messages/ and one of
  * queue/status/ for all of them, keeping queue_remove()'s order: every
  * messages/ID unlink is durable before any status/ID is unlinked, so a
@@ -156,7 +156,7 @@ queue_marks_commit(struct queue_marks *m)
 {
 	char path[PATH_MAX];
 	size_t i, failed = 0;
-	int any_fd = -1;
+	int first_fd = -1;
 
 	for (i = 0; i < m->n; i++) {
 		struct queue_marks_entry *e = &m->v[i];
@@ -168,14 +168,18 @@ queue_marks_commit(struct queue_marks *m)
 					    e->reason, sizeof(e->reason));
 		if (e->fd < 0)
 			e->failed = true;
-		else
-			any_fd = e->fd;
+		else if (first_fd < 0)
+			first_fd = e->fd;
 		buf_reset(&e->records);
 	}
-	if (any_fd >= 0) {
+	/*
+	 * The syncfs goes through the file opened first: it reports every
+	 * write error on the file system since that open.
+	 */
+	if (first_fd >= 0) {
 		if (!m->use_syncfs) {
 			sync_each(m);
-		} else if (syncfs(any_fd) < 0) {
+		} else if (syncfs(first_fd) < 0) {
 			log_warning("syncfs(%s) failed: %m; fsyncing each "
 				    "status file instead",
 				    m->data_dir);
@@ -243,10 +247,10 @@ removal_failed(struct queue_removal *r, const char *call, const char *path)
 }
 
 /*
- * Unlinks SUB/ID of every entry still without an error (entries missing
- * from messages/ are skipped when sub is "messages" and marked in gone),
- * then fsyncs SUB once if anything was unlinked. A failed fsync fails
- * every entry whose file it covered.
+ * Unlinks SUB/ID of every entry without an error so far, then fsyncs SUB
+ * once if anything was unlinked. A file that is already missing sets
+ * gone[i] when gone is not NULL. A failed fsync fails every entry whose
+ * unlink it had to make durable.
  */
 static void
 unlink_all(const char *data_dir, const char *sub, struct queue_removal *v,

@@ -10,7 +10,8 @@
  *   1. stage    write tmp/BASE in each target Maildir, no fsync
  *   2. sync     one syncfs(2) per file system holding staged files
  *   3. publish  rename each tmp/BASE to new/BASE (without replacing),
- *               then fsync each distinct new/ once
+ *               then fsync new/ if all went to one mailbox, else one
+ *               syncfs(2) per file system
  *   4. record   append the status records, one write per entry, then one
  *               syncfs(2) of the data_dir file system
  *   (5. remove  delivery_jobs_finish(): unlink every finished messages/ID,
@@ -20,21 +21,27 @@
  * Exactly once: the order per recipient stays deliver, then mark, then
  * remove, and each step starts only after the previous one is durable.
  * A recipient counts as delivered only after steps 2 and 3 have synced
- * its copy. A crash at any point leaves each recipient either pending,
- * and the retry (check_existing is on after a restart) finds its copy in
- * new/ or cur/ by its deterministic name or overwrites the tmp/BASE that
- * never got published, or with a durable record. Nothing is acknowledged
- * before its sync succeeded: a failed sync defers the recipients it
- * covered.
+ * its copy. A crash at any point leaves each recipient either with a
+ * durable record or pending. The retry of a pending one (check_existing
+ * is on after a restart) finds its copy in new/ or cur/ by its
+ * deterministic name, or overwrites the tmp/BASE that was never
+ * published. No recipient is
+ * recorded as delivered before the syncs of its copy succeeded: a failed
+ * sync defers the recipients it covered.
  *
- * Why syncfs(2) for the files and the records: on ext4 and XFS an fsync
- * of each of N new files is N journal commits, while one syncfs writes
- * all of them and commits once (64 files of 2.6 kB: 27 ms with an fsync
- * each, 3 ms with one syncfs, ext4 on a virtio disk). For the renames an
- * fsync of each new/ is scoped to that directory, and most batches go to
- * a few mailboxes, so step 3 uses fsync. If syncfs fails, the files of
- * that file system are fsync'd one by one, so the error is tied to the
- * file it hit and only that recipient is deferred.
+ * Why syncfs(2): on ext4 an fsync of each of N new files is N journal
+ * commits, while one syncfs writes all of them and commits once. Measured
+ * with a small C loop on ext4 on a virtio disk (Linux 6.18), 64 files of
+ * 2.6 kB took 27 ms with an fsync each and 3 ms with one syncfs. The same
+ * holds for the renames once they span several new/ directories (64
+ * directories: 16 ms with an fsync each, 1.4 ms with one syncfs), while
+ * for one directory an fsync of it costs the same and touches nothing
+ * else. Each syncfs goes through a file opened before the writes it must
+ * cover, because it reports the write errors of the whole file system
+ * since that file was opened. If a syncfs fails, each file or directory
+ * of that file system is fsync'd instead, so an error is tied to the
+ * file it hit and only that recipient is deferred. Step 5 keeps two
+ * directory fsyncs because their order matters (see queue_batch.c).
  *
  * Failures are per recipient: a missing account, a full or unwritable
  * Maildir or a failed fsync of one file defers or fails that recipient
@@ -52,6 +59,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +161,7 @@ delivery_batch_take(struct delivery_batch *b, struct delivery_job *job,
 	return taken;
 }
 
-/* Whether item it still has to be written by this batch. */
+/* Returns true if the item still has to be written by this batch. */
 static bool
 needs_stage(const struct delivery_batch_item *it)
 {
@@ -180,7 +188,7 @@ delivery_batch_stage(struct delivery_batch *b)
 	}
 }
 
-/* Fsyncs the staged file of it; on failure defers it and removes it. */
+/* Fsyncs the item's staged file, or defers the item and removes it. */
 static void
 sync_one(struct delivery_batch_item *it)
 {
@@ -265,6 +273,101 @@ dir_seen(const struct delivery_batch *b, size_t i, const char *dir)
 	return false;
 }
 
+/* Fsyncs each distinct new/ of the published items on dev (any if all). */
+static void
+fsync_new_dirs(struct delivery_batch *b, dev_t dev, bool all)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		struct delivery_batch_item *it = &b->items[i];
+
+		if (!it->published || (!all && it->stage.dev != dev) ||
+		    dir_seen(b, i, it->stage.new_dir))
+			continue;
+		if (fsync_dir(it->stage.new_dir) < 0) {
+			int error = errno;
+			char *dir = xstrdup(it->stage.new_dir);
+
+			unpublish_dir(b, dir, error);
+			free(dir);
+		}
+	}
+}
+
+/*
+ * Returns the number of distinct new/ directories on dev among the
+ * published items from index first on.
+ */
+static size_t
+count_new_dirs(const struct delivery_batch *b, size_t first, dev_t dev)
+{
+	size_t i, n = 0;
+
+	for (i = first; i < b->n; i++) {
+		const struct delivery_batch_item *it = &b->items[i];
+
+		if (it->published && it->stage.dev == dev &&
+		    !dir_seen(b, i, it->stage.new_dir))
+			n++;
+	}
+	return n;
+}
+
+/* Returns true if dev was handled by an item before index i. */
+static bool
+dev_seen(const struct delivery_batch *b, size_t i, dev_t dev)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (b->items[j].published && b->items[j].stage.dev == dev)
+			return true;
+	return false;
+}
+
+/*
+ * Makes the renames durable. A file system whose renames all went into
+ * one new/ gets an fsync of it. Otherwise one syncfs(2) covers all of its
+ * new/ directories, because that is cheaper from two directories on
+ * (ext4: 0.6 ms against 1.0 ms for two, 1.4 ms against 16 ms for 64).
+ * A failed syncfs falls back to an fsync per directory.
+ */
+static void
+sync_new_dirs(struct delivery_batch *b)
+{
+	size_t i;
+
+	if (b->ctx->fsync_each) {
+		fsync_new_dirs(b, 0, true);
+		return;
+	}
+	for (i = 0; i < b->n; i++) {
+		struct delivery_batch_item *it = &b->items[i];
+		dev_t dev = it->stage.dev;
+		int fd;
+
+		if (!it->published || dev_seen(b, i, dev))
+			continue;
+		if (count_new_dirs(b, i, dev) == 1) {
+			fsync_new_dirs(b, dev, false);
+			continue;
+		}
+		fd =
+		    open(it->stage.new_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && syncfs(fd) == 0) {
+			close(fd);
+			continue;
+		}
+		log_warning("syncfs(%s) failed: %m; fsyncing each new/ "
+			    "directory instead",
+			    it->stage.new_dir);
+		if (fd >= 0)
+			close(fd);
+		fsync_new_dirs(b, dev, false);
+	}
+}
+
 void
 delivery_batch_publish(struct delivery_batch *b)
 {
@@ -291,20 +394,7 @@ delivery_batch_publish(struct delivery_batch *b)
 			 ret > 0 ? "stored in mailbox"
 				 : "stored in mailbox by an earlier attempt");
 	}
-	/* One fsync per distinct new/ makes the renames durable. */
-	for (i = 0; i < b->n; i++) {
-		struct delivery_batch_item *it = &b->items[i];
-
-		if (!it->published || dir_seen(b, i, it->stage.new_dir))
-			continue;
-		if (fsync_dir(it->stage.new_dir) < 0) {
-			int error = errno;
-			char *dir = xstrdup(it->stage.new_dir);
-
-			unpublish_dir(b, dir, error);
-			free(dir);
-		}
-	}
+	sync_new_dirs(b);
 	for (i = 0; i < b->n; i++) {
 		struct delivery_batch_item *it = &b->items[i];
 

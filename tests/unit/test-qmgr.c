@@ -2,7 +2,8 @@
  * Unit tests for local delivery, the per-entry delivery job and batches:
  * Maildir names, prefixes, failures, retries, expiry, the staged Maildir
  * delivery, and the exactly-once rule across a crash at each step of a
- * batch (a "crash" frees the batch and leaves the files as they are).
+ * batch. A test "crashes" by freeing the batch, which leaves the files as
+ * they are.
  *
  * Each test gets a fresh data_dir with a file-backend directory holding
  * domain example.org and accounts bob and carol.
