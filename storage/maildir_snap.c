@@ -1,7 +1,7 @@
 /*
  * maildir_snap - message arrays shared by the open mailboxes of a process
  *
- * A protocol worker often holds thousands of sessions that selected the
+ * A protocol worker often serves thousands of sessions that selected the
  * same folder (many clients of one account, or one shared folder), and
  * every session used to keep its own copy of the folder's message array.
  * Now a mailbox's array lives in a refcounted snapshot. After each sync

@@ -1,14 +1,15 @@
 /*
- * imap_cache - FETCH answers kept by a worker (see imap_cache.h)
+ * imap_cache - FETCH response data kept by a worker (see imap_cache.h)
  *
- * Why a cache in memory: a warm FETCH of ENVELOPE over a whole mailbox
- * spent nearly all its time opening, reading and parsing each message
- * file again; with the answers kept, it only formats the response. One
- * entry costs its answer plus about 64 bytes, so the default 16 MiB holds
- * the ENVELOPEs of about 40,000 typical messages. A cache file in the
- * folder (as Dovecot keeps) would also serve a new worker and a restart,
- * but needs locking and a format between processes; the in-memory table
- * already answers every FETCH after the first in a worker.
+ * A warm FETCH of ENVELOPE over a whole mailbox spent nearly all its time
+ * opening, reading and parsing each message file again. With the
+ * response data kept, it only formats the response. One entry costs its
+ * data plus about 64 bytes, so the default 16 MiB fits the ENVELOPEs of
+ * roughly 40,000 messages of 300-byte ENVELOPEs (an estimate). A cache
+ * file in the folder, as Dovecot keeps, would also serve a new worker and
+ * a restart, but it needs locking and a file format shared between
+ * processes. The in-memory table serves every FETCH after the first one
+ * in a worker.
  *
  * Structure: entries sit in a chained hash table keyed by (folder, UID,
  * kind) and on a doubly linked LRU list; folders (directory and
@@ -159,8 +160,8 @@ imap_cache_set_budget(size_t bytes)
 	evict_to(bytes);
 }
 
-/* Finds the folder record; drops its entries when UIDVALIDITY changed.
- * Returns NULL when the folder holds no entries. */
+/* Finds the folder record and drops its entries if its UIDVALIDITY
+ * changed. Returns NULL when the cache has no entries of the folder. */
 static struct cache_folder *
 folder_find(const struct imap_cache_folder_ref *ref)
 {

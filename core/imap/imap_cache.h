@@ -1,13 +1,13 @@
 /*
- * imap_cache - FETCH answers kept by a worker: ENVELOPE, BODY and
+ * imap_cache - FETCH response data kept by a worker: ENVELOPE, BODY and
  * BODYSTRUCTURE of messages its sessions fetched before
  *
  * A message file in a Maildir never changes after delivery (only its
- * name does, when flags change), so these answers depend on the message
+ * name does, when flags change), so this data depends on the message
  * alone. They are kept per (folder directory, UIDVALIDITY, UID) in one
  * process-wide table, shared by all sessions of the worker, and bounded
- * by a byte budget (imap_cache_size); the least recently used answers go
- * first. When a folder shows up with another UIDVALIDITY, all answers of
+ * by a byte budget (imap_cache_size), and the least recently used entries
+ * go first. When a folder shows up with another UIDVALIDITY, all entries of
  * that folder are dropped, because its UIDs may now name other messages.
  *
  * Limits: the cache lives in the worker's memory only; a new worker or a
@@ -38,13 +38,13 @@ void imap_cache_folder_init(struct imap_cache_folder_ref *f,
 /* Sets the byte budget; a smaller one evicts at once, 0 empties the
  * cache and turns it off. */
 void imap_cache_set_budget(size_t bytes);
-/* Returns the cached answer (len bytes, not NUL-terminated) or NULL. The
+/* Returns the cached data (len bytes, not NUL-terminated) or NULL. The
  * pointer stays valid until the next imap_cache_put or budget change. */
 const char *imap_cache_get(const struct imap_cache_folder_ref *f,
 			   uint32_t uid, enum imap_cache_kind kind,
 			   size_t *len);
-/* Stores an answer, replacing an older one; a no-op when it does not fit
- * the budget. */
+/* Stores data, replacing an older entry, or does nothing when it does
+ * not fit the budget. */
 void imap_cache_put(const struct imap_cache_folder_ref *f, uint32_t uid,
 		    enum imap_cache_kind kind, const char *data, size_t len);
 /* Bytes in use and entries held, for tests and logs. */

@@ -1,5 +1,5 @@
 """IMAP sessions of one worker that share a folder's message array, and
-the worker's cache of ENVELOPE, BODY and BODYSTRUCTURE answers.
+the worker's cache of ENVELOPE, BODY and BODYSTRUCTURE response data.
 
 Every daemon here runs one worker, so all sessions of a test live in the
 same process and share what the process shares. Each test checks that a
@@ -147,7 +147,7 @@ def fetch_content(h, folder):
     return data
 
 
-def test_cached_answers_match_a_cold_parse(hapost_factory):
+def test_cached_data_matches_cold_parse(hapost_factory):
     messages = [MESSAGE, MULTIPART, msg(3, "Third")]
     cold = hapost_factory(workers=1, imap_cache_size=0)
     m = login(cold)
@@ -161,7 +161,7 @@ def test_cached_answers_match_a_cold_parse(hapost_factory):
     make_folder(m, "ViewCache", messages)
     m.logout()
     first = fetch_content(h, "ViewCache")
-    # The files are gone, so only the cache can answer now.
+    # The files are gone, so only the cache can supply the data now.
     d = h.maildir(ALICE, "ViewCache")
     saved = {}
     for sub in ("cur", "new"):

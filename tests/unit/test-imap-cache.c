@@ -1,5 +1,5 @@
 /*
- * Unit tests for the worker's cache of FETCH answers (imap_cache.c).
+ * Unit tests for the worker's cache of FETCH response data (imap_cache.c).
  */
 #include "config.h"
 
@@ -93,7 +93,7 @@ cache_keys_folder_uid_kind(void **state)
 }
 
 static void
-cache_replaces_changed_answer(void **state)
+cache_replaces_changed_entry(void **state)
 {
 	struct imap_cache_folder_ref f = folder("/m/a", 7);
 
@@ -115,7 +115,7 @@ cache_drops_folder_on_new_uidvalidity(void **state)
 	imap_cache_put(&other, 1, IMAP_CACHE_ENVELOPE, "other", 5);
 	assert_missing(&renewed, 1, IMAP_CACHE_ENVELOPE);
 	assert_int_equal(imap_cache_entries(), 1);
-	/* The old UIDVALIDITY's answers are gone for good. */
+	/* The entries under the old UIDVALIDITY are gone for good. */
 	assert_missing(&old, 2, IMAP_CACHE_ENVELOPE);
 	assert_cached(&other, 1, IMAP_CACHE_ENVELOPE, "other");
 	imap_cache_put(&renewed, 1, IMAP_CACHE_ENVELOPE, "new1", 4);
@@ -168,7 +168,7 @@ cache_rejects_what_cannot_fit(void **state)
 	assert_int_equal(imap_cache_entries(), 0);
 	assert_int_equal(imap_cache_bytes(), 0);
 	imap_cache_set_budget(16 * 1024);
-	/* One answer may take at most a quarter of the budget. */
+	/* One entry may take at most a quarter of the budget. */
 	imap_cache_put(&f, 1, IMAP_CACHE_ENVELOPE, big, sizeof(big));
 	assert_int_equal(imap_cache_entries(), 0);
 	imap_cache_put(&f, 1, IMAP_CACHE_ENVELOPE, "", 0);
@@ -212,7 +212,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup(fn, reset)
 		T(cache_returns_stored_bytes),
 		T(cache_keys_folder_uid_kind),
-		T(cache_replaces_changed_answer),
+		T(cache_replaces_changed_entry),
 		T(cache_drops_folder_on_new_uidvalidity),
 		T(cache_evicts_least_recently_used),
 		T(cache_rejects_what_cannot_fit),
