@@ -81,10 +81,14 @@ main(int argc, char **argv)
 		if (!foreground && !test_only)
 			fprintf(stderr, "hapostd: %s\n", err);
 		log_error("%s", err);
+		cfg_free(cfg);
+		free(cfg);
 		return 1;
 	}
 	if (test_only) {
 		printf("%s: configuration OK\n", path);
+		cfg_free(cfg);
+		free(cfg);
 		return 0;
 	}
 	log_set_debug(debug || cfg->log_debug);

@@ -2,9 +2,11 @@
  * master - binds the listeners, runs and supervises the children
  *
  * The master is the only process that keeps root. It binds every
- * listening socket, then forks cfg->workers protocol workers and one queue
- * manager; each child drops to cfg->user before it reads client input or
- * touches the queue. A child that exits is logged and started again after
+ * listening socket, then forks cfg->workers protocol workers, one queue
+ * manager and one cluster process; each child drops to cfg->user before it
+ * reads client input or touches the queue. The master writes the queue
+ * manager's pid into a shared page (struct cluster_shared) so the cluster
+ * process can report whether it runs. A child that exits is logged and started again after
  * a back-off that grows while it keeps dying young (1 s, then doubling up
  * to 30 s).
  *
@@ -15,7 +17,8 @@
  * needed, new workers started, and the old ones retired (they stop
  * accepting and exit when their last session ends). The queue manager is
  * restarted only after the old one has exited, so two never deliver at
- * once. data_dir, run_dir and user need a restart to change.
+ * once; the cluster process too, so it rebinds the control socket and
+ * checks the new listeners. data_dir, run_dir and user need a restart to change.
  */
 #include "config.h"
 
@@ -38,6 +41,7 @@
 #include <ev.h>
 #include <netinet/in.h>
 
+#include "cluster.h"
 #include "delivery/qmgr.h"
 #include "fsutil.h"
 #include "ipcount.h"
@@ -52,7 +56,7 @@
 #define HEALTHY_RUN 10.0
 #define MAX_SLOTS 64
 
-enum child_kind { CHILD_WORKER, CHILD_QMGR };
+enum child_kind { CHILD_WORKER, CHILD_QMGR, CHILD_CLUSTER };
 
 struct child {
 	enum child_kind kind;
@@ -79,6 +83,7 @@ static uid_t run_uid;
 static gid_t run_gid;
 static bool drop_privileges;
 static bool qmgr_wanted = true;
+static struct cluster_shared *cshared;
 static ev_signal sig_term, sig_int, sig_hup;
 /* libev reaps every child in the default loop and reports it here. */
 static ev_child child_watcher;
@@ -88,7 +93,14 @@ static void child_start(struct child *ch);
 static const char *
 child_name(const struct child *ch)
 {
-	return ch->kind == CHILD_QMGR ? "queue manager" : "worker";
+	switch (ch->kind) {
+	case CHILD_QMGR:
+		return "queue manager";
+	case CHILD_CLUSTER:
+		return "cluster process";
+	default:
+		return "worker";
+	}
 }
 
 /* Binds one listener; returns the fd or -1 with the reason logged. */
@@ -219,6 +231,20 @@ become_user(void)
 		log_fatal("privileges not dropped: setuid(0) still works");
 }
 
+/* The short name in the log ident and the process name. */
+static const char *
+child_role(const struct child *ch)
+{
+	switch (ch->kind) {
+	case CHILD_QMGR:
+		return "qmgr";
+	case CHILD_CLUSTER:
+		return "cluster";
+	default:
+		return "worker";
+	}
+}
+
 static void
 child_exec(struct child *ch)
 {
@@ -236,14 +262,25 @@ child_exec(struct child *ch)
 	ev_loop_destroy(mloop);
 	mloop = NULL;
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(ident, sizeof(ident), "hapostd/%s",
-		 ch->kind == CHILD_QMGR ? "qmgr" : "worker");
+	snprintf(ident, sizeof(ident), "hapostd/%s", child_role(ch));
 	log_set_ident(ident);
 	/* The process name (comm) lets ps and the OCF agent tell the
 	 * children apart. */
-	prctl(PR_SET_NAME, ch->kind == CHILD_QMGR ? "hapostd-qmgr"
-						  : "hapostd-worker");
-	if (ch->kind == CHILD_QMGR) {
+	snprintf(ident, sizeof(ident), "hapostd-%s", child_role(ch));
+	prctl(PR_SET_NAME, ident);
+	if (ch->kind == CHILD_CLUSTER) {
+		struct cluster_listener *cl =
+		    xcalloc(nlisteners + 1, sizeof(*cl));
+		struct cluster_env env = {getppid(), cl, nlisteners, cshared};
+
+		for (size_t i = 0; i < nlisteners; i++) {
+			cl[i].service = service_name(listeners[i].service);
+			cl[i].address = listeners[i].addr;
+			close(listeners[i].fd);
+		}
+		become_user();
+		code = cluster_main(mcfg, &env);
+	} else if (ch->kind == CHILD_QMGR) {
 		for (size_t i = 0; i < nlisteners; i++)
 			close(listeners[i].fd);
 		become_user();
@@ -287,6 +324,8 @@ child_start(struct child *ch)
 	}
 	ch->pid = pid;
 	ch->started = now();
+	if (ch->kind == CHILD_QMGR)
+		cshared->qmgr_pid = pid;
 	log_debug("started %s pid=%ld", child_name(ch), (long)pid);
 }
 
@@ -347,24 +386,34 @@ running_children(void)
 }
 
 static bool
-qmgr_running(void)
+kind_running(enum child_kind kind)
 {
 	for (struct child *ch = children; ch != NULL; ch = ch->next)
-		if (ch->kind == CHILD_QMGR && ch->pid > 0)
+		if (ch->kind == kind && ch->pid > 0)
 			return true;
 	return false;
 }
 
+/* Starts the one child of kind once the retired one has exited. */
 static void
-start_qmgr_if_needed(void)
+start_single_if_needed(enum child_kind kind)
 {
 	bool have = false;
 
 	for (struct child *ch = children; ch != NULL; ch = ch->next)
-		if (ch->kind == CHILD_QMGR && !ch->retired)
+		if (ch->kind == kind && !ch->retired)
 			have = true;
-	if (!have && qmgr_wanted && !qmgr_running() && !stopping)
-		child_start(child_new(CHILD_QMGR));
+	if (!have && !kind_running(kind) && !stopping)
+		child_start(child_new(kind));
+}
+
+/* Starts the queue manager and the cluster process when missing. */
+static void
+start_singles_if_needed(void)
+{
+	if (qmgr_wanted)
+		start_single_if_needed(CHILD_QMGR);
+	start_single_if_needed(CHILD_CLUSTER);
 }
 
 /* Handles the exit of pid; libev's default loop has already reaped it. */
@@ -379,6 +428,8 @@ child_exited(pid_t pid, int status)
 	if (ch == NULL)
 		return;
 	ch->pid = 0;
+	if (ch->kind == CHILD_QMGR && cshared->qmgr_pid == pid)
+		cshared->qmgr_pid = 0;
 	if (stopping || ch->retired) {
 		log_debug("%s pid=%ld exited", child_name(ch), (long)pid);
 		child_remove(ch);
@@ -402,7 +453,7 @@ child_exited(pid_t pid, int status)
 	if (stopping && running_children() == 0)
 		ev_break(mloop, EVBREAK_ALL);
 	else
-		start_qmgr_if_needed();
+		start_singles_if_needed();
 }
 
 static void
@@ -493,8 +544,8 @@ reload(void)
 		ch->retired = true;
 		ev_timer_stop(mloop, &ch->restart);
 		if (ch->pid > 0)
-			kill(ch->pid, ch->kind == CHILD_QMGR ? SIGTERM
-							     : SIGUSR2);
+			kill(ch->pid, ch->kind == CHILD_WORKER ? SIGUSR2
+							       : SIGTERM);
 	}
 	for (struct child **pp = &children; *pp != NULL;) {
 		struct child *ch = *pp;
@@ -514,7 +565,7 @@ reload(void)
 	mcfg = ncfg;
 	for (unsigned i = 0; i < mcfg->workers; i++)
 		child_start(child_new(CHILD_WORKER));
-	start_qmgr_if_needed();
+	start_singles_if_needed();
 	log_notice("configuration reloaded from %s", mcfg->path);
 	return;
 fail:
@@ -653,20 +704,23 @@ master_run(struct cfg *cfg, bool foreground)
 	if (cfg->workers * 2 > MAX_SLOTS)
 		log_fatal("workers=%u is more than %d", cfg->workers,
 			  MAX_SLOTS / 2);
-	if (resolve_user() < 0 || prepare_dirs() < 0)
-		return 1;
-	if (listeners_build(cfg, NULL, 0, &listeners, &nlisteners) < 0)
-		return 1;
+	if (resolve_user() < 0 || prepare_dirs() < 0 ||
+	    listeners_build(cfg, NULL, 0, &listeners, &nlisteners) < 0)
+		goto fail;
 	if (nlisteners == 0)
 		log_warning("no listeners configured: only the queue manager "
 			    "runs");
 	ipc = ipcount_create(MAX_SLOTS, cfg->max_connections);
 	if (ipc == NULL)
 		log_fatal("mapping the per-IP connection table failed: %m");
+	cshared = cluster_shared_create();
+	if (cshared == NULL)
+		log_fatal("mapping the cluster process's shared page failed: "
+			  "%m");
 	if (!foreground)
 		daemonize();
 	if (write_pid_file() < 0)
-		return 1;
+		goto fail;
 
 	mloop = ev_default_loop(EVFLAG_AUTO);
 	signal(SIGPIPE, SIG_IGN);
@@ -682,7 +736,7 @@ master_run(struct cfg *cfg, bool foreground)
 
 	for (unsigned i = 0; i < cfg->workers; i++)
 		child_start(child_new(CHILD_WORKER));
-	start_qmgr_if_needed();
+	start_singles_if_needed();
 	log_notice("started: %zu listeners, %u workers, data_dir=%s",
 		   nlisteners, cfg->workers, cfg->data_dir);
 
@@ -695,5 +749,14 @@ master_run(struct cfg *cfg, bool foreground)
 	unlink(pid_path);
 	free(pid_path);
 	log_notice("stopped");
+	cfg_free(mcfg);
+	free(mcfg);
 	return 0;
+fail:
+	listeners_free(listeners, nlisteners, true);
+	ipcount_destroy(ipc);
+	free(pid_path);
+	cfg_free(mcfg);
+	free(mcfg);
+	return 1;
 }

@@ -10,7 +10,8 @@
 
 /*
  * Binds every listener, forks the workers and the queue manager and
- * supervises them until SIGTERM. Returns the exit code.
+ * supervises them until SIGTERM. Takes ownership of cfg (a reload
+ * replaces it) and frees it before returning the exit code.
  */
 int master_run(struct cfg *cfg, bool foreground);
 
