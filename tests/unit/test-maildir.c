@@ -652,7 +652,7 @@ now_ms(void)
 }
 
 static void
-large_folder_opens_fast(void **state)
+large_folder_opens_whole(void **state)
 {
 	const char *root = *state;
 	const int count = 10000;
@@ -677,9 +677,8 @@ large_folder_opens_fast(void **state)
 	assert_int_equal(mb->count, (size_t)count);
 	assert_int_equal(mb->msgs[count - 1].uid, (uint32_t)count);
 	mailbox_close(mb);
-	/* Measured at 10 ms (30 ms with ASan) on a 2-core VM; the bound
-	 * leaves room for slow CI machines. */
-	assert_true(ms < 100.0);
+	/* The time is printed, not asserted: speed belongs to make bench,
+	 * where it is compared with a reference run. */
 }
 
 int
@@ -707,7 +706,7 @@ main(void)
 		T(copy_keeps_flags_and_keywords),
 		T(pop3_lock_excludes_second),
 		T(concurrent_sync_keeps_uids),
-		T(large_folder_opens_fast),
+		T(large_folder_opens_whole),
 #undef T
 	};
 
