@@ -7,7 +7,7 @@ hapostd_SOURCES = core/hapostd.c
 hapostd_LDADD = $(HAPOST_LIBS)
 
 # The example configuration is installed once; an existing file is kept.
-dist_doc_DATA = conf/hapost.conf
+dist_doc_DATA = conf/hapost.conf README.md
 install-data-local:
 	$(MKDIR_P) '$(DESTDIR)$(sysconfdir)/hapost'
 	test -f '$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' || \

@@ -10,3 +10,15 @@ EXTRA_DIST += deploy/lab deploy/lab.d/init \
 check-cluster: all
 	BUILDDIR='$(abs_top_builddir)' '$(abs_top_srcdir)/tests/cluster/run'
 .PHONY: check-cluster
+
+# The systemd unit for single-node use, with the configured paths.
+systemdunitdir = $(prefix)/lib/systemd/system
+systemdunit_DATA = deploy/hapost.service
+EXTRA_DIST += deploy/hapost.service.in
+CLEANFILES += deploy/hapost.service
+deploy/hapost.service: deploy/hapost.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) deploy && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' \
+	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	    -e 's|@docdir[@]|$(docdir)|g' \
+	    $(srcdir)/deploy/hapost.service.in >$@.tmp && mv $@.tmp $@
