@@ -328,7 +328,8 @@ work_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	struct qmgr *q = w->data;
 	struct delivery_batch batch;
 	time_t now = time(NULL);
-	size_t i;
+	ev_tstamp started = ev_time();
+	size_t i, entries = 0;
 
 	jobs_fill(q, now);
 	if (q->njobs == 0) {
@@ -340,10 +341,14 @@ work_cb(struct ev_loop *loop, ev_idle *w, int revents)
 		if (delivery_batch_full(&batch, DELIVERY_BATCH_RCPTS,
 					DELIVERY_BATCH_BYTES))
 			break;
-		delivery_batch_take(&batch, &q->jobs[i], DELIVERY_BATCH_RCPTS,
-				    DELIVERY_BATCH_BYTES);
+		if (delivery_batch_take(&batch, &q->jobs[i],
+					DELIVERY_BATCH_RCPTS,
+					DELIVERY_BATCH_BYTES) > 0)
+			entries++;
 	}
 	delivery_batch_run(&batch);
+	log_debug("delivery batch: %zu recipients of %zu entries in %.1f ms",
+		  batch.n, entries, (ev_time() - started) * 1000.0);
 	delivery_batch_free(&batch);
 	jobs_finish(q, now);
 	schedule(q);
