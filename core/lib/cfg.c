@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cfg.h"
@@ -61,6 +62,12 @@ static const struct cfg_key cfg_keys[] = {
 	{"queue_retry_min", T_DURATION, F(queue_retry_min), 1, 86400},
 	{"queue_retry_max", T_DURATION, F(queue_retry_max), 1, 7 * 86400},
 	{"queue_lifetime", T_DURATION, F(queue_lifetime), 60, 60 * 86400},
+	{"node_name", T_STRING, F(node_name), 0, 0},
+	{"cluster_group", T_STRING, F(cluster_group), 0, 0},
+	{"cluster_heartbeat_interval", T_DURATION,
+	 F(cluster_heartbeat_interval), 1, 60},
+	{"cluster_probe_interval", T_DURATION, F(cluster_probe_interval), 1,
+	 3600},
 	{"log_debug", T_BOOL, F(log_debug), 0, 0},
 };
 
@@ -94,6 +101,8 @@ cfg_free(struct cfg *cfg)
 	free(cfg->run_dir);
 	free(cfg->user);
 	free(cfg->hostname);
+	free(cfg->node_name);
+	free(cfg->cluster_group);
 	listen_list_free(&cfg->smtp_listen);
 	listen_list_free(&cfg->submission_listen);
 	listen_list_free(&cfg->pop3_listen);
@@ -137,6 +146,10 @@ cfg_defaults(struct cfg *cfg)
 	cfg->queue_retry_min = 300;
 	cfg->queue_retry_max = 4 * 3600;
 	cfg->queue_lifetime = 5 * 86400;
+	cfg_set(cfg, "node_name", "", err, sizeof(err));
+	cfg_set(cfg, "cluster_group", "hapost", err, sizeof(err));
+	cfg->cluster_heartbeat_interval = 1;
+	cfg->cluster_probe_interval = 5;
 	cfg->log_debug = false;
 }
 
@@ -326,6 +339,42 @@ parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+/*
+ * Sets node_name to value, or to the kernel's host name when value is
+ * empty. The name travels in heartbeats, so it is restricted to letters,
+ * digits, '.', '-' and '_'.
+ */
+static int
+set_node_name(struct cfg *cfg, const char *value, char *err, size_t errlen)
+{
+	char host[NODE_NAME_MAX + 2];
+	size_t len;
+
+	if (value[0] == '\0') {
+		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "localhost");
+		host[NODE_NAME_MAX] = '\0';
+		for (char *p = host; *p != '\0'; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' &&
+			    *p != '-')
+				*p = '_';
+		value = host;
+	}
+	len = strlen(value);
+	if (len > NODE_NAME_MAX ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != len) {
+		snprintf(err, errlen,
+			 "node_name: '%s' is invalid: use up to %d letters, "
+			 "digits, '.', '-' or '_'",
+			 value, NODE_NAME_MAX);
+		return -1;
+	}
+	free(cfg->node_name);
+	cfg->node_name = xstrdup(value);
+	return 0;
+}
+
 int
 cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 	size_t errlen)
@@ -345,6 +394,15 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 	field = (char *)cfg + k->offset;
 	switch (k->type) {
 	case T_STRING:
+		if (strcmp(key, "node_name") == 0)
+			return set_node_name(cfg, value, err, errlen);
+		if (strcmp(key, "cluster_group") == 0 &&
+		    strlen(value) > CLUSTER_GROUP_MAX) {
+			snprintf(err, errlen,
+				 "cluster_group: longer than %d bytes",
+				 CLUSTER_GROUP_MAX);
+			return -1;
+		}
 		if (value[0] == '\0') {
 			snprintf(err, errlen, "%s: value is empty", key);
 			return -1;

@@ -59,6 +59,10 @@ struct cfg {
 	unsigned queue_retry_min; /* seconds */
 	unsigned queue_retry_max;
 	unsigned queue_lifetime;
+	char *node_name;     /* this node in heartbeats and status */
+	char *cluster_group; /* the Corosync CPG group of the pair */
+	unsigned cluster_heartbeat_interval; /* seconds */
+	unsigned cluster_probe_interval;     /* seconds */
 	bool log_debug;
 };
 
@@ -85,6 +89,10 @@ int cfg_parse_duration(const char *text, unsigned *out);
 /* The names of all keys, for listings and tests. */
 size_t cfg_key_count(void);
 const char *cfg_key_name(size_t i);
+
+/* The longest node_name and cluster_group (CPG allows 127 bytes). */
+#define NODE_NAME_MAX 64
+#define CLUSTER_GROUP_MAX 127
 
 /* The file read when no -c is given. */
 #define CFG_DEFAULT_PATH SYSCONFDIR "/hapost/hapost.conf"

@@ -103,6 +103,15 @@ cfg_bad_lines_name_line(void **state)
 		{"hostname =\n", "value is empty"},
 		{"queue_retry_min = 2h\nqueue_retry_max = 1h\n",
 		 "queue_retry_min is larger"},
+		{"node_name = mx 1\n", "node_name: 'mx 1' is invalid"},
+		{"node_name = mx/1\n", "is invalid"},
+		{"node_name = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		 "is invalid"},
+		{"cluster_group =\n", "value is empty"},
+		{"cluster_heartbeat_interval = 0\n", "out of range"},
+		{"cluster_heartbeat_interval = 2m\n", "out of range"},
+		{"cluster_probe_interval = 0\n", "out of range"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -117,6 +126,32 @@ cfg_bad_lines_name_line(void **state)
 				 cases[i].expect);
 		cfg_free(&cfg);
 	}
+}
+
+/* An empty node_name means the kernel's host name. */
+static void
+cfg_node_name_defaults_to_hostname(void **state)
+{
+	struct cfg cfg;
+	char err[256] = "", host[256] = "";
+
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	cfg_defaults(&cfg);
+	assert_non_null(cfg.node_name);
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+		strlen(host) &&
+	    strlen(host) <= NODE_NAME_MAX)
+		assert_string_equal(cfg.node_name, host);
+	assert_string_equal(cfg.cluster_group, "hapost");
+	assert_int_equal(cfg.cluster_heartbeat_interval, 1);
+	assert_int_equal(cfg.cluster_probe_interval, 5);
+	cfg_free(&cfg);
+	assert_int_equal(load_text(&cfg, "node_name = mx-1.example_a\n", err,
+				   sizeof(err)),
+			 0);
+	assert_string_equal(cfg.node_name, "mx-1.example_a");
+	cfg_free(&cfg);
 }
 
 static void
@@ -207,6 +242,12 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.queue_retry_min, def.queue_retry_min);
 	assert_int_equal(file.queue_retry_max, def.queue_retry_max);
 	assert_int_equal(file.queue_lifetime, def.queue_lifetime);
+	assert_string_equal(file.node_name, def.node_name);
+	assert_string_equal(file.cluster_group, def.cluster_group);
+	assert_int_equal(file.cluster_heartbeat_interval,
+			 def.cluster_heartbeat_interval);
+	assert_int_equal(file.cluster_probe_interval,
+			 def.cluster_probe_interval);
 	assert_int_equal(file.log_debug, def.log_debug);
 
 	/* Every key appears, uncommented, in the file. */
@@ -236,6 +277,7 @@ main(void)
 		cmocka_unit_test(cfg_valid_file_loads),
 		cmocka_unit_test(cfg_bad_lines_name_line),
 		cmocka_unit_test(cfg_missing_file_reports_path),
+		cmocka_unit_test(cfg_node_name_defaults_to_hostname),
 		cmocka_unit_test(cfg_size_and_duration_units),
 		cmocka_unit_test(cfg_example_file_matches_defaults),
 	};
