@@ -1,0 +1,480 @@
+/*
+ * cluster - the cluster process's main loop
+ *
+ * One timer fires every cluster_heartbeat_interval. Each tick refreshes
+ * the cheap facts (queue manager alive, queue size and age), starts the
+ * listener probes and the data_dir probe when they are due (every
+ * cluster_probe_interval while all is well, every tick while something
+ * failed, so a recovery shows quickly), derives this node's role and
+ * multicasts the heartbeat when the CPG link is up.
+ *
+ * Peer: the first node with another node id that sends a valid heartbeat
+ * becomes the peer. It turns stale after three heartbeat intervals
+ * without one and "left" when CPG reports it gone. Heartbeats from this
+ * node id (this process, or the retiring process of a reload) are
+ * ignored. A third node is logged once and ignored: hapost runs as a
+ * pair.
+ *
+ * Logging: peer joins, leaves and staleness, role changes and the CPG
+ * link's state at notice; a local check that starts failing at warning,
+ * and its recovery at notice; invalid heartbeats at warning, the first
+ * and then every hundredth.
+ *
+ * Roles: standalone without a live peer; with one, active when every
+ * listener of this node answers and standby otherwise. Pacemaker is the
+ * authority on which node serves; these roles are only this node's view.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "cluster.h"
+#include "control.h"
+#include "cpg_link.h"
+#include "heartbeat.h"
+#include "listener_probe.h"
+#include "local_checks.h"
+#include "log.h"
+#include "report.h"
+#include "xalloc.h"
+
+#define STALE_AFTER 3 /* missed heartbeats */
+#define PROBE_TIMEOUT 2.0
+#define BAD_MESSAGE_LOG_EVERY 100
+
+struct peer {
+	enum peer_state state;
+	uint32_t nodeid;
+	uint32_t pid;
+	struct node_health health;
+	double last_seen; /* ev_time() of the last heartbeat */
+};
+
+struct cluster {
+	struct cfg *cfg;
+	const struct cluster_env *env;
+	struct ev_loop *loop;
+	struct cpg_link *link;
+	struct control_server *control;
+	struct listener_probe *probes[HEARTBEAT_LISTENERS_MAX];
+	size_t nprobes;
+	bool listener_checked[HEARTBEAT_LISTENERS_MAX];
+	struct node_health self;
+	bool have_self; /* self holds the results of one tick */
+	char data_dir_error[256];
+	char generation_error[256];
+	char queue_error[256];
+	double checked_at; /* ev_time() of the last probe round; -1: none */
+	double next_probe;
+	struct peer peer;
+	bool third_node_logged;
+	unsigned long bad_messages;
+	struct buf msg;
+	ev_timer tick;
+	ev_signal sig_term;
+	ev_signal sig_int;
+	ev_signal sig_hup;
+};
+
+struct cluster_shared *
+cluster_shared_create(void)
+{
+	void *p = mmap(NULL, sizeof(struct cluster_shared),
+		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		       0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static double
+interval(const struct cluster *c)
+{
+	return (double)c->cfg->cluster_heartbeat_interval;
+}
+
+static pid_t
+qmgr_pid(const struct cluster *c)
+{
+	pid_t pid = c->env->shared != NULL ? c->env->shared->qmgr_pid : 0;
+
+	return process_alive(pid) ? pid : 0;
+}
+
+/* Marks the peer stale when its heartbeats stopped. */
+static void
+peer_refresh(struct cluster *c, double now)
+{
+	struct peer *p = &c->peer;
+
+	if (p->state != PEER_ALIVE ||
+	    now - p->last_seen <= STALE_AFTER * interval(c))
+		return;
+	p->state = PEER_STALE;
+	log_notice("peer %s (node id %u) is stale: no heartbeat for %.1f s",
+		   p->health.name, p->nodeid, now - p->last_seen);
+}
+
+/* Logs a check's change between failing (err set) and passing. */
+static void
+note_check(const char *what, char *saved, size_t savedlen, const char *err)
+{
+	if (err != NULL && strcmp(saved, err) != 0)
+		log_warning("health check failed: %s: %s", what, err);
+	else if (err == NULL && saved[0] != '\0')
+		log_notice("health check passed again: %s", what);
+	snprintf(saved, savedlen, "%s", err != NULL ? err : "");
+}
+
+static void
+run_probes(struct cluster *c, double now)
+{
+	char err[256];
+	uint64_t generation;
+
+	for (size_t i = 0; i < c->nprobes; i++)
+		listener_probe_start(c->probes[i], PROBE_TIMEOUT);
+	c->self.data_dir_writable =
+	    data_dir_probe(c->cfg->data_dir, err, sizeof(err)) == 0;
+	note_check("data_dir writable", c->data_dir_error,
+		   sizeof(c->data_dir_error),
+		   c->self.data_dir_writable ? NULL : err);
+	if (generation_read(c->cfg->data_dir, &generation, err,
+			    sizeof(err)) == 0) {
+		c->self.generation = generation;
+		note_check("data generation", c->generation_error,
+			   sizeof(c->generation_error), NULL);
+	} else {
+		/* 0 tells the peer this node does not know its data. */
+		c->self.generation = 0;
+		note_check("data generation", c->generation_error,
+			   sizeof(c->generation_error), err);
+	}
+	c->checked_at = now;
+}
+
+/* Copies the probes' last results into self; true when all answered. */
+static bool
+collect_listeners(struct cluster *c)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < c->nprobes; i++) {
+		const char *err;
+		bool ok = listener_probe_result(c->probes[i], &err);
+		struct listener_health *l = &c->self.listeners[i];
+
+		/* The first result is no change; later ones may be. */
+		if (!c->listener_checked[i]) {
+			c->listener_checked[i] =
+			    listener_probe_checked(c->probes[i]);
+			if (!ok && c->listener_checked[i])
+				log_warning("listener %s %s failed its "
+					    "check: %s",
+					    l->service, l->address, err);
+		} else if (ok != l->healthy) {
+			if (ok)
+				log_notice("listener %s %s answers again",
+					   l->service, l->address);
+			else
+				log_warning("listener %s %s failed its "
+					    "check: %s",
+					    l->service, l->address, err);
+		}
+		l->healthy = ok;
+		all &= ok;
+	}
+	return all;
+}
+
+static void
+update_self(struct cluster *c, double now)
+{
+	struct node_health *h = &c->self;
+	enum node_role role;
+	char err[256];
+	bool listeners_ok;
+
+	if (now >= c->next_probe)
+		run_probes(c, now);
+	listeners_ok = collect_listeners(c);
+	h->qmgr_alive = qmgr_pid(c) != 0;
+	if (queue_stats(c->cfg->data_dir, time(NULL), &h->queue_size,
+			&h->queue_oldest_age, err, sizeof(err)) == 0) {
+		note_check("queue", c->queue_error, sizeof(c->queue_error),
+			   NULL);
+	} else {
+		note_check("queue", c->queue_error, sizeof(c->queue_error),
+			   err);
+	}
+	h->time_ms = (int64_t)(ev_time() * 1000);
+	peer_refresh(c, now);
+	if (c->peer.state != PEER_ALIVE)
+		role = ROLE_STANDALONE;
+	else
+		role = listeners_ok ? ROLE_ACTIVE : ROLE_STANDBY;
+	if (c->have_self && role != h->role)
+		log_notice("role changed from %s to %s", node_role_name(h->role),
+			   node_role_name(role));
+	h->role = role;
+	if (now >= c->next_probe)
+		c->next_probe = now + (node_health_ok(h)
+					   ? c->cfg->cluster_probe_interval
+					   : interval(c));
+	c->have_self = true;
+}
+
+static void
+send_heartbeat(struct cluster *c)
+{
+	if (!cpg_link_connected(c->link))
+		return;
+	heartbeat_encode(&c->self, &c->msg);
+	cpg_link_send(c->link, c->msg.data, c->msg.len);
+}
+
+static void
+tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct cluster *c = w->data;
+
+	update_self(c, ev_time());
+	send_heartbeat(c);
+}
+
+static void
+on_deliver(uint32_t nodeid, uint32_t pid, const void *msg, size_t len,
+	   void *arg)
+{
+	struct cluster *c = arg;
+	struct peer *p = &c->peer;
+	struct node_health h;
+	char err[128];
+	enum peer_state before;
+
+	if (nodeid == cpg_link_nodeid(c->link))
+		return;
+	if (heartbeat_decode(msg, len, &h, err, sizeof(err)) < 0) {
+		if (c->bad_messages++ % BAD_MESSAGE_LOG_EVERY == 0)
+			log_warning("invalid heartbeat from node id %u pid %u: "
+				    "%s (%lu so far)",
+				    nodeid, pid, err, c->bad_messages);
+		return;
+	}
+	peer_refresh(c, ev_time());
+	if (p->state == PEER_ALIVE && p->nodeid != nodeid) {
+		if (!c->third_node_logged)
+			log_warning("ignoring heartbeats from node %s (node "
+				    "id %u): the peer is already node %s "
+				    "(node id %u)",
+				    h.name, nodeid, p->health.name, p->nodeid);
+		c->third_node_logged = true;
+		return;
+	}
+	before = p->state;
+	p->nodeid = nodeid;
+	p->pid = pid;
+	p->health = h;
+	p->last_seen = ev_time();
+	p->state = PEER_ALIVE;
+	if (before == PEER_STALE)
+		log_notice("peer %s (node id %u) sends heartbeats again",
+			   h.name, nodeid);
+	else if (before != PEER_ALIVE)
+		log_notice("peer joined: node %s, node id %u, pid %u, role %s",
+			   h.name, nodeid, pid, node_role_name(h.role));
+}
+
+static void
+on_joined(uint32_t nodeid, uint32_t pid, void *arg)
+{
+	struct cluster *c = arg;
+
+	if (nodeid == cpg_link_nodeid(c->link))
+		return;
+	log_info("CPG member joined: node id %u, pid %u", nodeid, pid);
+	/* Tell the newcomer about this node without waiting for a tick. */
+	send_heartbeat(c);
+}
+
+static void
+on_left(uint32_t nodeid, uint32_t pid, uint32_t reason, void *arg)
+{
+	struct cluster *c = arg;
+	struct peer *p = &c->peer;
+
+	if (nodeid == cpg_link_nodeid(c->link))
+		return;
+	if (p->state == PEER_NONE || p->state == PEER_LEFT ||
+	    p->nodeid != nodeid || p->pid != pid) {
+		log_info("CPG member left: node id %u, pid %u, reason %s",
+			 nodeid, pid, cpg_reason_name(reason));
+		return;
+	}
+	p->state = PEER_LEFT;
+	log_notice("peer left: node %s, node id %u, pid %u, reason %s",
+		   p->health.name, nodeid, pid, cpg_reason_name(reason));
+	update_self(c, ev_time());
+}
+
+static void
+on_link_state(bool connected, void *arg)
+{
+	struct cluster *c = arg;
+
+	if (connected && c->have_self)
+		send_heartbeat(c);
+}
+
+static const struct cpg_link_ops link_ops = {
+	.deliver = on_deliver,
+	.joined = on_joined,
+	.left = on_left,
+	.state = on_link_state,
+};
+
+static bool
+render_status(enum control_command cmd, struct buf *body, void *arg)
+{
+	struct cluster *c = arg;
+	struct status_report r;
+	double now = ev_time();
+	pid_t qpid = qmgr_pid(c);
+
+	memset(&r, 0, sizeof(r));
+	peer_refresh(c, now);
+	r.local.health = c->self;
+	/* The queue manager may have died since the last tick. */
+	r.local.health.qmgr_alive = qpid != 0;
+	r.local.qmgr_pid = qpid;
+	/* A probe may have finished since the last tick. */
+	for (size_t i = 0; i < c->nprobes; i++)
+		r.local.health.listeners[i].healthy = listener_probe_result(
+		    c->probes[i], &r.local.listener_error[i]);
+	r.local.data_dir = c->cfg->data_dir;
+	r.local.data_dir_error =
+	    c->data_dir_error[0] != '\0' ? c->data_dir_error : NULL;
+	r.local.checked_age = c->checked_at < 0 ? -1 : now - c->checked_at;
+	r.peer.state = c->peer.state;
+	r.peer.nodeid = c->peer.nodeid;
+	r.peer.health = c->peer.health;
+	r.peer.last_seen_age = now - c->peer.last_seen;
+	r.cluster.connected = cpg_link_connected(c->link);
+	r.cluster.reason = cpg_link_reason(c->link);
+	r.cluster.group = c->cfg->cluster_group;
+	r.cluster.nodeid = cpg_link_nodeid(c->link);
+	r.cluster.members = cpg_link_members(c->link);
+	r.cluster.nodes = cpg_link_nodes(c->link);
+	if (cmd == CONTROL_STATUS_JSON)
+		report_json(&r, body);
+	else
+		report_text(&r, body);
+	return node_health_ok(&r.local.health);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_info("stopping on signal %d", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	/* The master starts a new cluster process on reload. */
+	log_debug("SIGHUP ignored");
+}
+
+static void
+setup_probes(struct cluster *c)
+{
+	const struct cluster_env *env = c->env;
+	char err[256];
+
+	if (env->nlisteners > HEARTBEAT_LISTENERS_MAX)
+		log_warning("checking only the first %d of %zu listeners",
+			    HEARTBEAT_LISTENERS_MAX, env->nlisteners);
+	for (size_t i = 0;
+	     i < env->nlisteners && c->nprobes < HEARTBEAT_LISTENERS_MAX; i++) {
+		const struct cluster_listener *l = &env->listeners[i];
+		struct listener_probe *p;
+		struct listener_health *h = &c->self.listeners[c->nprobes];
+
+		p = listener_probe_new(c->loop, l->service, l->address, err,
+				       sizeof(err));
+		if (p == NULL) {
+			log_error("listener %s %s not checked: %s", l->service,
+				  l->address, err);
+			continue;
+		}
+		snprintf(h->service, sizeof(h->service), "%s", l->service);
+		snprintf(h->address, sizeof(h->address), "%s", l->address);
+		c->probes[c->nprobes++] = p;
+	}
+	c->self.nlisteners = c->nprobes;
+}
+
+static void
+setup_watchers(struct cluster *c)
+{
+	ev_timer_init(&c->tick, tick_cb, 0., interval(c));
+	ev_signal_init(&c->sig_term, stop_cb, SIGTERM);
+	ev_signal_init(&c->sig_int, stop_cb, SIGINT);
+	ev_signal_init(&c->sig_hup, hup_cb, SIGHUP);
+	c->tick.data = c;
+	ev_timer_start(c->loop, &c->tick);
+	ev_signal_start(c->loop, &c->sig_term);
+	ev_signal_start(c->loop, &c->sig_int);
+	ev_signal_start(c->loop, &c->sig_hup);
+}
+
+int
+cluster_main(struct cfg *cfg, const struct cluster_env *env)
+{
+	struct cluster c;
+	char path[4096], err[512];
+
+	memset(&c, 0, sizeof(c));
+	c.cfg = cfg;
+	c.env = env;
+	c.checked_at = -1;
+	buf_init(&c.msg);
+	snprintf(c.self.name, sizeof(c.self.name), "%s", cfg->node_name);
+	c.self.queue_oldest_age = -1;
+	c.loop = ev_default_loop(EVFLAG_AUTO);
+	if (c.loop == NULL)
+		log_fatal("cannot create the event loop");
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->run_dir,
+		 CONTROL_SOCKET_NAME);
+	c.control = control_server_open(c.loop, path, render_status, &c, err,
+					sizeof(err));
+	if (c.control == NULL) {
+		log_error("control socket not available: %s", err);
+		return 1;
+	}
+	setup_probes(&c);
+	setup_watchers(&c);
+	c.link = cpg_link_new(c.loop, cfg->cluster_group, &link_ops, &c);
+	log_info("started: node %s, group %s, %zu listeners, control socket "
+		 "%s",
+		 c.self.name, cfg->cluster_group, c.nprobes, path);
+
+	ev_run(c.loop, 0);
+
+	cpg_link_free(&c.link);
+	control_server_close(&c.control);
+	for (size_t i = 0; i < c.nprobes; i++)
+		listener_probe_free(&c.probes[i]);
+	buf_free(&c.msg);
+	ev_loop_destroy(c.loop);
+	return 0;
+}

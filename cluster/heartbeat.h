@@ -1,0 +1,97 @@
+/*
+ * heartbeat - one node's health and its wire format
+ *
+ * Each node multicasts a heartbeat to the CPG group every
+ * cluster_heartbeat_interval. The message is text, so it can be read in
+ * a packet dump, and is versioned:
+ *
+ *     hapost-heartbeat 1
+ *     node=mx1
+ *     role=active
+ *     time_ms=1700000000123
+ *     generation=7
+ *     data_dir_writable=1
+ *     qmgr_alive=1
+ *     queue_size=3
+ *     queue_oldest_age=42
+ *     listener=smtp 0.0.0.0:25 1
+ *     end
+ *
+ * The first line names the format version; a decoder rejects any version
+ * other than HEARTBEAT_VERSION, because a new version may change the
+ * meaning of existing keys. Within one version, a sender may add keys, and
+ * a decoder skips keys it does not know. The "end" line makes a truncated
+ * message fail to decode instead of losing its last lines. Every required
+ * key must appear exactly once; values are checked for syntax and range,
+ * so a decoded struct is always safe to print.
+ *
+ * Limits: at most HEARTBEAT_MAX_SIZE bytes and HEARTBEAT_LISTENERS_MAX
+ * listeners; an encoder that has more lists only the first ones.
+ */
+#ifndef HAPOST_CLUSTER_HEARTBEAT_H
+#define HAPOST_CLUSTER_HEARTBEAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define HEARTBEAT_VERSION 1
+#define HEARTBEAT_MAGIC "hapost-heartbeat"
+#define HEARTBEAT_MAX_SIZE 4096
+#define HEARTBEAT_NAME_MAX 64
+#define HEARTBEAT_LISTENERS_MAX 16
+#define HEARTBEAT_SERVICE_MAX 15
+#define HEARTBEAT_ADDRESS_MAX 63
+
+enum node_role {
+	ROLE_STANDALONE, /* no live peer */
+	ROLE_ACTIVE,	 /* a peer is live and this node's listeners answer */
+	ROLE_STANDBY,	 /* a peer is live and a listener does not answer */
+};
+
+struct listener_health {
+	char service[HEARTBEAT_SERVICE_MAX + 1];
+	char address[HEARTBEAT_ADDRESS_MAX + 1];
+	bool healthy;
+};
+
+/* The facts one node reports about itself. */
+struct node_health {
+	char name[HEARTBEAT_NAME_MAX + 1];
+	enum node_role role;
+	int64_t time_ms; /* sender's wall clock, Unix milliseconds */
+	uint64_t generation;
+	bool data_dir_writable;
+	bool qmgr_alive;
+	uint64_t queue_size;
+	int64_t queue_oldest_age; /* seconds; -1 when the queue is empty */
+	size_t nlisteners;
+	struct listener_health listeners[HEARTBEAT_LISTENERS_MAX];
+};
+
+const char *node_role_name(enum node_role role);
+/* Parses "standalone", "active" or "standby"; returns 0 or -1. */
+int node_role_parse(const char *text, enum node_role *out);
+/*
+ * Returns true when every listener answers, data_dir is writable and the
+ * queue manager runs. The queue size and the peer do not count.
+ */
+bool node_health_ok(const struct node_health *h);
+/*
+ * Returns true when text is a valid node name: 1 to HEARTBEAT_NAME_MAX
+ * letters, digits, '.', '-' or '_'.
+ */
+bool node_name_valid(const char *text);
+
+/* Replaces out's contents with the encoded message. */
+void heartbeat_encode(const struct node_health *h, struct buf *out);
+/*
+ * Decodes len bytes of data into out. Returns 0, or -1 with the reason in
+ * err (the reason never quotes the input).
+ */
+int heartbeat_decode(const void *data, size_t len, struct node_health *out,
+		     char *err, size_t errlen);
+
+#endif

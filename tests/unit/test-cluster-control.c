@@ -1,0 +1,378 @@
+/*
+ * Unit tests for the control socket: the request and response parsers,
+ * and the server on a real unix socket with good, bad, overlong and
+ * half-closed requests.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "control.h"
+
+static void
+control_parse_accepts_status(void **state)
+{
+	static const struct {
+		const char *line;
+		enum control_command cmd;
+	} cases[] = {
+		{"status", CONTROL_STATUS_TEXT},
+		{"status\r", CONTROL_STATUS_TEXT},
+		{"  status\t", CONTROL_STATUS_TEXT},
+		{"STATUS", CONTROL_STATUS_TEXT},
+		{"status json", CONTROL_STATUS_JSON},
+		{"status   JSON\r", CONTROL_STATUS_JSON},
+		{"\tstatus json ", CONTROL_STATUS_JSON},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum control_command cmd = (enum control_command)-1;
+		char err[128] = "";
+
+		if (control_parse_request(cases[i].line,
+					  strlen(cases[i].line), &cmd, err,
+					  sizeof(err)) != 0)
+			fail_msg("case %zu rejected: %s", i, err);
+		assert_int_equal(cmd, cases[i].cmd);
+	}
+}
+
+static void
+control_parse_rejects_bad_requests(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *expect;
+	} cases[] = {
+		{"", "empty request"},
+		{"   \r", "empty request"},
+		{"stat", "unknown command"},
+		{"statusjson", "unknown command"},
+		{"stop", "unknown command"},
+		{"json status", "unknown command"},
+		{"status xml", "invalid argument"},
+		{"status json extra", "invalid argument"},
+		{"status json a b", "too many words"},
+		{"status\r\r", "unknown command"},
+		{"status \x01", "invalid argument"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum control_command cmd;
+		char err[128] = "";
+
+		assert_int_equal(control_parse_request(cases[i].line,
+						       strlen(cases[i].line),
+						       &cmd, err, sizeof(err)),
+				 -1);
+		if (strstr(err, cases[i].expect) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err,
+				 cases[i].expect);
+	}
+}
+
+static void
+control_parse_rejects_nul_byte(void **state)
+{
+	enum control_command cmd;
+	char err[128] = "";
+
+	assert_int_equal(control_parse_request("status\0json", 11, &cmd, err,
+					       sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "NUL"));
+}
+
+static void
+control_response_header_parsed(void **state)
+{
+	bool healthy = false;
+	char err[128] = "";
+
+	assert_int_equal(control_parse_response("+OK healthy", &healthy, err,
+						sizeof(err)),
+			 0);
+	assert_true(healthy);
+	assert_int_equal(control_parse_response("+OK unhealthy", &healthy, err,
+						sizeof(err)),
+			 0);
+	assert_false(healthy);
+	assert_int_equal(control_parse_response("-ERR busy", &healthy, err,
+						sizeof(err)),
+			 -1);
+	assert_string_equal(err, "busy");
+	assert_int_equal(control_parse_response("-ERR bad\x1b[0m", &healthy,
+						err, sizeof(err)),
+			 -1);
+	assert_string_equal(err, "bad?[0m");
+	assert_int_equal(control_parse_response("-ERR ", &healthy, err,
+						sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "invalid response"));
+	assert_int_equal(control_parse_response("+OK", &healthy, err,
+						sizeof(err)),
+			 -1);
+	assert_int_equal(control_parse_response("HTTP/1.1 200 OK", &healthy,
+						err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "invalid response"));
+}
+
+/* A server in a temporary directory and a loop to drive it. */
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct ev_loop *loop;
+	struct control_server *server;
+	unsigned renders;
+};
+
+static bool
+render(enum control_command cmd, struct buf *body, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->renders++;
+	buf_puts(body, cmd == CONTROL_STATUS_JSON ? "{\"x\":1}\n" : "text\n");
+	return cmd == CONTROL_STATUS_JSON;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256] = "";
+
+	strcpy(f->dir, "/tmp/hapost-test-control-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir,
+		 CONTROL_SOCKET_NAME);
+	f->loop = ev_loop_new(EVFLAG_AUTO);
+	f->server = control_server_open(f->loop, f->path, render, f, err,
+					sizeof(err));
+	if (f->server == NULL)
+		fail_msg("%s", err);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	control_server_close(&f->server);
+	assert_int_equal(access(f->path, F_OK), -1);
+	ev_loop_destroy(f->loop);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static int
+connect_to(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Sends request (len bytes), runs the loop and returns all it gets. */
+static char *
+exchange(struct fixture *f, const char *request, size_t len, bool half_close)
+{
+	struct buf out = BUF_INIT;
+	int fd = connect_to(f->path);
+
+	assert_int_equal(write(fd, request, len), (ssize_t)len);
+	if (half_close)
+		shutdown(fd, SHUT_WR);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		char chunk[512];
+		ssize_t n;
+
+		ev_run(f->loop, EVRUN_NOWAIT);
+		n = read(fd, chunk, sizeof(chunk));
+		if (n == 0)
+			break;
+		if (n > 0)
+			buf_append(&out, chunk, (size_t)n);
+		else if (errno == EAGAIN)
+			poll(NULL, 0, 2);
+		else
+			break;
+	}
+	close(fd);
+	return strdup(buf_cstr(&out));
+}
+
+static void
+control_server_answers_status(void **state)
+{
+	struct fixture *f = *state;
+	char *text = exchange(f, "status\n", 7, false);
+
+	assert_string_equal(text, "+OK unhealthy\ntext\n");
+	free(text);
+	text = exchange(f, "status json\r\n", 13, false);
+	assert_string_equal(text, "+OK healthy\n{\"x\":1}\n");
+	free(text);
+	assert_int_equal(f->renders, 2);
+}
+
+static void
+control_server_rejects_unknown_command(void **state)
+{
+	struct fixture *f = *state;
+	char *text = exchange(f, "shutdown now\n", 13, false);
+
+	assert_string_equal(text, "-ERR unknown command: send status or "
+				  "status json\n");
+	assert_int_equal(f->renders, 0);
+	free(text);
+}
+
+static void
+control_server_rejects_overlong_request(void **state)
+{
+	struct fixture *f = *state;
+	char request[CONTROL_REQUEST_MAX + 50];
+	char *text;
+
+	memset(request, 's', sizeof(request));
+	text = exchange(f, request, sizeof(request), false);
+	assert_string_equal(text, "-ERR request too long\n");
+	free(text);
+	/* An LF past the limit does not make it acceptable either. */
+	request[sizeof(request) - 1] = '\n';
+	text = exchange(f, request, sizeof(request), false);
+	assert_string_equal(text, "-ERR request too long\n");
+	assert_int_equal(f->renders, 0);
+	free(text);
+}
+
+static void
+control_server_accepts_half_close(void **state)
+{
+	struct fixture *f = *state;
+	char *text = exchange(f, "status json", 11, true);
+
+	assert_string_equal(text, "+OK healthy\n{\"x\":1}\n");
+	free(text);
+}
+
+static void
+control_server_closes_empty_client(void **state)
+{
+	struct fixture *f = *state;
+	char *text = exchange(f, "", 0, true);
+
+	assert_string_equal(text, "");
+	assert_int_equal(f->renders, 0);
+	free(text);
+}
+
+static void
+control_socket_mode_is_0660(void **state)
+{
+	struct fixture *f = *state;
+	struct stat st;
+
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0660);
+}
+
+static void
+control_open_replaces_stale_socket(void **state)
+{
+	struct fixture *f = *state;
+	struct control_server *again;
+	char err[256] = "";
+	char *text;
+
+	/* A second server takes over the path, as after a crash. */
+	again = control_server_open(f->loop, f->path, render, f, err,
+				    sizeof(err));
+	assert_non_null(again);
+	text = exchange(f, "status\n", 7, false);
+	assert_string_equal(text, "+OK unhealthy\ntext\n");
+	free(text);
+	/* Closing the older server must leave the newer one's file. */
+	control_server_close(&f->server);
+	assert_int_equal(access(f->path, F_OK), 0);
+	f->server = again;
+}
+
+static void
+control_open_keeps_other_files(void **state)
+{
+	char dir[] = "/tmp/hapost-test-control-XXXXXX", path[128];
+	char err[256] = "";
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/control.sock", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_null(control_server_open(loop, path, render, NULL, err,
+					sizeof(err)));
+	assert_non_null(strstr(err, "is not a socket"));
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	rmdir(dir);
+	ev_loop_destroy(loop);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(control_parse_accepts_status),
+		cmocka_unit_test(control_parse_rejects_bad_requests),
+		cmocka_unit_test(control_parse_rejects_nul_byte),
+		cmocka_unit_test(control_response_header_parsed),
+		cmocka_unit_test_setup_teardown(control_server_answers_status,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    control_server_rejects_unknown_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    control_server_rejects_overlong_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    control_server_accepts_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    control_server_closes_empty_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(control_socket_mode_is_0660,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    control_open_replaces_stale_socket, setup, teardown),
+		cmocka_unit_test(control_open_keeps_other_files),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
