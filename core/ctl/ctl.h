@@ -16,6 +16,8 @@
 #define CTL_OK 0
 #define CTL_FAILED 1
 #define CTL_USAGE 2
+/* "status" only: hapostd is not running. */
+#define CTL_NOT_RUNNING 3
 
 /*
  * Runs "domain ...", "account ...", "alias ...": argv[0] is the family.
@@ -24,6 +26,13 @@
 int ctl_directory_main(const char *config_path, int argc, char **argv);
 /* Runs "queue ...": argv[0] is "queue". Implemented in ctl_queue.c. */
 int ctl_queue_main(struct cfg *cfg, int argc, char **argv);
+
+/*
+ * Runs "status [--json]": argv[0] is "status". Implemented in
+ * ctl_status.c. Returns 0 when this node is healthy, 1 when it is not,
+ * 3 when hapostd is not running.
+ */
+int ctl_status_main(struct cfg *cfg, int argc, char **argv);
 
 /* Loads path over the defaults; prints the error and returns -1. */
 int ctl_load_config(struct cfg *cfg, const char *path);

@@ -32,7 +32,8 @@
 static const char *const usage_lines[] = {
     "Usage: hapostctl [-c FILE] COMMAND [ARGUMENT...]",
     "",
-    "Manages the domains, accounts, aliases and mail queue of hapost.",
+    "Manages the domains, accounts, aliases and mail queue of hapost",
+    "and shows the health of the running service.",
     "",
     "Options:",
     "  -c, --config FILE  configuration file (default: $HAPOST_CONF,",
@@ -65,13 +66,18 @@ static const char *const usage_lines[] = {
     "  queue delete ID           remove a message from the queue",
     "  config check              load the configuration and report OK or",
     "                            the first error as FILE:LINE: reason",
+    "  status [--json]           show this node's health, role, queue,",
+    "                            peer and cluster membership, from the",
+    "                            running hapostd; --json prints one JSON",
+    "                            object",
     "",
     "Names are folded to lowercase. An account add or passwd reads the",
     "password from standard input, up to the first newline; from a",
     "terminal it prompts without echo.",
     "",
     "Exit status: 0 on success, 1 when the command failed, 2 on a usage",
-    "error.",
+    "error. status exits 0 when this node is healthy, 1 when it is not,",
+    "and 3 when hapostd is not running.",
 };
 
 static void
@@ -196,6 +202,19 @@ config_main(const char *path, int argc, char **argv)
 }
 
 static int
+status_main(const char *path, int argc, char **argv)
+{
+	struct cfg cfg;
+	int status;
+
+	if (ctl_load_config(&cfg, path) < 0)
+		return CTL_FAILED;
+	status = ctl_status_main(&cfg, argc, argv);
+	cfg_free(&cfg);
+	return status;
+}
+
+static int
 queue_main(const char *path, int argc, char **argv)
 {
 	struct cfg cfg;
@@ -263,6 +282,8 @@ main(int argc, char **argv)
 		return config_main(path, argc, argv);
 	if (strcmp(command, "queue") == 0)
 		return queue_main(path, argc, argv);
+	if (strcmp(command, "status") == 0)
+		return status_main(path, argc, argv);
 	if (strcmp(command, "domain") == 0 || strcmp(command, "account") == 0 ||
 	    strcmp(command, "alias") == 0)
 		return ctl_directory_main(path, argc, argv);
