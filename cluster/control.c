@@ -3,9 +3,13 @@
  *
  * The protocol is described in control.h. Each client has a bounded input
  * buffer, a response buffer and one timer covering the whole exchange.
- * When accept() fails for lack of file descriptors, the server stops
- * accepting for a second instead of spinning on the ready socket. Errors
- * with one client end that client only; the server never exits on them.
+ * After the answer the server shuts down its side and discards input (up
+ * to DRAIN_MAX bytes) until the client closes, because closing with
+ * unread input makes the kernel reset the connection, and the client
+ * could lose the answer. When accept() fails for lack of file
+ * descriptors, the server stops accepting for a second instead of
+ * spinning on the ready socket. Errors with one client end that client
+ * only; the server never exits on them.
  */
 #include "config.h"
 
@@ -24,6 +28,7 @@
 #include "xalloc.h"
 
 #define ACCEPT_PAUSE 1.0
+#define DRAIN_MAX 65536
 
 struct control_client {
 	struct control_server *server;
@@ -31,6 +36,7 @@ struct control_client {
 	struct buf in;
 	struct buf out;
 	size_t sent;
+	size_t drained; /* bytes discarded after the answer */
 	ev_io io;
 	ev_timer timeout;
 	struct control_client *next;
@@ -150,6 +156,25 @@ client_close(struct control_client *c)
 	free(c);
 }
 
+/* Discards what the client still sends after the answer. */
+static void
+client_drain_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control_client *c = w->data;
+	char scratch[4096];
+	ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		      errno == EINTR))
+		return;
+	if (n > 0) {
+		c->drained += (size_t)n;
+		if (c->drained <= DRAIN_MAX)
+			return;
+	}
+	client_close(c);
+}
+
 static void
 client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -170,7 +195,11 @@ client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		c->sent += (size_t)n;
 	}
-	client_close(c);
+	shutdown(c->fd, SHUT_WR);
+	ev_io_stop(loop, &c->io);
+	ev_io_set(&c->io, c->fd, EV_READ);
+	ev_set_cb(&c->io, client_drain_cb);
+	ev_io_start(loop, &c->io);
 }
 
 /* Switches the client from reading to writing out. */
