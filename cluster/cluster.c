@@ -68,7 +68,7 @@ struct cluster {
 	size_t nprobes;
 	bool listener_checked[HEARTBEAT_LISTENERS_MAX];
 	struct node_health self;
-	bool have_self; /* self holds the results of one tick */
+	bool have_self; /* self contains the results of one tick */
 	char data_dir_error[256];
 	char generation_error[256];
 	char queue_error[256];
@@ -152,7 +152,7 @@ run_probes(struct cluster *c, double now)
 		note_check("data generation", c->generation_error,
 			   sizeof(c->generation_error), NULL);
 	} else {
-		/* 0 tells the peer this node does not know its data. */
+		/* Generation 0 means this node cannot read its generation. */
 		c->self.generation = 0;
 		note_check("data generation", c->generation_error,
 			   sizeof(c->generation_error), err);
@@ -160,7 +160,7 @@ run_probes(struct cluster *c, double now)
 	c->checked_at = now;
 }
 
-/* Copies the probes' last results into self; true when all answered. */
+/* Copies the probes' last results into self; true when all passed. */
 static bool
 collect_listeners(struct cluster *c)
 {
@@ -181,7 +181,7 @@ collect_listeners(struct cluster *c)
 					    l->service, l->address, err);
 		} else if (ok != l->healthy) {
 			if (ok)
-				log_notice("listener %s %s answers again",
+				log_notice("listener %s %s responds again",
 					   l->service, l->address);
 			else
 				log_warning("listener %s %s failed its "

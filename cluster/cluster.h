@@ -34,7 +34,7 @@ struct cluster_listener {
 	const char *address; /* as written in the config */
 };
 
-/* What the master hands the cluster process at fork. */
+/* The master's state that the cluster process receives at fork. */
 struct cluster_env {
 	pid_t master_pid;
 	const struct cluster_listener *listeners;

@@ -3,10 +3,10 @@
  *
  * The protocol is described in control.h. Each client has a bounded input
  * buffer, a response buffer and one timer covering the whole exchange.
- * After the answer the server shuts down its side and discards input (up
- * to DRAIN_MAX bytes) until the client closes, because closing with
- * unread input makes the kernel reset the connection, and the client
- * could lose the answer. When accept() fails for lack of file
+ * After the response the server shuts down its side and discards input
+ * (up to DRAIN_MAX bytes) until the client closes. Closing with unread
+ * input makes the kernel reset the connection, and the client could lose
+ * the response. When accept() fails for lack of file
  * descriptors, the server stops accepting for a second instead of
  * spinning on the ready socket. Errors with one client end that client
  * only; the server never exits on them.
@@ -36,7 +36,7 @@ struct control_client {
 	struct buf in;
 	struct buf out;
 	size_t sent;
-	size_t drained; /* bytes discarded after the answer */
+	size_t drained; /* bytes discarded after the response */
 	ev_io io;
 	ev_timer timeout;
 	struct control_client *next;
@@ -156,7 +156,7 @@ client_close(struct control_client *c)
 	free(c);
 }
 
-/* Discards what the client still sends after the answer. */
+/* Discards what the client still sends after the response. */
 static void
 client_drain_cb(struct ev_loop *loop, ev_io *w, int revents)
 {

@@ -3,7 +3,7 @@
  *
  * Protocol: a client connects to the unix stream socket and sends one
  * line, "status" or "status json" (LF or CRLF ends it; case and spaces
- * around the words do not matter). The server answers with one header
+ * around the words do not matter). The server responds with one header
  * line, then the body, then closes the connection:
  *
  *     +OK healthy          the report follows; this node is healthy

@@ -47,8 +47,8 @@
 
 enum node_role {
 	ROLE_STANDALONE, /* no live peer */
-	ROLE_ACTIVE,	 /* a peer is live and this node's listeners answer */
-	ROLE_STANDBY,	 /* a peer is live and a listener does not answer */
+	ROLE_ACTIVE,	 /* a peer is live and this node's listeners respond */
+	ROLE_STANDBY,	 /* a peer is live and a listener does not respond */
 };
 
 struct listener_health {
@@ -75,7 +75,7 @@ const char *node_role_name(enum node_role role);
 /* Parses "standalone", "active" or "standby"; returns 0 or -1. */
 int node_role_parse(const char *text, enum node_role *out);
 /*
- * Returns true when every listener answers, data_dir is writable and the
+ * Returns true when every listener responds, data_dir is writable and the
  * queue manager runs. The queue size and the peer do not count.
  */
 bool node_health_ok(const struct node_health *h);

@@ -1,5 +1,5 @@
 /*
- * listener_probe - checks that a listener answers with its greeting
+ * listener_probe - checks that a listener responds with its greeting
  *
  * A probe connects to one listener without blocking, reads the first
  * line and checks it against the service's greeting (SMTP and submission

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-/* The file in data_dir that holds the data generation number. */
+/* The file in data_dir that contains the data generation number. */
 #define GENERATION_FILE "generation"
 
 /*

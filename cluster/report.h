@@ -26,7 +26,7 @@
 
 struct local_status {
 	struct node_health health;
-	/* Why a listener failed its last check; NULL when it answered. */
+	/* Why a listener failed its last check; NULL when it passed. */
 	const char *listener_error[HEARTBEAT_LISTENERS_MAX];
 	const char *data_dir;
 	const char *data_dir_error; /* NULL when the probe file worked */

@@ -6,7 +6,7 @@
  * line. The OCF agent calls this from its monitor action, so the exit
  * status carries the result: 0 when this node is healthy, 1 when it is
  * not or when the answer is missing or invalid, 2 on a usage error, 3
- * when hapostd is not running (no socket, or a socket nobody listens on,
+ * when hapostd is not running (no socket, or a socket no process listens on,
  * and no live master in RUN_DIR/hapostd.pid). When the master runs but
  * its socket does not answer (the cluster process is restarting), the
  * status is 1, not 3. The whole exchange is bounded by STATUS_TIMEOUT.

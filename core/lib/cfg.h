@@ -90,7 +90,7 @@ int cfg_parse_duration(const char *text, unsigned *out);
 size_t cfg_key_count(void);
 const char *cfg_key_name(size_t i);
 
-/* The longest node_name and cluster_group (CPG allows 127 bytes). */
+/* Maximum lengths of node_name and cluster_group (CPG allows 127). */
 #define NODE_NAME_MAX 64
 #define CLUSTER_GROUP_MAX 127
 
