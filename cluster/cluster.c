@@ -87,9 +87,9 @@ struct cluster {
 struct cluster_shared *
 cluster_shared_create(void)
 {
-	void *p = mmap(NULL, sizeof(struct cluster_shared),
-		       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-		       0);
+	void *p =
+	    mmap(NULL, sizeof(struct cluster_shared), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -146,8 +146,8 @@ run_probes(struct cluster *c, double now)
 	note_check("data_dir writable", c->data_dir_error,
 		   sizeof(c->data_dir_error),
 		   c->self.data_dir_writable ? NULL : err);
-	if (generation_read(c->cfg->data_dir, &generation, err,
-			    sizeof(err)) == 0) {
+	if (generation_read(c->cfg->data_dir, &generation, err, sizeof(err)) ==
+	    0) {
 		c->self.generation = generation;
 		note_check("data generation", c->generation_error,
 			   sizeof(c->generation_error), NULL);
@@ -221,13 +221,13 @@ update_self(struct cluster *c, double now)
 	else
 		role = listeners_ok ? ROLE_ACTIVE : ROLE_STANDBY;
 	if (c->have_self && role != h->role)
-		log_notice("role changed from %s to %s", node_role_name(h->role),
-			   node_role_name(role));
+		log_notice("role changed from %s to %s",
+			   node_role_name(h->role), node_role_name(role));
 	h->role = role;
 	if (now >= c->next_probe)
-		c->next_probe = now + (node_health_ok(h)
-					   ? c->cfg->cluster_probe_interval
-					   : interval(c));
+		c->next_probe =
+		    now + (node_health_ok(h) ? c->cfg->cluster_probe_interval
+					     : interval(c));
 	c->have_self = true;
 }
 
@@ -334,10 +334,10 @@ on_link_state(bool connected, void *arg)
 }
 
 static const struct cpg_link_ops link_ops = {
-	.deliver = on_deliver,
-	.joined = on_joined,
-	.left = on_left,
-	.state = on_link_state,
+    .deliver = on_deliver,
+    .joined = on_joined,
+    .left = on_left,
+    .state = on_link_state,
 };
 
 static bool

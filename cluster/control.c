@@ -94,13 +94,15 @@ control_parse_request(const char *line, size_t len, enum control_command *cmd,
 		n++;
 	}
 	if (n == 0) {
-		snprintf(err, errlen, "empty request: send status or "
-				      "status json");
+		snprintf(err, errlen,
+			 "empty request: send status or "
+			 "status json");
 		return -1;
 	}
 	if (lens[0] != 6 || strncasecmp(words[0], "status", 6) != 0) {
-		snprintf(err, errlen, "unknown command: send status or "
-				      "status json");
+		snprintf(err, errlen,
+			 "unknown command: send status or "
+			 "status json");
 		return -1;
 	}
 	if (n == 1) {
@@ -164,8 +166,8 @@ client_drain_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char scratch[4096];
 	ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
 
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-		      errno == EINTR))
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n > 0) {
 		c->drained += (size_t)n;
@@ -244,13 +246,12 @@ client_handle(struct control_client *c, size_t line_len)
 	}
 	healthy = s->render(cmd, &body, s->arg);
 	buf_reset(&c->out);
-	buf_printf(&c->out, "%s\n", healthy ? CONTROL_HEALTHY
-					    : CONTROL_UNHEALTHY);
+	buf_printf(&c->out, "%s\n",
+		   healthy ? CONTROL_HEALTHY : CONTROL_UNHEALTHY);
 	buf_append(&c->out, body.data, body.len);
 	buf_free(&body);
-	log_debug("control: served %s", cmd == CONTROL_STATUS_JSON
-						? "status json"
-						: "status");
+	log_debug("control: served %s",
+		  cmd == CONTROL_STATUS_JSON ? "status json" : "status");
 	client_respond(c);
 }
 

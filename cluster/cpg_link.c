@@ -75,9 +75,8 @@ link_of(cpg_handle_t handle)
 	return ctx;
 }
 
-static void
-link_fail(struct cpg_link *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void link_fail(struct cpg_link *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Drops the connection and schedules the next attempt. */
 static void
@@ -156,8 +155,7 @@ confchg_cb(cpg_handle_t handle, const struct cpg_name *group,
 		if (joined[i].nodeid == l->nodeid && joined[i].pid == self)
 			continue;
 		if (l->ops->joined != NULL)
-			l->ops->joined(joined[i].nodeid, joined[i].pid,
-				       l->arg);
+			l->ops->joined(joined[i].nodeid, joined[i].pid, l->arg);
 	}
 	for (size_t i = 0; i < nleft; i++)
 		if (l->ops->left != NULL)
@@ -214,11 +212,11 @@ static void
 link_initialize(struct cpg_link *l)
 {
 	static cpg_model_v1_data_t model = {
-		.model = CPG_MODEL_V1,
-		.cpg_deliver_fn = deliver_cb,
-		.cpg_confchg_fn = confchg_cb,
-		.cpg_totem_confchg_fn = totem_cb,
-		.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
+	    .model = CPG_MODEL_V1,
+	    .cpg_deliver_fn = deliver_cb,
+	    .cpg_confchg_fn = confchg_cb,
+	    .cpg_totem_confchg_fn = totem_cb,
+	    .flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
 	};
 	cs_error_t rc;
 	int fd;
@@ -289,8 +287,7 @@ link_join(struct cpg_link *l)
 	l->reason[0] = '\0';
 	l->logged_reason[0] = '\0';
 	ev_io_start(l->loop, &l->io);
-	log_notice("joined CPG group %s as node id %u", l->group.value,
-		   nodeid);
+	log_notice("joined CPG group %s as node id %u", l->group.value, nodeid);
 	if (l->ops->state != NULL)
 		l->ops->state(true, l->arg);
 }

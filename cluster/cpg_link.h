@@ -30,8 +30,7 @@ struct cpg_link_ops {
 	/* A process joined the group (not called for this process). */
 	void (*joined)(uint32_t nodeid, uint32_t pid, void *arg);
 	/* A process left; reason is a CPG_REASON_* value. */
-	void (*left)(uint32_t nodeid, uint32_t pid, uint32_t reason,
-		     void *arg);
+	void (*left)(uint32_t nodeid, uint32_t pid, uint32_t reason, void *arg);
 	/* The link joined the group, or lost it (connected false). */
 	void (*state)(bool connected, void *arg);
 };

@@ -17,9 +17,9 @@
 #include "heartbeat.h"
 
 static const char *const role_names[] = {
-	[ROLE_STANDALONE] = "standalone",
-	[ROLE_ACTIVE] = "active",
-	[ROLE_STANDBY] = "standby",
+    [ROLE_STANDALONE] = "standalone",
+    [ROLE_ACTIVE] = "active",
+    [ROLE_STANDBY] = "standby",
 };
 
 const char *
@@ -88,12 +88,10 @@ heartbeat_encode(const struct node_health *h, struct buf *out)
 	buf_printf(out, "data_dir_writable=%d\n", h->data_dir_writable);
 	buf_printf(out, "qmgr_alive=%d\n", h->qmgr_alive);
 	buf_printf(out, "queue_size=%" PRIu64 "\n", h->queue_size);
-	buf_printf(out, "queue_oldest_age=%" PRId64 "\n",
-		   h->queue_oldest_age);
+	buf_printf(out, "queue_oldest_age=%" PRId64 "\n", h->queue_oldest_age);
 	for (size_t i = 0; i < n; i++)
-		buf_printf(out, "listener=%s %s %d\n",
-			   h->listeners[i].service, h->listeners[i].address,
-			   h->listeners[i].healthy);
+		buf_printf(out, "listener=%s %s %d\n", h->listeners[i].service,
+			   h->listeners[i].address, h->listeners[i].healthy);
 	buf_puts(out, "end\n");
 }
 
@@ -179,15 +177,15 @@ enum hb_key {
 };
 
 static const char *const key_names[] = {
-	[K_NODE] = "node",
-	[K_ROLE] = "role",
-	[K_TIME] = "time_ms",
-	[K_GENERATION] = "generation",
-	[K_DATA_DIR] = "data_dir_writable",
-	[K_QMGR] = "qmgr_alive",
-	[K_QUEUE_SIZE] = "queue_size",
-	[K_QUEUE_AGE] = "queue_oldest_age",
-	[K_LISTENER] = "listener",
+    [K_NODE] = "node",
+    [K_ROLE] = "role",
+    [K_TIME] = "time_ms",
+    [K_GENERATION] = "generation",
+    [K_DATA_DIR] = "data_dir_writable",
+    [K_QMGR] = "qmgr_alive",
+    [K_QUEUE_SIZE] = "queue_size",
+    [K_QUEUE_AGE] = "queue_oldest_age",
+    [K_LISTENER] = "listener",
 };
 
 static enum hb_key
@@ -237,8 +235,7 @@ parse_value(enum hb_key key, const char *value, struct node_health *out)
 	case K_LISTENER:
 		if (out->nlisteners == HEARTBEAT_LISTENERS_MAX)
 			return -1;
-		if (parse_listener(value,
-				   &out->listeners[out->nlisteners]) < 0)
+		if (parse_listener(value, &out->listeners[out->nlisteners]) < 0)
 			return -1;
 		out->nlisteners++;
 		return 0;
@@ -339,7 +336,8 @@ heartbeat_decode(const void *data, size_t len, struct node_health *out,
 		}
 		if (parse_value(key, eq + 1, out) < 0) {
 			snprintf(err, errlen, "line %u: invalid value for %s",
-				 lineno, key == K_UNKNOWN ? "?" : key_names[key]);
+				 lineno,
+				 key == K_UNKNOWN ? "?" : key_names[key]);
 			return -1;
 		}
 	}

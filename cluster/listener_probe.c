@@ -2,10 +2,11 @@
  * listener_probe - non-blocking greeting check of one listener
  *
  * States: idle, connecting (waiting for the socket to become writable),
- * reading (waiting for the first line). One timer covers both. The first
- * line may arrive in pieces; the probe reads at most PROBE_LINE_MAX bytes
- * and judges what it has when a LF arrives, the buffer fills or the peer
- * closes.
+ * reading (waiting for the first line) and quitting (passed, waiting for
+ * the server to close after the quit command). One timer covers all.
+ * The first line may arrive in pieces. The probe reads at most
+ * PROBE_LINE_MAX bytes and judges what it has when a LF arrives, the
+ * buffer fills or the peer closes.
  */
 #include "config.h"
 
@@ -23,6 +24,7 @@
 #include "xalloc.h"
 
 #define PROBE_LINE_MAX 512
+#define PROBE_DRAIN_MAX 4096
 
 struct listener_probe {
 	struct ev_loop *loop;
@@ -33,6 +35,8 @@ struct listener_probe {
 	int fd;
 	double timeout; /* seconds */
 	bool running;
+	bool quitting; /* passed; waiting for the server to close */
+	size_t drained;
 	bool checked;
 	bool healthy;
 	char error[160];
@@ -74,36 +78,87 @@ quit_command(const char *service)
 	return strcmp(service, "imap") == 0 ? "hp LOGOUT\r\n" : "QUIT\r\n";
 }
 
+static void probe_finish(struct listener_probe *p, bool healthy,
+			 const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
-probe_finish(struct listener_probe *p, bool healthy, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+probe_close(struct listener_probe *p)
+{
+	ev_io_stop(p->loop, &p->io);
+	ev_timer_stop(p->loop, &p->timer);
+	if (p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	p->running = false;
+	p->quitting = false;
+}
+
+/* Records the result of a check. */
+static void
+probe_set_result(struct listener_probe *p, bool healthy, const char *fmt,
+		 va_list ap)
+{
+	p->checked = true;
+	p->healthy = healthy;
+	p->error[0] = '\0';
+	if (fmt != NULL)
+		vsnprintf(p->error, sizeof(p->error), fmt, ap);
+}
 
 static void
 probe_finish(struct listener_probe *p, bool healthy, const char *fmt, ...)
 {
 	va_list ap;
 
-	ev_io_stop(p->loop, &p->io);
-	ev_timer_stop(p->loop, &p->timer);
-	if (p->fd >= 0) {
-		if (healthy) {
-			const char *quit = quit_command(p->service);
+	va_start(ap, fmt);
+	probe_set_result(p, healthy, fmt, ap);
+	va_end(ap);
+	probe_close(p);
+}
 
-			(void)!send(p->fd, quit, strlen(quit),
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-		}
-		close(p->fd);
-		p->fd = -1;
+/*
+ * Reads and discards the reply to the quit command until the server
+ * closes. Closing first would reset the connection under the server's
+ * reply, and the server would log a read error for each check.
+ */
+static void
+quit_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener_probe *p = w->data;
+	char scratch[512];
+	ssize_t n = recv(p->fd, scratch, sizeof(scratch), 0);
+
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n > 0) {
+		p->drained += (size_t)n;
+		if (p->drained <= PROBE_DRAIN_MAX)
+			return;
 	}
-	p->running = false;
+	probe_close(p);
+}
+
+/* Passes the check, sends the quit command and waits for the close. */
+static void
+probe_pass(struct listener_probe *p)
+{
+	const char *quit = quit_command(p->service);
+
 	p->checked = true;
-	p->healthy = healthy;
+	p->healthy = true;
 	p->error[0] = '\0';
-	if (fmt != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(p->error, sizeof(p->error), fmt, ap);
-		va_end(ap);
+	if (send(p->fd, quit, strlen(quit), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		probe_close(p);
+		return;
 	}
+	p->quitting = true;
+	p->drained = 0;
+	ev_io_stop(p->loop, &p->io);
+	ev_set_cb(&p->io, quit_read_cb);
+	ev_io_start(p->loop, &p->io);
 }
 
 static void
@@ -119,14 +174,13 @@ judge_line(struct listener_probe *p)
 		}
 	}
 	if (greeting_ok(p->service, p->line, len)) {
-		probe_finish(p, true, NULL);
+		probe_pass(p);
 		return;
 	}
 	/* The greeting is server text, but keep control bytes out. */
 	for (size_t i = 0; i < len && i + 1 < sizeof(shown); i++)
-		shown[i] = (p->line[i] >= ' ' && p->line[i] <= '~')
-				   ? p->line[i]
-				   : '?';
+		shown[i] =
+		    (p->line[i] >= ' ' && p->line[i] <= '~') ? p->line[i] : '?';
 	shown[len < sizeof(shown) - 1 ? len : sizeof(shown) - 1] = '\0';
 	probe_finish(p, false, "unexpected greeting \"%s\"", shown);
 }
@@ -180,7 +234,11 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct listener_probe *p = w->data;
 
-	probe_finish(p, false, "no greeting within %.1f s", p->timeout);
+	/* After a passed check, the timer only bounds the wait for close. */
+	if (p->quitting)
+		probe_close(p);
+	else
+		probe_finish(p, false, "no greeting within %.1f s", p->timeout);
 }
 
 /* Maps a wildcard address to the loopback address of its family. */
@@ -275,8 +333,7 @@ listener_probe_free(struct listener_probe **pp)
 
 	if (p == NULL)
 		return;
-	if (p->running)
-		probe_finish(p, false, NULL);
+	probe_close(p);
 	free(p->service);
 	free(p->address);
 	free(p);

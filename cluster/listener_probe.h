@@ -40,8 +40,7 @@ void listener_probe_start(struct listener_probe *p, double timeout);
  * came; otherwise false with the reason in *error ("not checked yet"
  * before the first check ends).
  */
-bool listener_probe_result(const struct listener_probe *p,
-			   const char **error);
+bool listener_probe_result(const struct listener_probe *p, const char **error);
 /* Returns true once a check has finished. */
 bool listener_probe_checked(const struct listener_probe *p);
 /* Stops a running check, frees the probe and sets *pp to NULL. */

@@ -60,8 +60,7 @@ data_dir_probe(const char *data_dir, char *err, size_t errlen)
 }
 
 int
-generation_read(const char *data_dir, uint64_t *out, char *err,
-		size_t errlen)
+generation_read(const char *data_dir, uint64_t *out, char *err, size_t errlen)
 {
 	struct buf text = BUF_INIT;
 	char path[4096], *end;
@@ -161,8 +160,8 @@ queue_stats(const char *data_dir, time_t now, uint64_t *size,
 	snprintf(path + n, sizeof(path) - (size_t)n, "/%s", oldest);
 	/* The entry may have been delivered since readdir(). */
 	if (stat(path, &st) == 0)
-		*oldest_age = now > st.st_mtime ? (int64_t)(now - st.st_mtime)
-						: 0;
+		*oldest_age =
+		    now > st.st_mtime ? (int64_t)(now - st.st_mtime) : 0;
 	return 0;
 }
 

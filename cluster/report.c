@@ -272,7 +272,8 @@ report_json(const struct status_report *r, struct buf *out)
 static void
 text_queue(struct buf *out, const struct node_health *h)
 {
-	buf_printf(out, "  queue:          %" PRIu64 " messages", h->queue_size);
+	buf_printf(out, "  queue:          %" PRIu64 " messages",
+		   h->queue_size);
 	if (h->queue_oldest_age >= 0)
 		buf_printf(out, ", oldest %" PRId64 " s", h->queue_oldest_age);
 	buf_putc(out, '\n');
@@ -287,8 +288,8 @@ text_listeners(struct buf *out, const struct node_health *h,
 	for (size_t i = 0; i < h->nlisteners; i++) {
 		const struct listener_health *l = &h->listeners[i];
 
-		buf_printf(out, "  %-15s %-10s %-24s %s", i == 0 ? "listeners:" : "",
-			   l->service, l->address,
+		buf_printf(out, "  %-15s %-10s %-24s %s",
+			   i == 0 ? "listeners:" : "", l->service, l->address,
 			   l->healthy ? "ok" : "FAILED");
 		if (!l->healthy && errors != NULL && errors[i] != NULL)
 			buf_printf(out, " (%s)", errors[i]);

@@ -163,8 +163,9 @@ exchange(const struct cfg *cfg, const char *path, bool json)
 	}
 	if (write_full(fd, request, strlen(request)) < 0 ||
 	    read_all(fd, &resp, &deadline) < 0) {
-		ret = ctl_fail("status", "reading the answer from %s failed: %s",
-			       path, strerror(errno));
+		ret =
+		    ctl_fail("status", "reading the answer from %s failed: %s",
+			     path, strerror(errno));
 		goto out;
 	}
 	text = buf_cstr(&resp);

@@ -98,8 +98,9 @@ static void
 generation_bad_contents_rejected(void **state)
 {
 	static const char *const bad[] = {
-		"", "0\n", "abc\n", "-1\n", " 5\n", "5 \n", "5\n\n",
-		"18446744073709551616\n", "5\nx",
+	    "",	    "0\n",  "abc\n", "-1\n",
+	    " 5\n", "5 \n", "5\n\n", "18446744073709551616\n",
+	    "5\nx",
 	};
 	const char *dir = *state;
 
@@ -121,9 +122,8 @@ queue_stats_missing_dir_is_empty(void **state)
 	int64_t age = 99;
 	char err[256] = "";
 
-	assert_int_equal(queue_stats(*state, time(NULL), &size, &age, err,
-				     sizeof(err)),
-			 0);
+	assert_int_equal(
+	    queue_stats(*state, time(NULL), &size, &age, err, sizeof(err)), 0);
 	assert_int_equal(size, 0);
 	assert_int_equal(age, -1);
 }
@@ -157,17 +157,15 @@ queue_stats_counts_and_ages(void **state)
 	times[0].tv_sec = now - 100;
 	times[0].tv_usec = 0;
 	times[1] = times[0];
-	snprintf(path, sizeof(path), "%s/queue/messages/0000000000090001",
-		 dir);
+	snprintf(path, sizeof(path), "%s/queue/messages/0000000000090001", dir);
 	assert_int_equal(utimes(path, times), 0);
 	assert_int_equal(queue_stats(dir, now, &size, &age, err, sizeof(err)),
 			 0);
 	assert_int_equal(size, 2);
 	assert_int_equal(age, 100);
 	/* A clock that went back gives age 0, not a negative age. */
-	assert_int_equal(queue_stats(dir, now - 1000, &size, &age, err,
-				     sizeof(err)),
-			 0);
+	assert_int_equal(
+	    queue_stats(dir, now - 1000, &size, &age, err, sizeof(err)), 0);
 	assert_int_equal(age, 0);
 }
 
@@ -225,23 +223,23 @@ greeting_ok_table(void **state)
 		const char *line;
 		bool ok;
 	} cases[] = {
-		{"smtp", "220 mx.example.test ESMTP\r\n", true},
-		{"smtp", "220-mx.example.test first line\r\n", true},
-		{"submission", "220 mx ESMTP", true},
-		{"smtp", "220\r\n", true},
-		{"smtp", "220", true},
-		{"smtp", "2200 x", false},
-		{"smtp", "421 4.3.2 busy\r\n", false},
-		{"smtp", "", false},
-		{"pop3", "+OK ready\r\n", true},
-		{"pop3", "+OK", true},
-		{"pop3", "+OKAY", false},
-		{"pop3", "-ERR busy", false},
-		{"imap", "* OK [CAPABILITY IMAP4rev1] ready\r\n", true},
-		{"imap", "* PREAUTH ready", false},
-		{"imap", "* BYE busy", false},
-		{"imap", "* OKish", false},
-		{"ftp", "220 ftp", false},
+	    {"smtp", "220 mx.example.test ESMTP\r\n", true},
+	    {"smtp", "220-mx.example.test first line\r\n", true},
+	    {"submission", "220 mx ESMTP", true},
+	    {"smtp", "220\r\n", true},
+	    {"smtp", "220", true},
+	    {"smtp", "2200 x", false},
+	    {"smtp", "421 4.3.2 busy\r\n", false},
+	    {"smtp", "", false},
+	    {"pop3", "+OK ready\r\n", true},
+	    {"pop3", "+OK", true},
+	    {"pop3", "+OKAY", false},
+	    {"pop3", "-ERR busy", false},
+	    {"imap", "* OK [CAPABILITY IMAP4rev1] ready\r\n", true},
+	    {"imap", "* PREAUTH ready", false},
+	    {"imap", "* BYE busy", false},
+	    {"imap", "* OKish", false},
+	    {"ftp", "220 ftp", false},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -255,22 +253,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(generation_missing_file_created,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(generation_existing_file_read,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    generation_bad_contents_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    queue_stats_missing_dir_is_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(queue_stats_counts_and_ages,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(data_dir_probe_leaves_nothing,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    data_dir_probe_missing_dir_fails, setup, teardown),
-		cmocka_unit_test(process_alive_zombie_is_dead),
-		cmocka_unit_test(greeting_ok_table),
+	    cmocka_unit_test_setup_teardown(generation_missing_file_created,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(generation_existing_file_read,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(generation_bad_contents_rejected,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_stats_missing_dir_is_empty,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_stats_counts_and_ages, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(data_dir_probe_leaves_nothing,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(data_dir_probe_missing_dir_fails,
+					    setup, teardown),
+	    cmocka_unit_test(process_alive_zombie_is_dead),
+	    cmocka_unit_test(greeting_ok_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

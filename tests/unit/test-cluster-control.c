@@ -33,22 +33,21 @@ control_parse_accepts_status(void **state)
 		const char *line;
 		enum control_command cmd;
 	} cases[] = {
-		{"status", CONTROL_STATUS_TEXT},
-		{"status\r", CONTROL_STATUS_TEXT},
-		{"  status\t", CONTROL_STATUS_TEXT},
-		{"STATUS", CONTROL_STATUS_TEXT},
-		{"status json", CONTROL_STATUS_JSON},
-		{"status   JSON\r", CONTROL_STATUS_JSON},
-		{"\tstatus json ", CONTROL_STATUS_JSON},
+	    {"status", CONTROL_STATUS_TEXT},
+	    {"status\r", CONTROL_STATUS_TEXT},
+	    {"  status\t", CONTROL_STATUS_TEXT},
+	    {"STATUS", CONTROL_STATUS_TEXT},
+	    {"status json", CONTROL_STATUS_JSON},
+	    {"status   JSON\r", CONTROL_STATUS_JSON},
+	    {"\tstatus json ", CONTROL_STATUS_JSON},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		enum control_command cmd = (enum control_command)-1;
+		enum control_command cmd = (enum control_command) - 1;
 		char err[128] = "";
 
-		if (control_parse_request(cases[i].line,
-					  strlen(cases[i].line), &cmd, err,
-					  sizeof(err)) != 0)
+		if (control_parse_request(cases[i].line, strlen(cases[i].line),
+					  &cmd, err, sizeof(err)) != 0)
 			fail_msg("case %zu rejected: %s", i, err);
 		assert_int_equal(cmd, cases[i].cmd);
 	}
@@ -61,17 +60,17 @@ control_parse_rejects_bad_requests(void **state)
 		const char *line;
 		const char *expect;
 	} cases[] = {
-		{"", "empty request"},
-		{"   \r", "empty request"},
-		{"stat", "unknown command"},
-		{"statusjson", "unknown command"},
-		{"stop", "unknown command"},
-		{"json status", "unknown command"},
-		{"status xml", "invalid argument"},
-		{"status json extra", "invalid argument"},
-		{"status json a b", "too many words"},
-		{"status\r\r", "unknown command"},
-		{"status \x01", "invalid argument"},
+	    {"", "empty request"},
+	    {"   \r", "empty request"},
+	    {"stat", "unknown command"},
+	    {"statusjson", "unknown command"},
+	    {"stop", "unknown command"},
+	    {"json status", "unknown command"},
+	    {"status xml", "invalid argument"},
+	    {"status json extra", "invalid argument"},
+	    {"status json a b", "too many words"},
+	    {"status\r\r", "unknown command"},
+	    {"status \x01", "invalid argument"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -94,9 +93,9 @@ control_parse_rejects_nul_byte(void **state)
 	enum control_command cmd;
 	char err[128] = "";
 
-	assert_int_equal(control_parse_request("status\0json", 11, &cmd, err,
-					       sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    control_parse_request("status\0json", 11, &cmd, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "NUL"));
 }
 
@@ -106,29 +105,27 @@ control_response_header_parsed(void **state)
 	bool healthy = false;
 	char err[128] = "";
 
-	assert_int_equal(control_parse_response("+OK healthy", &healthy, err,
-						sizeof(err)),
-			 0);
+	assert_int_equal(
+	    control_parse_response("+OK healthy", &healthy, err, sizeof(err)),
+	    0);
 	assert_true(healthy);
-	assert_int_equal(control_parse_response("+OK unhealthy", &healthy, err,
-						sizeof(err)),
-			 0);
+	assert_int_equal(
+	    control_parse_response("+OK unhealthy", &healthy, err, sizeof(err)),
+	    0);
 	assert_false(healthy);
-	assert_int_equal(control_parse_response("-ERR busy", &healthy, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    control_parse_response("-ERR busy", &healthy, err, sizeof(err)),
+	    -1);
 	assert_string_equal(err, "busy");
 	assert_int_equal(control_parse_response("-ERR bad\x1b[0m", &healthy,
 						err, sizeof(err)),
 			 -1);
 	assert_string_equal(err, "bad?[0m");
-	assert_int_equal(control_parse_response("-ERR ", &healthy, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    control_parse_response("-ERR ", &healthy, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "invalid response"));
-	assert_int_equal(control_parse_response("+OK", &healthy, err,
-						sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    control_parse_response("+OK", &healthy, err, sizeof(err)), -1);
 	assert_int_equal(control_parse_response("HTTP/1.1 200 OK", &healthy,
 						err, sizeof(err)),
 			 -1);
@@ -165,8 +162,8 @@ setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir,
 		 CONTROL_SOCKET_NAME);
 	f->loop = ev_loop_new(EVFLAG_AUTO);
-	f->server = control_server_open(f->loop, f->path, render, f, err,
-					sizeof(err));
+	f->server =
+	    control_server_open(f->loop, f->path, render, f, err, sizeof(err));
 	if (f->server == NULL)
 		fail_msg("%s", err);
 	*state = f;
@@ -315,8 +312,8 @@ control_open_replaces_stale_socket(void **state)
 	char *text;
 
 	/* A second server takes over the path, as after a crash. */
-	again = control_server_open(f->loop, f->path, render, f, err,
-				    sizeof(err));
+	again =
+	    control_server_open(f->loop, f->path, render, f, err, sizeof(err));
 	assert_non_null(again);
 	text = exchange(f, "status\n", 7, false);
 	assert_string_equal(text, "+OK unhealthy\ntext\n");
@@ -340,8 +337,8 @@ control_open_keeps_other_files(void **state)
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_null(control_server_open(loop, path, render, NULL, err,
-					sizeof(err)));
+	assert_null(
+	    control_server_open(loop, path, render, NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "is not a socket"));
 	assert_int_equal(access(path, F_OK), 0);
 	unlink(path);
@@ -353,25 +350,25 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(control_parse_accepts_status),
-		cmocka_unit_test(control_parse_rejects_bad_requests),
-		cmocka_unit_test(control_parse_rejects_nul_byte),
-		cmocka_unit_test(control_response_header_parsed),
-		cmocka_unit_test_setup_teardown(control_server_answers_status,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    control_server_rejects_unknown_command, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    control_server_rejects_overlong_request, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    control_server_accepts_half_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    control_server_closes_empty_client, setup, teardown),
-		cmocka_unit_test_setup_teardown(control_socket_mode_is_0660,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    control_open_replaces_stale_socket, setup, teardown),
-		cmocka_unit_test(control_open_keeps_other_files),
+	    cmocka_unit_test(control_parse_accepts_status),
+	    cmocka_unit_test(control_parse_rejects_bad_requests),
+	    cmocka_unit_test(control_parse_rejects_nul_byte),
+	    cmocka_unit_test(control_response_header_parsed),
+	    cmocka_unit_test_setup_teardown(control_server_answers_status,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		control_server_rejects_unknown_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		control_server_rejects_overlong_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(control_server_accepts_half_close,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(control_server_closes_empty_client,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(control_socket_mode_is_0660, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(control_open_replaces_stale_socket,
+					    setup, teardown),
+	    cmocka_unit_test(control_open_keeps_other_files),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,8 +20,8 @@
 
 #define HEAD "hapost-heartbeat 1\n"
 #define BODY                                                                   \
-	"node=mx1\nrole=active\ntime_ms=1700000000123\ngeneration=7\n"        \
-	"data_dir_writable=1\nqmgr_alive=1\nqueue_size=3\n"                   \
+	"node=mx1\nrole=active\ntime_ms=1700000000123\ngeneration=7\n"         \
+	"data_dir_writable=1\nqmgr_alive=1\nqueue_size=3\n"                    \
 	"queue_oldest_age=42\n"
 #define VALID HEAD BODY "listener=smtp 127.0.0.1:25 1\nend\n"
 
@@ -61,9 +61,8 @@ heartbeat_round_trip_keeps_fields(void **state)
 
 	sample(&in);
 	heartbeat_encode(&in, &b);
-	assert_int_equal(heartbeat_decode(b.data, b.len, &out, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
 	assert_string_equal(out.name, in.name);
 	assert_int_equal(out.role, ROLE_STANDBY);
 	assert_true(out.time_ms == in.time_ms);
@@ -98,9 +97,8 @@ heartbeat_encode_caps_listeners(void **state)
 	}
 	heartbeat_encode(&in, &b);
 	assert_true(b.len <= HEARTBEAT_MAX_SIZE);
-	assert_int_equal(heartbeat_decode(b.data, b.len, &out, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
 	assert_int_equal(out.nlisteners, HEARTBEAT_LISTENERS_MAX);
 	buf_free(&b);
 }
@@ -139,15 +137,15 @@ heartbeat_other_versions_rejected(void **state)
 		const char *text;
 		const char *expect;
 	} cases[] = {
-		{"hapost-heartbeat 2\n" BODY "end\n", "unsupported version 2"},
-		{"hapost-heartbeat 0\n" BODY "end\n", "unsupported version 0"},
-		{"hapost-heartbeat 1x\n" BODY "end\n", "invalid version"},
-		{"hapost-heartbeat \n" BODY "end\n", "invalid version"},
-		{"hapost-heartbeat 99999999999999999999999\n" BODY "end\n",
-		 "invalid version"},
-		{"hapost-heartbeat\n" BODY "end\n", "not a heartbeat"},
-		{"hapost-hb 1\n" BODY "end\n", "not a heartbeat"},
-		{BODY "end\n", "not a heartbeat"},
+	    {"hapost-heartbeat 2\n" BODY "end\n", "unsupported version 2"},
+	    {"hapost-heartbeat 0\n" BODY "end\n", "unsupported version 0"},
+	    {"hapost-heartbeat 1x\n" BODY "end\n", "invalid version"},
+	    {"hapost-heartbeat \n" BODY "end\n", "invalid version"},
+	    {"hapost-heartbeat 99999999999999999999999\n" BODY "end\n",
+	     "invalid version"},
+	    {"hapost-heartbeat\n" BODY "end\n", "not a heartbeat"},
+	    {"hapost-hb 1\n" BODY "end\n", "not a heartbeat"},
+	    {BODY "end\n", "not a heartbeat"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -185,59 +183,59 @@ heartbeat_hostile_messages_rejected(void **state)
 		const char *text;
 		const char *expect;
 	} cases[] = {
-		{HEAD BODY "end\nnode=x\n", "data after end"},
-		{HEAD BODY "end\nend\n", "data after end"},
-		{HEAD BODY "no equals\nend\n", "expected key=value"},
-		{HEAD BODY "node=mx2\nend\n", "key node repeated"},
-		{HEAD "role=active\nend\n", "missing"},
-		{HEAD BODY "\x01=1\nend\n", "control or non-ASCII"},
-		{HEAD BODY "\tx=1\nend\n", "control or non-ASCII"},
-		{HEAD BODY "node2=\xc3\xa9\nend\n", "control or non-ASCII"},
-		{HEAD BODY "\r\nend\n", "control or non-ASCII"},
-		{HEAD "node=mx 1\nend\n", "invalid value for node"},
-		{HEAD "node=\nend\n", "invalid value for node"},
-		{HEAD "node=a/b\nend\n", "invalid value for node"},
-		{HEAD "node=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-		      "aaaaaaaaaaaa\nend\n",
-		 "invalid value for node"},
-		{HEAD "role=primary\nend\n", "invalid value for role"},
-		{HEAD "role=\nend\n", "invalid value for role"},
-		{HEAD "generation=-1\nend\n", "invalid value for generation"},
-		{HEAD "generation=18446744073709551616\nend\n",
-		 "invalid value for generation"},
-		{HEAD "generation=12a\nend\n", "invalid value for generation"},
-		{HEAD "generation= 1\nend\n", "invalid value for generation"},
-		{HEAD "generation=\nend\n", "invalid value for generation"},
-		{HEAD "time_ms=9223372036854775808\nend\n",
-		 "invalid value for time_ms"},
-		{HEAD "queue_oldest_age=-2\nend\n",
-		 "invalid value for queue_oldest_age"},
-		{HEAD "queue_oldest_age=--1\nend\n",
-		 "invalid value for queue_oldest_age"},
-		{HEAD "qmgr_alive=2\nend\n", "invalid value for qmgr_alive"},
-		{HEAD "qmgr_alive=yes\nend\n", "invalid value for qmgr_alive"},
-		{HEAD "data_dir_writable=\nend\n",
-		 "invalid value for data_dir_writable"},
-		{HEAD "listener=smtp\nend\n", "invalid value for listener"},
-		{HEAD "listener=smtp 127.0.0.1:25\nend\n",
-		 "invalid value for listener"},
-		{HEAD "listener=smtp 127.0.0.1:25 yes\nend\n",
-		 "invalid value for listener"},
-		{HEAD "listener=smtp  1\nend\n", "invalid value for listener"},
-		{HEAD "listener=SMTP 127.0.0.1:25 1\nend\n",
-		 "invalid value for listener"},
-		{HEAD "listener=smtpsmtpsmtpsmtp 127.0.0.1:25 1\nend\n",
-		 "invalid value for listener"},
-		{HEAD "listener=smtp 127.0.0.1:25 1 extra\nend\n",
-		 "invalid value for listener"},
-		{HEAD "listener=smtp "
-		      "1111111111111111111111111111111111111111111111111111111"
-		      "111111111 1\nend\n",
-		 "invalid value for listener"},
-		{"", "truncated"},
-		{"\n", "not a heartbeat"},
-		{HEAD BODY "end", "truncated"},
-		{HEAD BODY, "truncated"},
+	    {HEAD BODY "end\nnode=x\n", "data after end"},
+	    {HEAD BODY "end\nend\n", "data after end"},
+	    {HEAD BODY "no equals\nend\n", "expected key=value"},
+	    {HEAD BODY "node=mx2\nend\n", "key node repeated"},
+	    {HEAD "role=active\nend\n", "missing"},
+	    {HEAD BODY "\x01=1\nend\n", "control or non-ASCII"},
+	    {HEAD BODY "\tx=1\nend\n", "control or non-ASCII"},
+	    {HEAD BODY "node2=\xc3\xa9\nend\n", "control or non-ASCII"},
+	    {HEAD BODY "\r\nend\n", "control or non-ASCII"},
+	    {HEAD "node=mx 1\nend\n", "invalid value for node"},
+	    {HEAD "node=\nend\n", "invalid value for node"},
+	    {HEAD "node=a/b\nend\n", "invalid value for node"},
+	    {HEAD "node=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaa\nend\n",
+	     "invalid value for node"},
+	    {HEAD "role=primary\nend\n", "invalid value for role"},
+	    {HEAD "role=\nend\n", "invalid value for role"},
+	    {HEAD "generation=-1\nend\n", "invalid value for generation"},
+	    {HEAD "generation=18446744073709551616\nend\n",
+	     "invalid value for generation"},
+	    {HEAD "generation=12a\nend\n", "invalid value for generation"},
+	    {HEAD "generation= 1\nend\n", "invalid value for generation"},
+	    {HEAD "generation=\nend\n", "invalid value for generation"},
+	    {HEAD "time_ms=9223372036854775808\nend\n",
+	     "invalid value for time_ms"},
+	    {HEAD "queue_oldest_age=-2\nend\n",
+	     "invalid value for queue_oldest_age"},
+	    {HEAD "queue_oldest_age=--1\nend\n",
+	     "invalid value for queue_oldest_age"},
+	    {HEAD "qmgr_alive=2\nend\n", "invalid value for qmgr_alive"},
+	    {HEAD "qmgr_alive=yes\nend\n", "invalid value for qmgr_alive"},
+	    {HEAD "data_dir_writable=\nend\n",
+	     "invalid value for data_dir_writable"},
+	    {HEAD "listener=smtp\nend\n", "invalid value for listener"},
+	    {HEAD "listener=smtp 127.0.0.1:25\nend\n",
+	     "invalid value for listener"},
+	    {HEAD "listener=smtp 127.0.0.1:25 yes\nend\n",
+	     "invalid value for listener"},
+	    {HEAD "listener=smtp  1\nend\n", "invalid value for listener"},
+	    {HEAD "listener=SMTP 127.0.0.1:25 1\nend\n",
+	     "invalid value for listener"},
+	    {HEAD "listener=smtpsmtpsmtpsmtp 127.0.0.1:25 1\nend\n",
+	     "invalid value for listener"},
+	    {HEAD "listener=smtp 127.0.0.1:25 1 extra\nend\n",
+	     "invalid value for listener"},
+	    {HEAD "listener=smtp "
+		  "1111111111111111111111111111111111111111111111111111111"
+		  "111111111 1\nend\n",
+	     "invalid value for listener"},
+	    {"", "truncated"},
+	    {"\n", "not a heartbeat"},
+	    {HEAD BODY "end", "truncated"},
+	    {HEAD BODY, "truncated"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -259,9 +257,8 @@ heartbeat_nul_byte_rejected(void **state)
 	char err[128] = "";
 
 	text[strlen(HEAD) + 3] = '\0';
-	assert_int_equal(heartbeat_decode(text, sizeof(text) - 1, &h, err,
-					  sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    heartbeat_decode(text, sizeof(text) - 1, &h, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "control or non-ASCII"));
 }
 
@@ -275,8 +272,7 @@ heartbeat_oversized_message_rejected(void **state)
 
 	memset(text, 'a', len);
 	text[len - 1] = '\n';
-	assert_int_equal(heartbeat_decode(text, len, &h, err, sizeof(err)),
-			 -1);
+	assert_int_equal(heartbeat_decode(text, len, &h, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "longer than"));
 	free(text);
 }
@@ -340,18 +336,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(heartbeat_round_trip_keeps_fields),
-		cmocka_unit_test(heartbeat_encode_caps_listeners),
-		cmocka_unit_test(heartbeat_valid_text_decodes),
-		cmocka_unit_test(heartbeat_unknown_keys_are_skipped),
-		cmocka_unit_test(heartbeat_other_versions_rejected),
-		cmocka_unit_test(heartbeat_truncated_messages_rejected),
-		cmocka_unit_test(heartbeat_hostile_messages_rejected),
-		cmocka_unit_test(heartbeat_nul_byte_rejected),
-		cmocka_unit_test(heartbeat_oversized_message_rejected),
-		cmocka_unit_test(heartbeat_too_many_listeners_rejected),
-		cmocka_unit_test(node_health_ok_needs_every_check),
-		cmocka_unit_test(node_role_names_round_trip),
+	    cmocka_unit_test(heartbeat_round_trip_keeps_fields),
+	    cmocka_unit_test(heartbeat_encode_caps_listeners),
+	    cmocka_unit_test(heartbeat_valid_text_decodes),
+	    cmocka_unit_test(heartbeat_unknown_keys_are_skipped),
+	    cmocka_unit_test(heartbeat_other_versions_rejected),
+	    cmocka_unit_test(heartbeat_truncated_messages_rejected),
+	    cmocka_unit_test(heartbeat_hostile_messages_rejected),
+	    cmocka_unit_test(heartbeat_nul_byte_rejected),
+	    cmocka_unit_test(heartbeat_oversized_message_rejected),
+	    cmocka_unit_test(heartbeat_too_many_listeners_rejected),
+	    cmocka_unit_test(node_health_ok_needs_every_check),
+	    cmocka_unit_test(node_role_names_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

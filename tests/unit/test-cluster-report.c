@@ -25,24 +25,24 @@ json_string_escapes_table(void **state)
 		const char *in;
 		const char *out;
 	} cases[] = {
-		{"", "\"\""},
-		{"plain", "\"plain\""},
-		{"a\"b", "\"a\\\"b\""},
-		{"a\\b", "\"a\\\\b\""},
-		{"l1\nl2\r\t", "\"l1\\nl2\\r\\t\""},
-		{"\x01\x1f", "\"\\u0001\\u001f\""},
-		{"del\x7f", "\"del\\u007f\""},
-		{"caf\xc3\xa9", "\"caf\xc3\xa9\""},
-		{"\xe2\x82\xac", "\"\xe2\x82\xac\""},
-		{"\xf0\x9f\x93\xa7", "\"\xf0\x9f\x93\xa7\""},
-		{"\xff", "\"\\ufffd\""},
-		{"\xc0\xaf", "\"\\ufffd\\ufffd\""},
-		{"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},
-		{"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
-		{"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
-		{"\xe2\x82", "\"\\ufffd\\ufffd\""},
-		{"a\xc3", "\"a\\ufffd\""},
-		{"</script>", "\"</script>\""},
+	    {"", "\"\""},
+	    {"plain", "\"plain\""},
+	    {"a\"b", "\"a\\\"b\""},
+	    {"a\\b", "\"a\\\\b\""},
+	    {"l1\nl2\r\t", "\"l1\\nl2\\r\\t\""},
+	    {"\x01\x1f", "\"\\u0001\\u001f\""},
+	    {"del\x7f", "\"del\\u007f\""},
+	    {"caf\xc3\xa9", "\"caf\xc3\xa9\""},
+	    {"\xe2\x82\xac", "\"\xe2\x82\xac\""},
+	    {"\xf0\x9f\x93\xa7", "\"\xf0\x9f\x93\xa7\""},
+	    {"\xff", "\"\\ufffd\""},
+	    {"\xc0\xaf", "\"\\ufffd\\ufffd\""},
+	    {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},
+	    {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+	    {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},
+	    {"\xe2\x82", "\"\\ufffd\\ufffd\""},
+	    {"a\xc3", "\"a\\ufffd\""},
+	    {"</script>", "\"</script>\""},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -199,11 +199,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(json_string_escapes_table),
-		cmocka_unit_test(report_json_local_members),
-		cmocka_unit_test(report_json_peer_and_cluster),
-		cmocka_unit_test(report_text_shows_failures),
-		cmocka_unit_test(peer_state_names_table),
+	    cmocka_unit_test(json_string_escapes_table),
+	    cmocka_unit_test(report_json_local_members),
+	    cmocka_unit_test(report_json_peer_and_cluster),
+	    cmocka_unit_test(report_text_shows_failures),
+	    cmocka_unit_test(peer_state_names_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
