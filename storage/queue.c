@@ -51,19 +51,6 @@
 #define STALE_TMP_SECONDS 3600
 #define ID_ATTEMPTS 16
 
-struct queue_writer {
-	int fd;
-	char tmp_path[PATH_MAX];
-	char final_path[PATH_MAX];
-	char messages_dir[PATH_MAX];
-	char id[QUEUE_ID_LEN + 1];
-	struct buf pending; /* bytes not yet written to fd */
-	off_t size_field;   /* file offset of the size digits */
-	size_t header_len;
-	size_t msg_size;
-	int write_errno; /* first write failure, reported by commit */
-};
-
 bool
 queue_id_valid(const char *id)
 {
@@ -175,8 +162,11 @@ queue_writer_open(const char *data_dir, struct queue_envelope *env, char *err,
 	size_t size_field, i;
 	int attempt;
 
+	static unsigned long long opened;
+
 	w = xcalloc(1, sizeof(*w));
 	w->fd = -1;
+	w->serial = ++opened;
 	buf_init(&w->pending);
 	if (queue_path(w->messages_dir, data_dir, "messages", NULL) < 0) {
 		snprintf(err, errlen, "queue path too long under %s", data_dir);
@@ -258,24 +248,34 @@ queue_writer_size(const struct queue_writer *w)
 }
 
 int
-queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
+queue_writer_finish(struct queue_writer *w, const char **step)
 {
 	char digits[QUEUE_SIZE_DIGITS];
-	const char *step = "write";
 	ssize_t n;
 
+	*step = "write";
 	writer_flush(w);
 	if (w->write_errno != 0) {
 		errno = w->write_errno;
-		goto fail;
+		return -1;
 	}
 	queue_format_size(digits, w->msg_size);
 	n = pwrite(w->fd, digits, sizeof(digits), w->size_field);
 	if (n != (ssize_t)sizeof(digits)) {
 		if (n >= 0)
 			errno = EIO;
-		goto fail;
+		return -1;
 	}
+	return 0;
+}
+
+int
+queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
+{
+	const char *step;
+
+	if (queue_writer_finish(w, &step) < 0)
+		goto fail;
 	step = "fsync";
 	if (fsync(w->fd) < 0)
 		goto fail;

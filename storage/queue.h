@@ -83,6 +83,21 @@ int queue_writer_commit(struct queue_writer *w, char *err, size_t errlen);
 /* Discards the entry; frees w. */
 void queue_writer_abort(struct queue_writer *w);
 
+/* One entry for queue_writer_commit_many(). */
+struct queue_commit {
+	struct queue_writer *writer; /* freed by the call, set to NULL */
+	int error;		     /* 0 when committed */
+	char reason[256];	     /* the failure, when error is not 0 */
+};
+/*
+ * Commits n entries as queue_writer_commit() does, with one sync for all:
+ * one syncfs(2) of the data_dir file system (or an fsync per file when
+ * use_syncfs is false or syncfs fails), the renames, then one fsync of
+ * queue/messages/. An entry with error 0 is durable and visible.
+ */
+void queue_writer_commit_many(struct queue_commit *v, size_t n,
+			      bool use_syncfs);
+
 /* Lists committed IDs, sorted; *ids is a malloc'd array of strings. */
 int queue_list(const char *data_dir, char ***ids, size_t *n, char *err,
 	       size_t errlen);

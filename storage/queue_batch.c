@@ -1,7 +1,10 @@
 /*
  * queue_batch - status records and removals for many entries at once
  *
- * Group commit for the queue manager. queue_marks_* collects status
+ * Group commit. queue_writer_commit_many() commits several new entries
+ * with one syncfs(2) and one fsync of queue/messages/ in place of two
+ * fsyncs each, for an SMTP worker that finished several messages in one
+ * event loop pass. For the queue manager, queue_marks_* collects status
  * records for several entries and appends each entry's records to its
  * status file in one write. One syncfs(2) of the data_dir file system
  * then makes all of them durable, in place of an fsync per file and one
@@ -35,6 +38,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsutil.h"
 #include "log.h"
 #include "queue.h"
 #include "queue_format.h"
@@ -316,4 +320,118 @@ queue_remove_many(const char *data_dir, struct queue_removal *v, size_t n)
 	}
 	free(unlinked);
 	free(gone);
+}
+
+/* Fails c with "CALL(PATH) failed: " and errno's text, dropping its file. */
+static void
+commit_failed(struct queue_commit *c, const char *call)
+{
+	struct queue_writer *w = c->writer;
+
+	c->error = errno != 0 ? errno : EIO;
+	queue_entry_error(c->reason, sizeof(c->reason), w->id,
+			  "%s(%s) failed: %s", call, w->tmp_path,
+			  strerror(c->error));
+	queue_writer_abort(w);
+	c->writer = NULL;
+}
+
+/* Makes the files of the live writers durable, each on its own or all
+ * with one syncfs(2) through the file opened first. */
+static void
+commit_sync(struct queue_commit *v, size_t n, bool use_syncfs)
+{
+	struct queue_writer *first = NULL;
+	bool synced = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct queue_writer *w = v[i].writer;
+
+		if (w != NULL && (first == NULL || w->serial < first->serial))
+			first = w;
+	}
+	if (first == NULL)
+		return;
+	/*
+	 * The syncfs reports every write error on the file system since the
+	 * earliest of these files was opened, so it covers all of them.
+	 */
+	if (use_syncfs) {
+		synced = syncfs(first->fd) == 0;
+		if (!synced)
+			log_warning("syncfs(%s) failed: %m; fsyncing each "
+				    "queue file instead",
+				    first->tmp_path);
+	}
+	for (i = 0; i < n && !synced; i++)
+		if (v[i].writer != NULL && fsync(v[i].writer->fd) < 0)
+			commit_failed(&v[i], "fsync");
+}
+
+void
+queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
+{
+	char messages_dir[PATH_MAX] = "";
+	bool *renamed = xcalloc(n ? n : 1, sizeof(*renamed));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *step;
+
+		v[i].error = 0;
+		v[i].reason[0] = '\0';
+		if (queue_writer_finish(v[i].writer, &step) < 0)
+			commit_failed(&v[i], step);
+	}
+	commit_sync(v, n, use_syncfs);
+	for (i = 0; i < n; i++) {
+		struct queue_writer *w = v[i].writer;
+		int ret;
+
+		if (w == NULL)
+			continue;
+		ret = close(w->fd);
+		w->fd = -1;
+		if (ret < 0) {
+			commit_failed(&v[i], "close");
+			continue;
+		}
+		if (rename(w->tmp_path, w->final_path) < 0) {
+			commit_failed(&v[i], "rename");
+			continue;
+		}
+		renamed[i] = true;
+		snprintf(messages_dir, sizeof(messages_dir), "%s",
+			 w->messages_dir);
+	}
+	if (messages_dir[0] != '\0' && fsync_dir(messages_dir) < 0) {
+		int saved = errno;
+
+		/*
+		 * The entries are visible but may not survive a crash, and
+		 * the clients get a temporary failure and retry, so withdraw
+		 * them.
+		 */
+		for (i = 0; i < n; i++) {
+			if (!renamed[i])
+				continue;
+			unlink(v[i].writer->final_path);
+			v[i].error = saved;
+			queue_entry_error(v[i].reason, sizeof(v[i].reason),
+					  v[i].writer->id,
+					  "fsync(%s) failed: %s", messages_dir,
+					  strerror(saved));
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct queue_writer *w = v[i].writer;
+
+		if (w == NULL)
+			continue;
+		buf_free(&w->pending);
+		free(w);
+		v[i].writer = NULL;
+	}
+	free(renamed);
 }

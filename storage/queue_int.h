@@ -6,8 +6,28 @@
 #ifndef HAPOST_QUEUE_INT_H
 #define HAPOST_QUEUE_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "queue.h"
+
+/* An entry being written to queue/tmp/ID (see queue_writer_open()). */
+struct queue_writer {
+	int fd;
+	char tmp_path[PATH_MAX];
+	char final_path[PATH_MAX];
+	char messages_dir[PATH_MAX];
+	char id[QUEUE_ID_LEN + 1];
+	struct buf pending; /* bytes not yet written to fd */
+	off_t size_field;   /* file offset of the size digits */
+	size_t header_len;
+	size_t msg_size;
+	int write_errno;	   /* first write failure, reported by commit */
+	unsigned long long serial; /* order of opening, for syncfs(2) */
+};
 
 /*
  * Formats DATA_DIR/queue/SUB[/ID] (id may be NULL) into out, which has
@@ -22,12 +42,18 @@ void queue_entry_error(char *err, size_t errlen, const char *id,
 /* Fsyncs DATA_DIR/queue/SUB. */
 int queue_fsync_dir(const char *data_dir, const char *sub);
 /*
- * Appends len bytes of complete status records to status/ID, creating it
- * (*created tells) unless messages/ID is gone, after cutting off a record
- * torn by a crash. Returns the open file, not yet fsync'd, or -1 with
- * the reason in err.
+ * Appends len bytes of complete status records to status/ID, after
+ * cutting off a record torn by a crash. The file is created (and
+ * *created set) if missing, but not when messages/ID is gone. Returns the open
+ * file, not yet fsync'd, or -1 with the reason in err.
  */
 int queue_status_append(const char *data_dir, const char *id, const void *data,
 			size_t len, bool *created, char *err, size_t errlen);
+
+/*
+ * Writes the buffered bytes and the size field of w. Returns 0, or -1
+ * with errno set and *step naming the failed call.
+ */
+int queue_writer_finish(struct queue_writer *w, const char **step);
 
 #endif

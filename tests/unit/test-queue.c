@@ -715,6 +715,86 @@ queue_remove_deletes_both(void **state)
 	assert_non_null(strstr(fx->err, "invalid queue ID"));
 }
 
+/* Opens a writer for the sample envelope with MESSAGE written. */
+static struct queue_writer *
+open_writer(struct fixture *fx, struct queue_envelope *env,
+	    struct queue_rcpt *rcpts)
+{
+	struct queue_writer *w;
+
+	sample_envelope(env, rcpts);
+	w = queue_writer_open(fx->dir, env, fx->err, sizeof(fx->err));
+	assert_non_null(w);
+	assert_int_equal(queue_writer_write(w, MESSAGE, strlen(MESSAGE)), 0);
+	return w;
+}
+
+static void
+queue_commit_many_all_durable(void **state)
+{
+	struct fixture *fx = *state;
+	static const bool modes[] = {true, false};
+	struct queue_envelope env[3], loaded;
+	struct queue_rcpt rcpts[3][2];
+	struct queue_commit v[3];
+	struct buf data = BUF_INIT;
+	size_t i, m;
+
+	for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		for (i = 0; i < 3; i++) {
+			memset(&v[i], 0, sizeof(v[i]));
+			v[i].writer = open_writer(fx, &env[i], rcpts[i]);
+		}
+		queue_writer_commit_many(v, 3, modes[m]);
+		for (i = 0; i < 3; i++) {
+			assert_int_equal(v[i].error, 0);
+			assert_null(v[i].writer);
+			assert_int_equal(queue_load(fx->dir, env[i].id, &loaded,
+						    fx->err, sizeof(fx->err)),
+					 0);
+			assert_int_equal(loaded.msg_size, strlen(MESSAGE));
+			read_message(fx, &loaded, &data);
+			assert_memory_equal(data.data, MESSAGE, data.len);
+			buf_reset(&data);
+			queue_envelope_free(&loaded);
+		}
+	}
+	buf_free(&data);
+	assert_int_equal(count_files(fx, "messages"), 6);
+	assert_int_equal(count_files(fx, "tmp"), 0);
+	queue_writer_commit_many(v, 0, true);
+}
+
+static void
+queue_commit_many_failure_alone(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env[3], loaded;
+	struct queue_rcpt rcpts[3][2];
+	struct queue_commit v[3];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		memset(&v[i], 0, sizeof(v[i]));
+		v[i].writer = open_writer(fx, &env[i], rcpts[i]);
+	}
+	/* The second entry's file vanishes, so its rename fails. */
+	assert_int_equal(unlink(path_in(fx, "tmp", env[1].id)), 0);
+	queue_writer_commit_many(v, 3, true);
+	assert_int_equal(v[0].error, 0);
+	assert_int_equal(v[1].error, ENOENT);
+	assert_non_null(strstr(v[1].reason, "rename("));
+	assert_non_null(strstr(v[1].reason, env[1].id));
+	assert_int_equal(v[2].error, 0);
+	assert_null(v[1].writer);
+	assert_int_equal(count_files(fx, "messages"), 2);
+	assert_int_equal(count_files(fx, "tmp"), 0);
+	assert_int_equal(
+	    queue_load(fx->dir, env[1].id, &loaded, fx->err, sizeof(fx->err)),
+	    -1);
+	assert_int_equal(errno, ENOENT);
+}
+
 static void
 queue_marks_many_entries_durable(void **state)
 {
@@ -993,6 +1073,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(queue_status_rejects_bad_records,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_mark_missing_entry_fails,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_commit_many_all_durable,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_commit_many_failure_alone,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_marks_many_entries_durable,
 					    setup, teardown),
