@@ -85,8 +85,11 @@ def test_port_in_use_fails_startup():
 
 def test_children_run_unprivileged(hapost):
     kids = children_of(hapost.proc.pid)
-    # workers = 2 in the fixture, plus the queue manager
-    assert len(kids) == 3
+    # workers = 2 in the fixture, the queue manager and the cluster
+    # process
+    names = sorted(open(f"/proc/{pid}/comm").read().strip() for pid in kids)
+    assert names == ["hapostd-cluster", "hapostd-qmgr", "hapostd-worker",
+                     "hapostd-worker"]
     if os.geteuid() == 0:
         assert process_uid(hapost.proc.pid) == 0
         for pid in kids:
@@ -96,7 +99,7 @@ def test_children_run_unprivileged(hapost):
 def test_killed_worker_is_restarted(hapost):
     before = children_of(hapost.proc.pid)
     os.kill(before[0], signal.SIGKILL)
-    assert wait_until(lambda: len(children_of(hapost.proc.pid)) == 3
+    assert wait_until(lambda: len(children_of(hapost.proc.pid)) == 4
                       and before[0] not in children_of(hapost.proc.pid))
     assert greeting(hapost.smtp_port).startswith("220 ")
     assert wait_until(lambda: "killed by signal 9" in hapost.log_text())
