@@ -9,14 +9,21 @@ would retry (RFC 5321 section 6.1 accepts the resulting duplicate).
 
 import os
 import re
+import signal
 import smtplib
+import subprocess
 import threading
 import time
+
+import pytest
 
 from conftest import ALICE, BOB
 
 TOTAL = 1000
 SENDERS = 4
+# Messages queued while the queue manager is stopped: 400 recipients,
+# so several delivery batches of up to 64.
+BACKLOG = 200
 
 
 def queue_entries(h):
@@ -34,6 +41,32 @@ def seqs_in_mailbox(h, address):
         seq = int(m.group(1))
         counts[seq] = counts.get(seq, 0) + 1
     return counts
+
+
+def queue_manager_pid(h):
+    out = subprocess.run(["pgrep", "-P", str(h.proc.pid)],
+                         capture_output=True, text=True).stdout
+    for pid in out.split():
+        with open(f"/proc/{pid}/comm") as f:
+            if f.read().strip() == "hapostd-qmgr":
+                return int(pid)
+    raise AssertionError("hapostd has no hapostd-qmgr child")
+
+
+def wait_for_empty_queue(h, timeout=120):
+    deadline = time.monotonic() + timeout
+    while queue_entries(h) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert queue_entries(h) == []
+
+
+def assert_exactly_once(h, acked):
+    for address in (ALICE, BOB):
+        counts = seqs_in_mailbox(h, address)
+        doubled = sorted(s for s, n in counts.items() if n > 1)
+        missing = sorted(acked - set(counts))
+        assert doubled == [], f"{address}: delivered twice: {doubled[:20]}"
+        assert missing == [], f"{address}: lost: {missing[:20]}"
 
 
 def sender(h, seqs, acked, lock, stop):
@@ -97,13 +130,28 @@ def test_kill9_during_stream_loses_and_doubles_nothing(hapost_factory):
         t.join()
     assert acked == acked_before | set(rest)
 
-    deadline = time.monotonic() + 120
-    while queue_entries(h) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert queue_entries(h) == []
-    for address in (ALICE, BOB):
-        counts = seqs_in_mailbox(h, address)
-        doubled = sorted(s for s, n in counts.items() if n > 1)
-        missing = sorted(acked - set(counts))
-        assert doubled == [], f"{address}: delivered twice: {doubled[:20]}"
-        assert missing == [], f"{address}: lost: {missing[:20]}"
+    wait_for_empty_queue(h)
+    assert_exactly_once(h, acked)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.02, 0.05])
+def test_kill9_during_delivery_batches(hapost_factory, delay):
+    """A backlog builds while the queue manager is stopped (SIGSTOP), so
+    the kill -9 shortly after SIGCONT lands while it delivers the backlog
+    in batches, at a different step for each delay."""
+    h = hapost_factory(workers=2)
+    qmgr = queue_manager_pid(h)
+    os.kill(qmgr, signal.SIGSTOP)
+    acked = set()
+    try:
+        for t in stream(h, list(range(BACKLOG)), acked):
+            t.join()
+    finally:
+        os.kill(qmgr, signal.SIGCONT)
+    time.sleep(delay)
+    h.kill9()
+    assert acked == set(range(BACKLOG))
+
+    h.start()
+    wait_for_empty_queue(h)
+    assert_exactly_once(h, acked)
