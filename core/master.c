@@ -15,7 +15,9 @@
  * shutdown_timeout plus a grace of two seconds. SIGHUP reloads the config:
  * a bad file is logged and ignored; a good one gets listeners rebound as
  * needed, new workers started, and the old ones retired (they stop
- * accepting and exit when their last session ends). The queue manager is
+ * accepting and exit when their last session ends). New workers read
+ * the TLS certificates again; a certificate or key that does not load
+ * fails the start or the reload. The queue manager is
  * restarted only after the old one has exited, so two never deliver at
  * once; the cluster process too, so it rebinds the control socket and
  * checks the new listeners. data_dir, run_dir and user need a restart to change.
@@ -47,6 +49,7 @@
 #include "ipcount.h"
 #include "log.h"
 #include "master.h"
+#include "tls.h"
 #include "worker_main.h"
 #include "xalloc.h"
 
@@ -130,18 +133,22 @@ bind_listener(const struct listen_addr *a)
 	return fd;
 }
 
+/* The listeners of svc, the implicit-TLS ones when tls is true (port 25
+ * has none). */
 static const struct listen_list *
-service_list(const struct cfg *cfg, enum service svc)
+service_list(const struct cfg *cfg, enum service svc, bool tls)
 {
+	static const struct listen_list none;
+
 	switch (svc) {
 	case SERVICE_SMTP:
-		return &cfg->smtp_listen;
+		return tls ? &none : &cfg->smtp_listen;
 	case SERVICE_SUBMISSION:
-		return &cfg->submission_listen;
+		return tls ? &cfg->submissions_listen : &cfg->submission_listen;
 	case SERVICE_POP3:
-		return &cfg->pop3_listen;
+		return tls ? &cfg->pop3s_listen : &cfg->pop3_listen;
 	default:
-		return &cfg->imap_listen;
+		return tls ? &cfg->imaps_listen : &cfg->imap_listen;
 	}
 }
 
@@ -157,14 +164,17 @@ listeners_build(const struct cfg *cfg, struct listener *old, size_t nold,
 	size_t n = 0;
 	bool *reused = xcalloc(nold + 1, sizeof(bool));
 
-	for (int svc = 0; svc < SERVICE_COUNT; svc++) {
-		const struct listen_list *l = service_list(cfg, svc);
+	for (int k = 0; k < 2 * SERVICE_COUNT; k++) {
+		int svc = k % SERVICE_COUNT;
+		bool tls = k >= SERVICE_COUNT;
+		const struct listen_list *l = service_list(cfg, svc, tls);
 
 		for (size_t i = 0; i < l->n; i++) {
 			int fd = -1;
 
 			for (size_t j = 0; j < nold; j++) {
 				if (!reused[j] && (int)old[j].service == svc &&
+				    old[j].tls == tls &&
 				    strcmp(old[j].addr, l->v[i].text) == 0) {
 					fd = old[j].fd;
 					reused[j] = true;
@@ -178,6 +188,7 @@ listeners_build(const struct cfg *cfg, struct listener *old, size_t nold,
 			ls = xrealloc(ls, (n + 1) * sizeof(*ls));
 			ls[n].fd = fd;
 			ls[n].service = svc;
+			ls[n].tls = tls;
 			ls[n].addr = xstrdup(l->v[i].text);
 			n++;
 		}
@@ -271,12 +282,18 @@ child_exec(struct child *ch)
 	if (ch->kind == CHILD_CLUSTER) {
 		struct cluster_listener *cl =
 		    xcalloc(nlisteners + 1, sizeof(*cl));
-		struct cluster_env env = {getppid(), cl, nlisteners, cshared};
+		struct cluster_env env = {getppid(), cl, 0, cshared};
 
+		/* TODO: the listener probe reads a plain-text greeting, so
+		 * implicit-TLS listeners are not checked yet. */
 		for (size_t i = 0; i < nlisteners; i++) {
-			cl[i].service = service_name(listeners[i].service);
-			cl[i].address = listeners[i].addr;
 			close(listeners[i].fd);
+			if (listeners[i].tls)
+				continue;
+			cl[env.nlisteners].service =
+			    service_name(listeners[i].service);
+			cl[env.nlisteners].address = listeners[i].addr;
+			env.nlisteners++;
 		}
 		become_user();
 		code = cluster_main(mcfg, &env);
@@ -286,8 +303,17 @@ child_exec(struct child *ch)
 		become_user();
 		code = qmgr_main(mcfg);
 	} else {
+		struct tls_server *tls;
+		char err[1024];
+
+		/* Before dropping root: key files may be root's alone. */
+		if (tls_server_load(mcfg, &tls, err, sizeof(err)) < 0) {
+			log_error("worker: TLS setup failed: %s", err);
+			_exit(1);
+		}
 		become_user();
-		code = worker_main(mcfg, ch->slot, listeners, nlisteners, ipc);
+		code = worker_main(mcfg, ch->slot, listeners, nlisteners, ipc,
+				   tls);
 	}
 	_exit(code);
 }
@@ -497,6 +523,19 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &kill_timer);
 }
 
+/* Loads the certificates of cfg once, so a bad file stops a start or a
+ * reload instead of every worker. Fills err; returns -1 on failure. */
+static int
+tls_check(const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct tls_server *tls;
+
+	if (tls_server_load(cfg, &tls, err, errlen) < 0)
+		return -1;
+	tls_server_free(tls);
+	return 0;
+}
+
 static bool
 same_string(const char *a, const char *b)
 {
@@ -522,6 +561,11 @@ reload(void)
 	    !same_string(ncfg->user, mcfg->user)) {
 		log_error("reload failed: data_dir, run_dir and user change "
 			  "only on restart");
+		goto fail;
+	}
+	if (tls_check(ncfg, err, sizeof(err)) < 0) {
+		log_error("reload failed, keeping the running config: %s",
+			  err);
 		goto fail;
 	}
 	if (ncfg->workers * 2 > MAX_SLOTS) {
@@ -700,7 +744,13 @@ daemonize(void)
 int
 master_run(struct cfg *cfg, bool foreground)
 {
+	char err[1024];
+
 	mcfg = cfg;
+	if (tls_check(cfg, err, sizeof(err)) < 0) {
+		log_error("%s: %s", cfg->path, err);
+		goto fail;
+	}
 	if (cfg->workers * 2 > MAX_SLOTS)
 		log_fatal("workers=%u is more than %d", cfg->workers,
 			  MAX_SLOTS / 2);

@@ -9,8 +9,10 @@
  * Limits applied at accept: max_connections per worker (the listeners
  * pause while at the limit) and sessions_per_ip summed over all workers
  * through the shared ipcount table (the connection gets the protocol's
- * "too many connections" reply and is closed). EMFILE/ENFILE pause
- * accepting for a second instead of spinning.
+ * "too many connections" reply and is closed; on an implicit-TLS
+ * listener it is closed without a reply, since plain text would not be
+ * understood there). EMFILE/ENFILE pause accepting for a second instead
+ * of spinning.
  */
 #include "config.h"
 
@@ -27,6 +29,7 @@
 #include "directory.h"
 #include "ipcount.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 #include "worker_main.h"
 #include "xalloc.h"
@@ -178,7 +181,9 @@ accept_one(struct listener *l, int fd, struct sockaddr_storage *peer)
 			    "sessions_per_ip=%u",
 			    ip, service_name(l->service),
 			    wk.cfg->sessions_per_ip);
-		(void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (!l->tls)
+			(void)!send(fd, msg, strlen(msg),
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(fd);
 		return;
 	}
@@ -197,10 +202,13 @@ accept_one(struct listener *l, int fd, struct sockaddr_storage *peer)
 		wk.conns->prev = c;
 	wk.conns = c;
 	wk.nconns++;
-	log_info("conn=%lu connect ip=%s port=%u service=%s local=%s:%u", c->id,
-		 c->peer_ip, c->peer_port, service_name(l->service),
-		 c->local_ip, c->local_port);
-	conn_start(c);
+	log_info("conn=%lu connect ip=%s port=%u service=%s%s local=%s:%u",
+		 c->id, c->peer_ip, c->peer_port, service_name(l->service),
+		 l->tls ? " tls=implicit" : "", c->local_ip, c->local_port);
+	if (l->tls)
+		conn_start_tls(c);
+	else
+		conn_start(c);
 	if (wk.nconns >= wk.cfg->max_connections) {
 		log_warning("max_connections=%u reached; accepting paused",
 			    wk.cfg->max_connections);
@@ -328,9 +336,10 @@ sig_retire_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 int
 worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
-	    struct ipcount *ic)
+	    struct ipcount *ic, struct tls_server *tls)
 {
 	wk.cfg = cfg;
+	wk.tls = tls;
 	wk.index = index;
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	wk.dir = directory_open_file(cfg->data_dir);
@@ -357,6 +366,8 @@ worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
 	while (wk.conns != NULL)
 		conn_kill(wk.conns, "server shutting down");
 	directory_close(wk.dir);
+	tls_server_free(wk.tls);
+	wk.tls = NULL;
 	free(watchers);
 	log_debug("worker %u exiting", index);
 	return 0;

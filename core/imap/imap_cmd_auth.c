@@ -1,16 +1,23 @@
 /*
  * imap_cmd_auth - commands of any state: CAPABILITY, NOOP, LOGOUT, ID,
- * NAMESPACE, and authentication (LOGIN; AUTHENTICATE and STARTTLS are
- * not offered yet and answer NO)
+ * NAMESPACE, and authentication (STARTTLS and LOGIN; AUTHENTICATE is not
+ * offered yet and gets NO)
  *
  * LOGIN checks the password through the account directory and requires
  * the account's IMAP access. A failure is logged with the client address
  * and user name (never the password) and its NO is delayed by
  * auth_failure_delay without blocking the worker; the third failure in a
- * session ends it.
+ * session ends it. Before TLS, unless conn_plaintext_auth_allowed() says
+ * otherwise, the capabilities include LOGINDISABLED and LOGIN gets
+ * NO [PRIVACYREQUIRED] (RFC 5530).
+ *
+ * STARTTLS (RFC 3501 section 6.2.1) answers OK, and the conn throws away
+ * whatever the client pipelined behind it. Capabilities are not sent
+ * again on their own: the client asks with CAPABILITY inside TLS.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +29,20 @@
 
 #define ID_MAX_PAIRS 30
 
+const char *
+imap_capabilities(const struct imap_session *s)
+{
+	static char caps[sizeof(IMAP_CAPABILITIES) + 64];
+	bool before_login = s->state == IMAP_NOT_AUTHENTICATED;
+
+	snprintf(caps, sizeof(caps), "%s%s%s", IMAP_CAPABILITIES,
+		 before_login && conn_tls_available(s->c) ? " STARTTLS" : "",
+		 before_login && !conn_plaintext_auth_allowed(s->c)
+			 ? " LOGINDISABLED"
+			 : "");
+	return caps;
+}
+
 int
 imap_cmd_capability(struct imap_session *s, struct imap_parser *p)
 {
@@ -29,7 +50,7 @@ imap_cmd_capability(struct imap_session *s, struct imap_parser *p)
 		imap_bad_parse(s, p);
 		return 0;
 	}
-	conn_printf(s->c, "* CAPABILITY %s\r\n", IMAP_CAPABILITIES);
+	conn_printf(s->c, "* CAPABILITY %s\r\n", imap_capabilities(s));
 	imap_ok(s, "CAPABILITY completed");
 	return 0;
 }
@@ -91,6 +112,15 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 		imap_bad_parse(s, p);
 		return 0;
 	}
+	if (!conn_plaintext_auth_allowed(s->c)) {
+		memset(pass.data, 0, pass.len);
+		log_info("conn=%lu imap login rejected ip=%s "
+			 "reason=plaintext-before-tls",
+			 s->c->id, s->c->peer_ip);
+		imap_no(s, "[PRIVACYREQUIRED] Plain-text login is disabled "
+			   "without TLS; use STARTTLS first");
+		return 0;
+	}
 	r = directory_authenticate(s->c->worker->dir, user.data, pass.data,
 				   &acct);
 	memset(pass.data, 0, pass.len);
@@ -121,7 +151,7 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 	s->state = IMAP_AUTHENTICATED;
 	log_info("conn=%lu imap login ip=%s user=%s", s->c->id, s->c->peer_ip,
 		 acct.address);
-	imap_ok(s, "[CAPABILITY %s] Logged in", IMAP_CAPABILITIES);
+	imap_ok(s, "[CAPABILITY %s] Logged in", imap_capabilities(s));
 	return 0;
 }
 
@@ -139,7 +169,18 @@ imap_cmd_starttls(struct imap_session *s, struct imap_parser *p)
 		imap_bad_parse(s, p);
 		return 0;
 	}
-	imap_no(s, "[CANNOT] TLS is not available on this server");
+	if (conn_tls_active(s->c)) {
+		imap_bad(s, "TLS is already active");
+		return 0;
+	}
+	if (!conn_tls_available(s->c)) {
+		imap_no(s, "[CANNOT] TLS is not available on this server");
+		return 0;
+	}
+	imap_ok(s, "Begin TLS negotiation now");
+	/* The frame is at a command boundary; start clean anyway. */
+	imap_frame_init(&s->frame);
+	conn_starttls(s->c);
 	return 0;
 }
 

@@ -589,7 +589,7 @@ imap_start(struct conn *c)
 	conn_set_idle_timeout(c, c->worker->cfg->imap_idle_timeout);
 	imap_cache_set_budget(c->worker->cfg->imap_cache_size);
 	conn_printf(c, "* OK [CAPABILITY %s] %s IMAP4rev1 server ready\r\n",
-		    IMAP_CAPABILITIES, c->worker->cfg->hostname);
+		    imap_capabilities(s), c->worker->cfg->hostname);
 }
 
 static void

@@ -23,6 +23,15 @@
 	"IMAP4rev1 LITERAL+ IDLE UIDPLUS MOVE NAMESPACE ID UNSELECT "          \
 	"CHILDREN"
 
+struct imap_session;
+
+/*
+ * Returns the capability list for the session's state: IMAP_CAPABILITIES
+ * plus STARTTLS and LOGINDISABLED before login where they apply. The
+ * string stays valid until the next call.
+ */
+const char *imap_capabilities(const struct imap_session *s);
+
 enum imap_state {
 	IMAP_NOT_AUTHENTICATED = 1,
 	IMAP_AUTHENTICATED = 2,

@@ -16,7 +16,21 @@
 #include "fsutil.h"
 #include "xalloc.h"
 
-enum cfg_type { T_STRING, T_LISTEN, T_UINT, T_SIZE, T_DURATION, T_BOOL };
+/* T_OPTIONAL is a string that may be empty, stored as NULL then. */
+enum cfg_type {
+	T_STRING,
+	T_OPTIONAL,
+	T_LISTEN,
+	T_SNI,
+	T_UINT,
+	T_SIZE,
+	T_DURATION,
+	T_BOOL
+};
+
+/* The TLS versions tls_min_version accepts, oldest first. */
+static const char *const tls_versions[] = {"TLSv1", "TLSv1.1", "TLSv1.2",
+					   "TLSv1.3"};
 
 struct cfg_key {
 	const char *name;
@@ -37,6 +51,20 @@ static const struct cfg_key cfg_keys[] = {
 	{"submission_listen", T_LISTEN, F(submission_listen), 0, 0},
 	{"pop3_listen", T_LISTEN, F(pop3_listen), 0, 0},
 	{"imap_listen", T_LISTEN, F(imap_listen), 0, 0},
+	{"submissions_listen", T_LISTEN, F(submissions_listen), 0, 0},
+	{"pop3s_listen", T_LISTEN, F(pop3s_listen), 0, 0},
+	{"imaps_listen", T_LISTEN, F(imaps_listen), 0, 0},
+	{"tls_cert_file", T_OPTIONAL, F(tls_cert_file), 0, 0},
+	{"tls_key_file", T_OPTIONAL, F(tls_key_file), 0, 0},
+	{"tls_min_version", T_STRING, F(tls_min_version), 0, 0},
+	{"tls_ciphers", T_STRING, F(tls_ciphers), 0, 0},
+	{"tls_ciphersuites", T_STRING, F(tls_ciphersuites), 0, 0},
+	{"tls_sni", T_SNI, F(tls_sni), 0, 0},
+	{"tls_handshake_timeout", T_DURATION, F(tls_handshake_timeout), 1,
+	 3600},
+	{"require_tls_for_auth", T_BOOL, F(require_tls_for_auth), 0, 0},
+	{"allow_plaintext_auth_on_loopback", T_BOOL,
+	 F(allow_plaintext_auth_on_loopback), 0, 0},
 	{"workers", T_UINT, F(workers), 1, 256},
 	{"message_size_limit", T_SIZE, F(message_size_limit), 1024,
 	 (unsigned long)1 << 32},
@@ -103,10 +131,19 @@ cfg_free(struct cfg *cfg)
 	free(cfg->hostname);
 	free(cfg->node_name);
 	free(cfg->cluster_group);
+	free(cfg->tls_cert_file);
+	free(cfg->tls_key_file);
+	free(cfg->tls_min_version);
+	free(cfg->tls_ciphers);
+	free(cfg->tls_ciphersuites);
+	cfg_sni_list_free(&cfg->tls_sni);
 	listen_list_free(&cfg->smtp_listen);
 	listen_list_free(&cfg->submission_listen);
 	listen_list_free(&cfg->pop3_listen);
 	listen_list_free(&cfg->imap_listen);
+	listen_list_free(&cfg->submissions_listen);
+	listen_list_free(&cfg->pop3s_listen);
+	listen_list_free(&cfg->imaps_listen);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -151,6 +188,13 @@ cfg_defaults(struct cfg *cfg)
 	cfg->cluster_heartbeat_interval = 1;
 	cfg->cluster_probe_interval = 5;
 	cfg->log_debug = false;
+	cfg_set(cfg, "tls_min_version", "TLSv1.2", err, sizeof(err));
+	cfg_set(cfg, "tls_ciphers", CFG_TLS_CIPHERS, err, sizeof(err));
+	cfg_set(cfg, "tls_ciphersuites", CFG_TLS_CIPHERSUITES, err,
+		sizeof(err));
+	cfg->tls_handshake_timeout = 30;
+	cfg->require_tls_for_auth = true;
+	cfg->allow_plaintext_auth_on_loopback = false;
 }
 
 int
@@ -325,6 +369,90 @@ parse_listen(const char *value, struct listen_list *out, char *err,
 	return 0;
 }
 
+void
+cfg_sni_list_free(struct tls_sni_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].host);
+		free(l->v[i].cert_file);
+		free(l->v[i].key_file);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Accepts "name.example" or "*.name.example" in letters, digits, '-'. */
+static bool
+sni_host_valid(const char *host)
+{
+	size_t len;
+
+	if (strncmp(host, "*.", 2) == 0)
+		host += 2;
+	len = strlen(host);
+	if (len == 0 || len > 253 || host[0] == '.' || host[len - 1] == '.' ||
+	    strstr(host, "..") != NULL)
+		return false;
+	return strspn(host, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == len;
+}
+
+int
+cfg_parse_sni(const char *text, struct tls_sni_list *out, char *err,
+	      size_t errlen)
+{
+	struct tls_sni_list l = {NULL, 0};
+	char *copy = xstrdup(text), *save = NULL, *tok;
+
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		char *cert = strchr(tok, ':'), *key;
+
+		key = cert != NULL ? strchr(cert + 1, ':') : NULL;
+		if (key == NULL || strchr(key + 1, ':') != NULL ||
+		    cert == tok || key == cert + 1 || key[1] == '\0') {
+			snprintf(err, errlen,
+				 "invalid entry '%s': expected "
+				 "hostname:certfile:keyfile",
+				 tok);
+			goto fail;
+		}
+		*cert++ = '\0';
+		*key++ = '\0';
+		if (!sni_host_valid(tok)) {
+			snprintf(err, errlen,
+				 "invalid host name '%s': expected a DNS "
+				 "name, optionally starting with '*.'",
+				 tok);
+			goto fail;
+		}
+		l.v = xrealloc(l.v, (l.n + 1) * sizeof(*l.v));
+		l.v[l.n].host = xstrdup(tok);
+		l.v[l.n].cert_file = xstrdup(cert);
+		l.v[l.n].key_file = xstrdup(key);
+		l.n++;
+	}
+	free(copy);
+	cfg_sni_list_free(out);
+	*out = l;
+	return 0;
+fail:
+	free(copy);
+	cfg_sni_list_free(&l);
+	return -1;
+}
+
+static bool
+tls_version_valid(const char *v)
+{
+	for (size_t i = 0; i < sizeof(tls_versions) / sizeof(*tls_versions);
+	     i++)
+		if (strcmp(v, tls_versions[i]) == 0)
+			return true;
+	return false;
+}
+
 static int
 parse_bool(const char *v, bool *out)
 {
@@ -393,6 +521,19 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 	}
 	field = (char *)cfg + k->offset;
 	switch (k->type) {
+	case T_OPTIONAL:
+		free(*(char **)field);
+		*(char **)field = value[0] != '\0' ? xstrdup(value) : NULL;
+		return 0;
+	case T_SNI:
+		if (cfg_parse_sni(value, (struct tls_sni_list *)field, err,
+				  errlen) < 0) {
+			size_t l = strlen(err);
+
+			snprintf(err + l, errlen - l, " in %s", key);
+			return -1;
+		}
+		return 0;
 	case T_STRING:
 		if (strcmp(key, "node_name") == 0)
 			return set_node_name(cfg, value, err, errlen);
@@ -405,6 +546,14 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 		}
 		if (value[0] == '\0') {
 			snprintf(err, errlen, "%s: value is empty", key);
+			return -1;
+		}
+		if (strcmp(key, "tls_min_version") == 0 &&
+		    !tls_version_valid(value)) {
+			snprintf(err, errlen,
+				 "tls_min_version: unknown version '%s': use "
+				 "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3",
+				 value);
 			return -1;
 		}
 		if ((strcmp(key, "data_dir") == 0 ||
@@ -510,6 +659,45 @@ strip_comment(char *line)
 	}
 }
 
+/* Checks the TLS keys against each other and the implicit-TLS listeners. */
+static int
+check_tls(const struct cfg *cfg, char *err, size_t errlen)
+{
+	const struct {
+		const char *key;
+		const struct listen_list *l;
+	} implicit[] = {
+		{"submissions_listen", &cfg->submissions_listen},
+		{"pop3s_listen", &cfg->pop3s_listen},
+		{"imaps_listen", &cfg->imaps_listen},
+	};
+
+	if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL)) {
+		snprintf(err, errlen,
+			 "tls_cert_file and tls_key_file must be set "
+			 "together");
+		return -1;
+	}
+	if (cfg->tls_cert_file != NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(implicit) / sizeof(*implicit); i++) {
+		if (implicit[i].l->n == 0)
+			continue;
+		snprintf(err, errlen,
+			 "%s needs a certificate: set tls_cert_file and "
+			 "tls_key_file, or leave %s empty",
+			 implicit[i].key, implicit[i].key);
+		return -1;
+	}
+	if (cfg->tls_sni.n > 0) {
+		snprintf(err, errlen,
+			 "tls_sni needs a default certificate: set "
+			 "tls_cert_file and tls_key_file");
+		return -1;
+	}
+	return 0;
+}
+
 int
 cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 {
@@ -573,6 +761,10 @@ cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "%s: queue_retry_min is larger than queue_retry_max",
 			 path);
+		goto out;
+	}
+	if (check_tls(cfg, reason, sizeof(reason)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, reason);
 		goto out;
 	}
 	free(cfg->path);

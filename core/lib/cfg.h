@@ -27,6 +27,18 @@ struct listen_list {
 	size_t n;
 };
 
+/* One tls_sni entry: the certificate served for a TLS SNI host name. */
+struct tls_sni_entry {
+	char *host; /* "mail.example.org", or "*.example.org" */
+	char *cert_file;
+	char *key_file;
+};
+
+struct tls_sni_list {
+	struct tls_sni_entry *v;
+	size_t n;
+};
+
 struct cfg {
 	char *path;
 	char *data_dir;
@@ -37,6 +49,19 @@ struct cfg {
 	struct listen_list submission_listen;
 	struct listen_list pop3_listen;
 	struct listen_list imap_listen;
+	/* Implicit TLS (RFC 8314): the handshake comes before the greeting. */
+	struct listen_list submissions_listen;
+	struct listen_list pop3s_listen;
+	struct listen_list imaps_listen;
+	char *tls_cert_file; /* NULL: no TLS at all */
+	char *tls_key_file;
+	char *tls_min_version;	/* "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3" */
+	char *tls_ciphers;	/* OpenSSL cipher list for TLS 1.2 and older */
+	char *tls_ciphersuites; /* TLS 1.3 cipher suites */
+	struct tls_sni_list tls_sni;
+	unsigned tls_handshake_timeout; /* seconds */
+	bool require_tls_for_auth;
+	bool allow_plaintext_auth_on_loopback;
 	unsigned workers;
 	size_t message_size_limit;
 	unsigned recipient_limit;
@@ -83,6 +108,13 @@ int cfg_parse_addr(const char *text, struct listen_addr *out, char *err,
 		   size_t errlen);
 /* Parses "10", "64k", "10M", "1G" into bytes. */
 int cfg_parse_size(const char *text, size_t *out);
+/*
+ * Parses a tls_sni value: entries "host:certfile:keyfile" separated by
+ * commas or whitespace. Replaces *out on success.
+ */
+int cfg_parse_sni(const char *text, struct tls_sni_list *out, char *err,
+		  size_t errlen);
+void cfg_sni_list_free(struct tls_sni_list *l);
 /* Parses "30", "30s", "5m", "2h", "5d" into seconds. */
 int cfg_parse_duration(const char *text, unsigned *out);
 
@@ -93,6 +125,15 @@ const char *cfg_key_name(size_t i);
 /* Maximum lengths of node_name and cluster_group (CPG allows 127). */
 #define NODE_NAME_MAX 64
 #define CLUSTER_GROUP_MAX 127
+
+/* Default TLS 1.2 ciphers: ECDHE with AES-GCM or ChaCha20-Poly1305. */
+#define CFG_TLS_CIPHERS                                                        \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"           \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define CFG_TLS_CIPHERSUITES                                                   \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                       \
+	"TLS_CHACHA20_POLY1305_SHA256"
 
 /* The file read when no -c is given. */
 #define CFG_DEFAULT_PATH SYSCONFDIR "/hapost/hapost.conf"

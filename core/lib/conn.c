@@ -9,6 +9,15 @@
  *
  * Freeing is deferred while a protocol callback runs (c->in_callback), so
  * a protocol may call conn_close() from inside its own input handler.
+ *
+ * TLS: with c->ssl set, reads and writes go through SSL_read and
+ * SSL_write on the same non-blocking socket. When OpenSSL needs the other
+ * direction (SSL_ERROR_WANT_WRITE from a read, WANT_READ from a write) the
+ * matching watcher runs the operation again. Decrypted bytes OpenSSL
+ * still keeps (SSL_pending) are picked up from an ev_idle, because the
+ * socket will not become readable for them. During the handshake the
+ * idle timer runs with tls_handshake_timeout and input does not restart
+ * it, so a client cannot keep a half-done handshake open.
  */
 #include "config.h"
 
@@ -20,9 +29,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "conn.h"
 #include "conn_private.h"
 #include "log.h"
+#include "tls.h"
+#include "worker.h"
 #include "xalloc.h"
 
 #define CONN_READ_CHUNK 16384
@@ -31,8 +45,13 @@
 #define CONN_KEEP_BUFFER 4096
 /* Input beyond this is not read until the protocol consumes some. */
 #define CONN_INPUT_MAX (1024 * 1024)
+/* Bytes per SSL_write call; kept fixed so a retry never passes fewer. */
+#define CONN_TLS_WRITE_MAX (64 * 1024)
 
 static void conn_finish(struct conn *c);
+static void conn_read(struct conn *c);
+static void conn_handshake(struct conn *c);
+static void conn_handshake_begin(struct conn *c);
 
 static char read_chunk[CONN_READ_CHUNK];
 
@@ -54,14 +73,46 @@ conn_kill_errno(struct conn *c, const char *what)
 	conn_kill(c, reason);
 }
 
+/* Formats "what: reason" for an SSL_get_error() result. */
+static void
+ssl_failure(char *out, size_t len, const char *what, int ssl_error)
+{
+	char why[400];
+
+	if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+		if (errno == 0)
+			snprintf(why, sizeof(why), "connection closed");
+		else
+			snprintf(why, sizeof(why), "%s", strerror(errno));
+	} else {
+		tls_error_string(why, sizeof(why));
+	}
+	snprintf(out, len, "%s: %s", what, why);
+}
+
+/* Ends c with "what: OpenSSL's reason" as the reason. */
+static void
+conn_kill_ssl(struct conn *c, const char *what, int ssl_error)
+{
+	char reason[512];
+
+	ssl_failure(reason, sizeof(reason), what, ssl_error);
+	conn_kill(c, reason);
+}
+
 static void
 conn_update_write_watcher(struct conn *c)
 {
-	if (c->dead)
+	bool want;
+
+	/* The handshake drives both watchers itself. */
+	if (c->dead || c->tls == CONN_TLS_HANDSHAKE)
 		return;
-	if (c->out.len > 0 && !ev_is_active(&c->wio))
+	want = (c->out.len > 0 && !c->ssl_write_wants_read) ||
+	       c->ssl_read_wants_write;
+	if (want && !ev_is_active(&c->wio))
 		ev_io_start(c->loop, &c->wio);
-	else if (c->out.len == 0 && ev_is_active(&c->wio))
+	else if (!want && ev_is_active(&c->wio))
 		ev_io_stop(c->loop, &c->wio);
 }
 
@@ -80,13 +131,53 @@ conn_call(struct conn *c, void (*fn)(struct conn *))
 		conn_finish(c);
 }
 
+/*
+ * Sends what it can of c->out through TLS. Returns the bytes sent, 0 when
+ * the socket is full or OpenSSL waits for input, or -1 after killing c.
+ */
+static ssize_t
+conn_ssl_send(struct conn *c)
+{
+	size_t len = c->out.len < CONN_TLS_WRITE_MAX ? c->out.len
+						     : CONN_TLS_WRITE_MAX;
+	int n, e;
+
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_write(c->ssl, c->out.data, (int)len);
+	if (n > 0)
+		return n;
+	e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE)
+		return 0;
+	if (e == SSL_ERROR_WANT_READ) {
+		c->ssl_write_wants_read = true;
+		ev_io_start(c->loop, &c->rio);
+		return 0;
+	}
+	conn_kill_ssl(c, "write error", e);
+	return -1;
+}
+
 static void
 conn_flush(struct conn *c)
 {
-	while (c->out.len > 0) {
-		ssize_t n = send(c->fd, c->out.data, c->out.len,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (c->tls == CONN_TLS_HANDSHAKE)
+		return;
+	while (c->out.len > 0 && !c->ssl_write_wants_read) {
+		ssize_t n;
 
+		if (c->ssl != NULL) {
+			n = conn_ssl_send(c);
+			if (n < 0)
+				return;
+			if (n == 0)
+				break;
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		n = send(c->fd, c->out.data, c->out.len,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -102,20 +193,79 @@ conn_flush(struct conn *c)
 	if (c->out.len > 0)
 		return;
 	if (c->closing) {
+		/* One close_notify, without waiting for the client's. */
+		if (c->ssl != NULL && c->tls == CONN_TLS_ON)
+			SSL_shutdown(c->ssl);
 		shutdown(c->fd, SHUT_WR);
 		conn_kill(c, NULL);
 		return;
 	}
+	if (c->tls == CONN_TLS_WAIT_FLUSH) {
+		conn_handshake_begin(c);
+		return;
+	}
 	conn_call(c, c->ops->drained);
+}
+
+/*
+ * Reads up to CONN_READ_CHUNK decrypted bytes into read_chunk. Returns the
+ * count, 0 when nothing is available yet, or -1 after killing c.
+ */
+static ssize_t
+conn_ssl_recv(struct conn *c)
+{
+	int n, e;
+
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(c->ssl, read_chunk, sizeof(read_chunk));
+	if (n > 0)
+		return n;
+	e = SSL_get_error(c->ssl, n);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->ssl_read_wants_write = true;
+		conn_update_write_watcher(c);
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		conn_kill(c, "client closed the connection");
+		return -1;
+	default:
+		conn_kill_ssl(c, "read error", e);
+		return -1;
+	}
 }
 
 static void
 conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
+
+	if (c->tls == CONN_TLS_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	if (c->ssl_write_wants_read) {
+		c->ssl_write_wants_read = false;
+		conn_flush(c);
+		if (c->dead)
+			return;
+		if (c->read_paused || c->closing) {
+			ev_io_stop(loop, w);
+			return;
+		}
+	}
+	conn_read(c);
+}
+
+static void
+conn_read(struct conn *c)
+{
 	ssize_t n;
 
-	if (c->closing || c->read_paused)
+	if (c->closing || c->read_paused || c->tls == CONN_TLS_WAIT_FLUSH)
 		return;
 	if (c->in.len >= CONN_INPUT_MAX) {
 		/* Protocols bound their lines and literals, so this is a
@@ -125,6 +275,12 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	/* Read into a buffer shared by all conns of the process, so an
 	 * idle session holds no read buffer of its own. */
+	if (c->ssl != NULL) {
+		n = conn_ssl_recv(c);
+		if (n <= 0)
+			return;
+		goto got;
+	}
 	n = recv(c->fd, read_chunk, sizeof(read_chunk), 0);
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -136,17 +292,35 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_kill(c, "client closed the connection");
 		return;
 	}
+got:
 	buf_append(&c->in, read_chunk, (size_t)n);
-	ev_timer_again(loop, &c->idle);
+	ev_timer_again(c->loop, &c->idle);
 	conn_call(c, c->ops->input);
-	if (!c->dead)
-		buf_trim(&c->in);
+	if (c->dead)
+		return;
+	buf_trim(&c->in);
+	/* OpenSSL may hold decrypted bytes the socket will not signal. */
+	if (c->ssl != NULL && c->tls == CONN_TLS_ON && !c->read_paused &&
+	    !c->closing && SSL_pending(c->ssl) > 0)
+		ev_idle_start(c->loop, &c->pending);
 }
 
 static void
 conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	conn_flush(w->data);
+	struct conn *c = w->data;
+
+	if (c->tls == CONN_TLS_HANDSHAKE) {
+		conn_handshake(c);
+		return;
+	}
+	if (c->ssl_read_wants_write) {
+		c->ssl_read_wants_write = false;
+		conn_read(c);
+		if (c->dead)
+			return;
+	}
+	conn_flush(c);
 }
 
 static void
@@ -154,6 +328,12 @@ conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
+	if (c->tls == CONN_TLS_HANDSHAKE) {
+		log_info("conn=%lu TLS handshake timed out ip=%s", c->id,
+			 c->peer_ip);
+		conn_kill(c, "TLS handshake timed out");
+		return;
+	}
 	if (c->closing)
 		return;
 	if (c->ops->timeout != NULL)
@@ -177,8 +357,98 @@ conn_pending_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	struct conn *c = w->data;
 
 	ev_idle_stop(loop, w);
-	if (!c->closing && !c->read_paused && c->in.len > 0)
+	if (c->closing || c->read_paused || c->tls == CONN_TLS_HANDSHAKE ||
+	    c->tls == CONN_TLS_WAIT_FLUSH)
+		return;
+	if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
+		conn_read(c); /* runs the input handler on c->in too */
+	else if (c->in.len > 0)
 		conn_call(c, c->ops->input);
+}
+
+/* Creates c->ssl and starts the handshake once c->out is empty. */
+static void
+conn_handshake_begin(struct conn *c)
+{
+	struct tls_server *t = c->worker->tls;
+	char why[400];
+
+	ERR_clear_error();
+	c->ssl = t != NULL ? tls_server_ssl_new(t) : NULL;
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+		tls_error_string(why, sizeof(why));
+		log_error("conn=%lu TLS setup failed: %s", c->id, why);
+		conn_kill(c, "TLS setup failed");
+		return;
+	}
+	SSL_set_accept_state(c->ssl);
+	c->tls = CONN_TLS_HANDSHAKE;
+	ev_idle_stop(c->loop, &c->pending);
+	c->idle.repeat = c->worker->cfg->tls_handshake_timeout;
+	ev_timer_again(c->loop, &c->idle);
+	conn_handshake(c);
+}
+
+static void
+conn_handshake_done(struct conn *c)
+{
+	const char *sni = SSL_get_servername(c->ssl,
+					     TLSEXT_NAMETYPE_host_name);
+	char host[128];
+
+	c->tls = CONN_TLS_ON;
+	log_info("conn=%lu TLS ip=%s version=%s cipher=%s sni=%s", c->id,
+		 c->peer_ip, SSL_get_version(c->ssl),
+		 SSL_get_cipher_name(c->ssl),
+		 sni != NULL ? log_printable(host, sizeof(host), sni,
+					     strlen(sni))
+			     : "-");
+	ev_io_stop(c->loop, &c->wio);
+	c->idle.repeat = c->idle_timeout;
+	ev_timer_again(c->loop, &c->idle);
+	if (c->read_paused)
+		ev_io_stop(c->loop, &c->rio);
+	else
+		ev_io_start(c->loop, &c->rio);
+	if (c->start_after_handshake) {
+		c->start_after_handshake = false;
+		conn_call(c, c->ops->start);
+		if (c->dead)
+			return;
+	}
+	conn_update_write_watcher(c);
+	if (!c->read_paused && SSL_pending(c->ssl) > 0)
+		ev_idle_start(c->loop, &c->pending);
+}
+
+/* Runs one step of the handshake; the watchers bring the next one. */
+static void
+conn_handshake(struct conn *c)
+{
+	char reason[512];
+	int r, e;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		conn_handshake_done(c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ) {
+		ev_io_stop(c->loop, &c->wio);
+		ev_io_start(c->loop, &c->rio);
+		return;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		ev_io_stop(c->loop, &c->rio);
+		ev_io_start(c->loop, &c->wio);
+		return;
+	}
+	ssl_failure(reason, sizeof(reason), "TLS handshake failed", e);
+	log_info("conn=%lu %s ip=%s", c->id, reason, c->peer_ip);
+	conn_kill(c, reason);
 }
 
 struct conn *
@@ -218,12 +488,65 @@ conn_start(struct conn *c)
 }
 
 void
+conn_start_tls(struct conn *c)
+{
+	c->start_after_handshake = true;
+	conn_handshake_begin(c);
+}
+
+void
 conn_set_idle_timeout(struct conn *c, double seconds)
 {
 	c->idle_timeout = seconds;
+	if (c->tls == CONN_TLS_HANDSHAKE)
+		return;
 	c->idle.repeat = seconds;
 	if (!c->dead && !c->closing)
 		ev_timer_again(c->loop, &c->idle);
+}
+
+bool
+conn_tls_available(const struct conn *c)
+{
+	return c->worker->tls != NULL && c->tls == CONN_TLS_NONE;
+}
+
+bool
+conn_tls_active(const struct conn *c)
+{
+	return c->tls == CONN_TLS_ON;
+}
+
+int
+conn_starttls(struct conn *c)
+{
+	if (!conn_tls_available(c) || c->dead || c->closing)
+		return -1;
+	/* Bytes after the STARTTLS line came in plain text: drop them. */
+	if (c->in.len > 0)
+		log_info("conn=%lu discarded %zu bytes sent after STARTTLS "
+			 "ip=%s",
+			 c->id, c->in.len, c->peer_ip);
+	buf_reset(&c->in);
+	buf_trim(&c->in);
+	c->tls = CONN_TLS_WAIT_FLUSH;
+	c->read_paused = false;
+	ev_io_stop(c->loop, &c->rio);
+	ev_idle_stop(c->loop, &c->pending);
+	/* conn_flush starts the handshake once the reply is out. */
+	if (!ev_is_active(&c->wio))
+		ev_io_start(c->loop, &c->wio);
+	return 0;
+}
+
+bool
+conn_plaintext_auth_allowed(const struct conn *c)
+{
+	const struct cfg *cfg = c->worker->cfg;
+
+	if (c->tls == CONN_TLS_ON || !cfg->require_tls_for_auth)
+		return true;
+	return c->peer_is_loopback && cfg->allow_plaintext_auth_on_loopback;
 }
 
 void
@@ -258,7 +581,9 @@ void
 conn_pause_read(struct conn *c)
 {
 	c->read_paused = true;
-	if (!c->dead)
+	/* The handshake needs the read watcher, so only the flag pauses
+	 * input, from the end of the handshake on. */
+	if (!c->dead && c->tls != CONN_TLS_HANDSHAKE)
 		ev_io_stop(c->loop, &c->rio);
 }
 
@@ -268,8 +593,10 @@ conn_resume_read(struct conn *c)
 	if (c->dead || c->closing)
 		return;
 	c->read_paused = false;
+	if (c->tls == CONN_TLS_HANDSHAKE || c->tls == CONN_TLS_WAIT_FLUSH)
+		return;
 	ev_io_start(c->loop, &c->rio);
-	if (c->in.len > 0)
+	if (c->in.len > 0 || (c->ssl != NULL && SSL_pending(c->ssl) > 0))
 		ev_idle_start(c->loop, &c->pending);
 }
 
@@ -295,6 +622,11 @@ conn_shutdown(struct conn *c)
 {
 	if (c->dead || c->closing)
 		return;
+	/* Mid-switch there is no channel for a goodbye. */
+	if (c->tls == CONN_TLS_HANDSHAKE || c->tls == CONN_TLS_WAIT_FLUSH) {
+		conn_kill(c, "server shutting down");
+		return;
+	}
 	conn_call(c, c->ops->shutdown);
 	if (!c->dead)
 		conn_close(c, "server shutting down");
@@ -323,6 +655,8 @@ conn_finish(struct conn *c)
 	if (c->ops->free != NULL)
 		c->ops->free(c);
 	c->session = NULL;
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	close(c->fd);
 	worker_conn_closed(c->worker, c);
 	log_info("conn=%lu disconnect ip=%s service=%s reason=\"%s\"", c->id,

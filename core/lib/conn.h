@@ -30,6 +30,18 @@
  *
  * Shutdown: when the worker stops it calls ops->shutdown() on every conn
  * (SMTP replies 421, POP3 -ERR, IMAP BYE), then closes them.
+ *
+ * TLS: a protocol that accepted STARTTLS (or STLS) queues its positive
+ * reply and calls conn_starttls(). The conn throws away whatever the
+ * client sent after the command, because those bytes arrived in plain
+ * text and must never run as commands once TLS is on. It sends the queued
+ * reply in plain text, then runs the TLS handshake on the event loop,
+ * bounded by tls_handshake_timeout; a failed or late handshake ends the
+ * conn without a reply. From then on c->in and c->out carry plain text
+ * and the conn encrypts and decrypts underneath. A conn of an implicit-TLS
+ * listener does the handshake first and calls ops->start() after it.
+ * While a handshake runs no protocol callback runs, and ops->timeout and
+ * ops->shutdown are skipped (the conn is just closed).
  */
 #ifndef HAPOST_CONN_H
 #define HAPOST_CONN_H
@@ -43,6 +55,14 @@
 
 struct conn;
 struct worker;
+struct ssl_st;
+
+enum conn_tls_state {
+	CONN_TLS_NONE,
+	CONN_TLS_WAIT_FLUSH, /* STARTTLS accepted, its reply still queued */
+	CONN_TLS_HANDSHAKE,
+	CONN_TLS_ON,
+};
 
 enum service {
 	SERVICE_SMTP,
@@ -87,6 +107,12 @@ struct conn {
 	uint16_t local_port;
 	bool peer_is_loopback;
 
+	struct ssl_st *ssl; /* NULL without TLS */
+	enum conn_tls_state tls;
+	bool start_after_handshake; /* implicit TLS: ops->start still due */
+	bool ssl_read_wants_write;  /* SSL_read waits for a writable socket */
+	bool ssl_write_wants_read;  /* SSL_write waits for a readable one */
+
 	bool closing;
 	bool read_paused;
 	bool in_callback;
@@ -104,5 +130,22 @@ void conn_close(struct conn *c, const char *reason);
 void conn_pause_read(struct conn *c);
 void conn_resume_read(struct conn *c);
 void conn_set_idle_timeout(struct conn *c, double seconds);
+
+/* Returns true when STARTTLS can be offered: a certificate is configured
+ * and c is not in TLS yet. */
+bool conn_tls_available(const struct conn *c);
+/* Returns true once the TLS handshake has finished. */
+bool conn_tls_active(const struct conn *c);
+/*
+ * Switches c to TLS after the reply queued in c->out is sent; empties
+ * c->in. Returns -1 (nothing changed) when conn_tls_available() is false.
+ */
+int conn_starttls(struct conn *c);
+/*
+ * Returns true when a password may travel on c: in TLS, when
+ * require_tls_for_auth is off, or from a loopback address when
+ * allow_plaintext_auth_on_loopback is on.
+ */
+bool conn_plaintext_auth_allowed(const struct conn *c);
 
 #endif

@@ -12,6 +12,9 @@ struct conn *conn_new(struct worker *wk, struct ev_loop *loop, int fd,
 		      unsigned long id);
 /* Starts reading and the idle timer, then calls ops->start. */
 void conn_start(struct conn *c);
+/* Starts the TLS handshake of an implicit-TLS listener's conn; ops->start
+ * runs when it has finished. */
+void conn_start_tls(struct conn *c);
 /* Lets the protocol say goodbye (ops->shutdown), then closes c. */
 void conn_shutdown(struct conn *c);
 /* Ends c at once without flushing; ops->free runs. */

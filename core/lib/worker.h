@@ -11,10 +11,12 @@
 #include "conn.h"
 
 struct directory;
+struct tls_server;
 
 struct worker {
 	struct cfg *cfg;
 	struct directory *dir;
+	struct tls_server *tls; /* NULL when no certificate is configured */
 	struct ev_loop *loop;
 	unsigned index;
 	bool stopping;

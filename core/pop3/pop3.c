@@ -31,7 +31,12 @@
  * is logged with the client address and user name (never the password)
  * and its -ERR is held back by auth_failure_delay_ms on a timer; the
  * session is closed after auth_failure_limit failures.
- * TODO: STLS, AUTH (SASL) and APOP are not supported yet.
+ *
+ * STLS (RFC 2595) is offered in CAPA before login when a certificate is
+ * configured; lines the client sent behind STLS are thrown away unread.
+ * USER and PASS need TLS unless conn_plaintext_auth_allowed() says
+ * otherwise: CAPA then omits USER and USER gets "-ERR [AUTH]".
+ * TODO: AUTH (SASL) and APOP are not supported yet.
  */
 #include "config.h"
 
@@ -121,7 +126,10 @@ cmd_capa(struct pop3_session *s)
 	pop3_reply(s, "+OK capability list follows");
 	pop3_reply(s, "TOP");
 	pop3_reply(s, "UIDL");
-	pop3_reply(s, "USER");
+	if (conn_plaintext_auth_allowed(s->c))
+		pop3_reply(s, "USER");
+	if (s->state == POP3_AUTHORIZATION && conn_tls_available(s->c))
+		pop3_reply(s, "STLS");
 	pop3_reply(s, "RESP-CODES");
 	pop3_reply(s, "PIPELINING");
 	pop3_reply(s, "AUTH-RESP-CODE");
@@ -130,8 +138,37 @@ cmd_capa(struct pop3_session *s)
 }
 
 static void
+cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	if (cmd->has_arg) {
+		pop3_error(s, "-ERR STLS takes no argument");
+		return;
+	}
+	if (conn_tls_active(s->c)) {
+		pop3_error(s, "-ERR TLS is already active");
+		return;
+	}
+	if (!conn_tls_available(s->c)) {
+		pop3_error(s, "-ERR STLS is not available on this server");
+		return;
+	}
+	pop3_reply(s, "+OK begin TLS negotiation");
+	free(s->user);
+	s->user = NULL;
+	conn_starttls(s->c);
+}
+
+static void
 cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
+	if (!conn_plaintext_auth_allowed(s->c)) {
+		log_info("conn=%lu pop3 login rejected ip=%s "
+			 "reason=plaintext-before-tls",
+			 s->c->id, s->c->peer_ip);
+		pop3_error(s, "-ERR [AUTH] plain-text login is disabled "
+			      "without TLS; use STLS first");
+		return;
+	}
 	if (!cmd->has_arg || cmd->arglen == 0 || cmd->arglen > 254 ||
 	    memchr(cmd->arg, ' ', cmd->arglen) != NULL) {
 		pop3_error(s, "-ERR USER takes one argument: the user name");
@@ -432,9 +469,11 @@ cmd_authorization(struct pop3_session *s, const struct pop3_cmd *cmd)
 	case POP3_CMD_CAPA:
 		cmd_capa(s);
 		return;
+	case POP3_CMD_STLS:
+		cmd_stls(s, cmd);
+		return;
 	case POP3_CMD_APOP:
 	case POP3_CMD_AUTH:
-	case POP3_CMD_STLS:
 		pop3_error(s, "-ERR command not supported; use USER and PASS");
 		return;
 	case POP3_CMD_UNKNOWN:

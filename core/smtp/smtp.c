@@ -24,10 +24,15 @@
  * Enhanced status codes are on every 2xx/4xx/5xx reply except the
  * greeting and the HELO/EHLO replies, as RFC 2034 section 4 allows.
  *
+ * STARTTLS (RFC 3207) is offered in EHLO when a certificate is
+ * configured and the session is not in TLS yet. After "220 Ready to start
+ * TLS" the session forgets the client's EHLO and any transaction, and
+ * bytes the client pipelined behind STARTTLS are thrown away unread
+ * (conn_starttls), so the client starts over with EHLO inside TLS.
+ *
  * NOTE: submission_ops runs the same engine as port 25 and accepts mail
  * only for local domains. RFC 6409 wants AUTH on port 587, which comes
- * with TLS and SASL support; until then port 587 is no more open than
- * port 25.
+ * with SASL support; until then port 587 is no more open than port 25.
  */
 #include "config.h"
 
@@ -115,6 +120,8 @@ cmd_helo(struct smtp_session *s, const struct smtp_command *cmd, bool ehlo)
 		    smtp_hostname(s), cfg->message_size_limit);
 	if (cfg->smtp_vrfy)
 		conn_puts(s->c, "250-VRFY\r\n");
+	if (conn_tls_available(s->c))
+		conn_puts(s->c, "250-STARTTLS\r\n");
 	conn_puts(s->c, "250-8BITMIME\r\n"
 			"250-ENHANCEDSTATUSCODES\r\n"
 			"250-CHUNKING\r\n"
@@ -144,6 +151,30 @@ cmd_vrfy(struct smtp_session *s, const struct smtp_command *cmd)
 	/* RFC 5321 3.5.3: 252 when the server does not verify. */
 	smtp_reply(s, "252 2.0.0 Cannot VRFY user, but will accept message "
 		      "and attempt delivery");
+}
+
+static void
+cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (cmd->arg_len > 0) {
+		smtp_reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (conn_tls_active(s->c)) {
+		smtp_reply(s, "503 5.5.1 Error: TLS is already active");
+		return;
+	}
+	if (!conn_tls_available(s->c)) {
+		smtp_reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	/* RFC 3207 section 4.2: forget everything learned in plain text. */
+	smtp_txn_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	conn_starttls(s->c);
 }
 
 static void
@@ -187,8 +218,10 @@ cmd_dispatch(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA "
 			      "BDAT RSET NOOP QUIT VRFY HELP");
 		break;
-	case SMTP_VERB_EXPN:
 	case SMTP_VERB_STARTTLS:
+		cmd_starttls(s, cmd);
+		break;
+	case SMTP_VERB_EXPN:
 	case SMTP_VERB_AUTH:
 	case SMTP_VERB_ETRN:
 	case SMTP_VERB_TURN:

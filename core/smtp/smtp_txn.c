@@ -303,9 +303,13 @@ envelope_build(struct smtp_session *s)
 static const char *
 received_protocol(const struct smtp_session *s)
 {
+	bool tls = conn_tls_active(s->c);
+
 	if (s->params.smtputf8)
-		return "UTF8SMTP";
-	return s->esmtp ? "ESMTP" : "SMTP";
+		return tls ? "UTF8SMTPS" : "UTF8SMTP";
+	if (!s->esmtp)
+		return "SMTP";
+	return tls ? "ESMTPS" : "ESMTP";
 }
 
 /* Formats t as an RFC 5322 date-time, independent of the C locale. */

@@ -115,6 +115,9 @@ class Hapost:
             "shutdown_timeout": "5",
             "queue_retry_min": "2",
             "queue_retry_max": "10",
+            # The tests log in without TLS from 127.0.0.1; test_tls.py
+            # sets "no" to check the refusal.
+            "allow_plaintext_auth_on_loopback": "yes",
         }
         self.settings.update({k: str(v) for k, v in (overrides or {}).items()})
         self.write_config()

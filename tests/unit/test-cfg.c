@@ -249,6 +249,21 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.cluster_probe_interval,
 			 def.cluster_probe_interval);
 	assert_int_equal(file.log_debug, def.log_debug);
+	listen_text_equal(&file.submissions_listen, &def.submissions_listen);
+	listen_text_equal(&file.pop3s_listen, &def.pop3s_listen);
+	listen_text_equal(&file.imaps_listen, &def.imaps_listen);
+	assert_null(file.tls_cert_file);
+	assert_null(def.tls_cert_file);
+	assert_null(file.tls_key_file);
+	assert_string_equal(file.tls_min_version, def.tls_min_version);
+	assert_string_equal(file.tls_ciphers, def.tls_ciphers);
+	assert_string_equal(file.tls_ciphersuites, def.tls_ciphersuites);
+	assert_int_equal(file.tls_sni.n, def.tls_sni.n);
+	assert_int_equal(file.tls_handshake_timeout,
+			 def.tls_handshake_timeout);
+	assert_int_equal(file.require_tls_for_auth, def.require_tls_for_auth);
+	assert_int_equal(file.allow_plaintext_auth_on_loopback,
+			 def.allow_plaintext_auth_on_loopback);
 
 	/* Every key appears, uncommented, in the file. */
 	for (size_t k = 0; k < cfg_key_count(); k++) {
@@ -270,6 +285,116 @@ cfg_example_file_matches_defaults(void **state)
 	cfg_free(&def);
 }
 
+static void
+cfg_sni_entries_parse(void **state)
+{
+	struct tls_sni_list l = {NULL, 0};
+	char err[256] = "";
+
+	assert_int_equal(cfg_parse_sni("a.example:/c/a.pem:/k/a.key, "
+				       "*.b.example:b.pem:b.key",
+				       &l, err, sizeof(err)),
+			 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].host, "a.example");
+	assert_string_equal(l.v[0].cert_file, "/c/a.pem");
+	assert_string_equal(l.v[0].key_file, "/k/a.key");
+	assert_string_equal(l.v[1].host, "*.b.example");
+	assert_string_equal(l.v[1].cert_file, "b.pem");
+	assert_string_equal(l.v[1].key_file, "b.key");
+	assert_int_equal(cfg_parse_sni("", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 0);
+	cfg_sni_list_free(&l);
+}
+
+static void
+cfg_sni_bad_entries_rejected(void **state)
+{
+	static const char *const bad[] = {
+		"a.example",		 /* no files */
+		"a.example:c.pem",	 /* no key */
+		"a.example:c.pem:",	 /* empty key */
+		":c.pem:k.key",		 /* empty host */
+		"a.example::k.key",	 /* empty certificate */
+		"a.example:c.pem:k:x",	 /* a fourth field */
+		"a..example:c.pem:k.key", /* empty label */
+		"a.example.:c.pem:k.key", /* trailing dot */
+		"a_b.example:c:k",	 /* '_' in a host name */
+		"*.:c.pem:k.key",	 /* wildcard of nothing */
+		"a.*.example:c:k",	 /* '*' inside the name */
+	};
+	struct tls_sni_list l = {NULL, 0};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		err[0] = '\0';
+		if (cfg_parse_sni(bad[i], &l, err, sizeof(err)) == 0)
+			fail_msg("accepted '%s'", bad[i]);
+		assert_int_equal(l.n, 0);
+		assert_true(err[0] != '\0');
+	}
+}
+
+static void
+cfg_tls_keys_checked(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{"tls_cert_file = /c.pem\n", "must be set together"},
+		{"tls_key_file = /k.pem\n", "must be set together"},
+		{"imaps_listen = 127.0.0.1:993\n",
+		 "imaps_listen needs a certificate"},
+		{"submissions_listen = 127.0.0.1:465\n",
+		 "submissions_listen needs a certificate"},
+		{"pop3s_listen = 127.0.0.1:995\n",
+		 "pop3s_listen needs a certificate"},
+		{"tls_sni = a.example:c.pem:k.pem\n", "tls_sni needs"},
+		{"tls_min_version = SSLv3\n", "unknown version 'SSLv3'"},
+		{"tls_min_version = tlsv1.2\n", "unknown version"},
+		{"tls_ciphers =\n", "value is empty"},
+		{"tls_handshake_timeout = 0\n", "out of range"},
+	};
+	struct cfg cfg;
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		err[0] = '\0';
+		if (load_text(&cfg, cases[i].text, err, sizeof(err)) == 0)
+			fail_msg("accepted: %s", cases[i].text);
+		if (strstr(err, cases[i].error) == NULL)
+			fail_msg("'%s' gave '%s', expected '%s'", cases[i].text,
+				 err, cases[i].error);
+		cfg_free(&cfg);
+	}
+}
+
+static void
+cfg_tls_full_setup_loads(void **state)
+{
+	struct cfg cfg;
+	char err[512] = "";
+
+	assert_int_equal(load_text(&cfg,
+				   "tls_cert_file = /c.pem\n"
+				   "tls_key_file = /k.pem\n"
+				   "tls_min_version = TLSv1\n"
+				   "imaps_listen = 127.0.0.1:993\n"
+				   "tls_sni = x.example:/x.pem:/x.key\n"
+				   "require_tls_for_auth = no\n",
+				   err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.tls_cert_file, "/c.pem");
+	assert_string_equal(cfg.tls_key_file, "/k.pem");
+	assert_string_equal(cfg.tls_min_version, "TLSv1");
+	assert_int_equal(cfg.imaps_listen.n, 1);
+	assert_int_equal(cfg.tls_sni.n, 1);
+	assert_false(cfg.require_tls_for_auth);
+	assert_false(cfg.allow_plaintext_auth_on_loopback);
+	cfg_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -280,6 +405,10 @@ main(void)
 		cmocka_unit_test(cfg_node_name_defaults_to_hostname),
 		cmocka_unit_test(cfg_size_and_duration_units),
 		cmocka_unit_test(cfg_example_file_matches_defaults),
+		cmocka_unit_test(cfg_sni_entries_parse),
+		cmocka_unit_test(cfg_sni_bad_entries_rejected),
+		cmocka_unit_test(cfg_tls_keys_checked),
+		cmocka_unit_test(cfg_tls_full_setup_loads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,6 +76,39 @@ conn_set_idle_timeout(struct conn *c, double seconds)
 	c->idle_timeout = seconds;
 }
 
+/* A certificate is "configured" while this is true. */
+static bool fake_tls_cert;
+
+bool
+conn_tls_available(const struct conn *c)
+{
+	return fake_tls_cert && c->tls == CONN_TLS_NONE;
+}
+
+bool
+conn_tls_active(const struct conn *c)
+{
+	return c->tls == CONN_TLS_ON;
+}
+
+/* Replaces the whole switch: drops the input, then the handshake is
+ * done. */
+int
+conn_starttls(struct conn *c)
+{
+	if (!conn_tls_available(c))
+		return -1;
+	buf_reset(&c->in);
+	c->tls = CONN_TLS_ON;
+	return 0;
+}
+
+bool
+conn_plaintext_auth_allowed(const struct conn *c)
+{
+	return c->tls == CONN_TLS_ON;
+}
+
 /* ---- fake directory: example.test with alice, bob, postmaster ---- */
 
 static char **
@@ -245,6 +278,7 @@ setup(void **state)
 
 	buf_free(&fq.committed);
 	memset(&fq, 0, sizeof(fq));
+	fake_tls_cert = false;
 	cfg_defaults(&h->cfg);
 	free(h->cfg.hostname);
 	h->cfg.hostname = xstrdup("mx.example.test");
@@ -911,6 +945,43 @@ submission_same_engine(void **state)
 			  "554 5.7.1 Error: relay access denied\r\n");
 }
 
+static void
+starttls_offered_and_state_reset(void **state)
+{
+	struct conn *c = start(state);
+
+	fake_tls_cert = true;
+	feed_bytes(c, "EHLO client.example\r\n", 21);
+	assert_non_null(strstr(buf_cstr(&c->out), "250-STARTTLS\r\n"));
+	buf_reset(&c->out);
+	expect(c, "MAIL FROM:<a@remote.example>\r\n", "250 2.1.0 Ok\r\n");
+	expect(c, "STARTTLS\r\nRCPT TO:<alice@example.test>\r\n",
+	       "220 2.0.0 Ready to start TLS\r\n");
+	assert_int_equal(c->tls, CONN_TLS_ON);
+	assert_int_equal(c->in.len, 0);
+	/* The plain-text EHLO and MAIL are forgotten. */
+	expect(c, "MAIL FROM:<a@remote.example>\r\n",
+	       "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	expect(c, "EHLO client.example\r\n", EHLO_REPLY);
+	expect(c, "RCPT TO:<alice@example.test>\r\n",
+	       "503 5.5.1 Error: need MAIL command\r\n");
+	expect(c, "STARTTLS\r\n",
+	       "503 5.5.1 Error: TLS is already active\r\n");
+}
+
+static void
+starttls_refused_without_certificate(void **state)
+{
+	struct conn *c = start(state);
+
+	expect(c, "EHLO client.example\r\n", EHLO_REPLY);
+	expect(c, "STARTTLS\r\n",
+	       "502 5.5.1 Error: command not implemented\r\n");
+	fake_tls_cert = true;
+	expect(c, "STARTTLS now\r\n", "501 5.5.4 Syntax: STARTTLS\r\n");
+	assert_int_equal(c->tls, CONN_TLS_NONE);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -945,6 +1016,8 @@ main(void)
 	    T(shutdown_aborts_transaction),
 	    T(output_backlog_pauses_input),
 	    T(submission_same_engine),
+	    T(starttls_offered_and_state_reset),
+	    T(starttls_refused_without_certificate),
 	};
 
 	log_open("test-smtp-session", true);
