@@ -41,6 +41,9 @@ submission_listen = 127.0.0.1:$sub_port
 pop3_listen = 127.0.0.1:$pop3_port
 imap_listen = 127.0.0.1:$imap_port
 shutdown_timeout = 2s
+# Probes every second, so that the control socket's report follows a
+# change quickly.
+cluster_probe_interval = 1s
 CONF
 
 OCF_ROOT=/usr/lib/ocf
