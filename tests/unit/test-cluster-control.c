@@ -202,6 +202,7 @@ exchange(struct fixture *f, const char *request, size_t len, bool half_close)
 {
 	struct buf out = BUF_INIT;
 	int fd = connect_to(f->path);
+	char *text;
 
 	assert_int_equal(write(fd, request, len), (ssize_t)len);
 	if (half_close)
@@ -223,7 +224,9 @@ exchange(struct fixture *f, const char *request, size_t len, bool half_close)
 			break;
 	}
 	close(fd);
-	return strdup(buf_cstr(&out));
+	text = strdup(buf_cstr(&out));
+	buf_free(&out);
+	return text;
 }
 
 static void
