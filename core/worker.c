@@ -29,6 +29,7 @@
 #include "directory.h"
 #include "ipcount.h"
 #include "log.h"
+#include "queue.h"
 #include "tls.h"
 #include "worker.h"
 #include "worker_main.h"
@@ -338,11 +339,18 @@ int
 worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
 	    struct ipcount *ic, struct tls_server *tls)
 {
+	char err[512];
+
 	wk.cfg = cfg;
 	wk.tls = tls;
 	wk.index = index;
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	wk.dir = directory_open_file(cfg->data_dir);
+	/* SMTP sessions may write the queue before the queue manager has
+	 * created its directories, so every worker makes sure of them. */
+	if (queue_init(cfg->data_dir, err, sizeof(err)) < 0)
+		log_error("worker %u: %s; SMTP replies 451 until it is fixed",
+			  index, err);
 	ipc = ic;
 	signal(SIGPIPE, SIG_IGN);
 
