@@ -5,7 +5,8 @@ EXTRA_DIST += deploy/lab deploy/lab.d/init \
 	deploy/lab.d/broker deploy/lab.d/poweroff deploy/lab.d/paths.mk \
 	deploy/corosync.conf.in deploy/cluster-pcs.sh deploy/cluster-crm.sh \
 	deploy/fence_hapostlab deploy/README.md tests/cluster/run \
-	tests/cluster/conftest.py tests/cluster/test_cluster.py
+	tests/cluster/conftest.py tests/cluster/test_cluster.py \
+	tests/cluster/test_status.py tests/cluster/test_switchover.py
 
 check-cluster: all
 	BUILDDIR='$(abs_top_builddir)' '$(abs_top_srcdir)/tests/cluster/run'

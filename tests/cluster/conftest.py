@@ -8,10 +8,18 @@ because they name their namespaces explicitly.
 
 Fixtures:
     lab     the Lab object: deploy/lab env values, commands, mail helpers
+
+In shared storage mode only the active node runs hapostd, so nothing on
+the standby sends heartbeats. To test the cluster process's peer code
+across the two nodes, Lab.start_standin() runs a second hapostd on a
+node with node-private data and run directories (under /run, a tmpfs of
+that node), listeners on loopback ports and the lab's cluster_group. It
+must be stopped before the group moves to that node.
 """
 
 import ctypes
 import imaplib
+import json
 import os
 import poplib
 import re
@@ -31,6 +39,28 @@ LAB = os.path.join(TOP, "deploy", "lab")
 LAB_DIR = os.environ.get("LAB_DIR", "/tmp/hapost-lab")
 NODES = ("node1", "node2")
 CLONE_NEWNET = 0x40000000
+
+# The stand-in hapostd that Lab.start_standin() runs on a standby node.
+STANDIN_DIR = "/run/hapost-standin"
+STANDIN_CONF = STANDIN_DIR + "/hapost.conf"
+STANDIN_SCRIPT = r"""
+set -e
+d=$1
+mkdir -p "$d/data" "$d/run"
+chown hapost:hapost "$d/data" "$d/run"
+cat >"$d/hapost.conf" <<CONF
+data_dir = $d/data
+run_dir = $d/run
+user = hapost
+hostname = standin.example.test
+smtp_listen = 127.0.0.1:2525
+submission_listen = 127.0.0.1:2587
+pop3_listen = 127.0.0.1:2110
+imap_listen = 127.0.0.1:2143
+CONF
+setsid hapostd -c "$d/hapost.conf" -f </dev/null \
+    >>/var/log/hapost/standin.log 2>&1 &
+"""
 
 # Timings measured by the tests, printed in the terminal summary.
 TIMINGS = []
@@ -212,6 +242,37 @@ class Lab:
         where = "" if not_on is None else f" on a node other than {not_on}"
         return wait_until(ready, timeout,
                           f"the hapost group to serve at the VIP{where}")
+
+    def status(self, node, config=None):
+        """Run "hapostctl status --json" on node; return (exit status,
+        the parsed report or None, stderr)."""
+        cmd = ["hapostctl"]
+        if config:
+            cmd += ["-c", config]
+        proc = self.exec(node, *cmd, "status", "--json", check=False)
+        report = json.loads(proc.stdout) if proc.stdout.strip() else None
+        return proc.returncode, report, proc.stderr
+
+    def start_standin(self, node):
+        """Start the stand-in hapostd on node and wait until it reports
+        itself healthy and joined to the CPG group."""
+        self.exec(node, "sh", "-c", STANDIN_SCRIPT, "standin", STANDIN_DIR)
+
+        def healthy():
+            rc, report, _ = self.status(node, STANDIN_CONF)
+            return rc == 0 and report["cluster"]["connected"]
+        wait_until(healthy, 30, f"the stand-in hapostd on {node}")
+
+    def stop_standin(self, node):
+        """Stop the stand-in hapostd on node, if it runs, and wait until
+        its master exited."""
+        pidfile = STANDIN_DIR + "/run/hapostd.pid"
+        script = (f"pid=$(cat {pidfile} 2>/dev/null) || exit 0; "
+                  'kill -TERM "$pid" 2>/dev/null || exit 0; '
+                  'for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || '
+                  "exit 0; sleep 0.1; done; exit 1")
+        if node in self.running_nodes():
+            self.exec(node, "sh", "-c", script)
 
     def master_pid(self, node):
         out = self.exec(node, "cat", "/run/hapost/hapostd.pid",
