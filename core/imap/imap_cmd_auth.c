@@ -1,7 +1,7 @@
 /*
  * imap_cmd_auth - commands of any state: CAPABILITY, NOOP, LOGOUT, ID,
- * NAMESPACE, and authentication (STARTTLS and LOGIN; AUTHENTICATE is not
- * offered yet and gets NO)
+ * NAMESPACE, and authentication (STARTTLS and LOGIN; AUTHENTICATE is in
+ * imap_authenticate.c)
  *
  * LOGIN checks the password through the account directory and requires
  * the account's IMAP access. A failure is logged with the client address
@@ -24,6 +24,7 @@
 
 #include "imap_session.h"
 #include "log.h"
+#include "sasl/sasl_auth.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -32,14 +33,30 @@
 const char *
 imap_capabilities(const struct imap_session *s)
 {
-	static char caps[sizeof(IMAP_CAPABILITIES) + 64];
+	static char caps[sizeof(IMAP_CAPABILITIES) + 160];
 	bool before_login = s->state == IMAP_NOT_AUTHENTICATED;
 
-	snprintf(caps, sizeof(caps), "%s%s%s", IMAP_CAPABILITIES,
-		 before_login && conn_tls_available(s->c) ? " STARTTLS" : "",
-		 before_login && !conn_plaintext_auth_allowed(s->c)
-			 ? " LOGINDISABLED"
-			 : "");
+	const char *mechs =
+	    sasl_auth_mechanisms(conn_plaintext_auth_allowed(s->c));
+	size_t n;
+
+	n = (size_t)snprintf(
+	    caps, sizeof(caps), "%s%s%s", IMAP_CAPABILITIES,
+	    before_login && conn_tls_available(s->c) ? " STARTTLS" : "",
+	    before_login && !conn_plaintext_auth_allowed(s->c)
+		    ? " LOGINDISABLED"
+		    : "");
+	/* AUTH=mechanism for each one offered (RFC 3501 section 6.2.2). */
+	while (before_login && *mechs != '\0' && n + 40 < sizeof(caps)) {
+		size_t len = strcspn(mechs, " ");
+
+		n += (size_t)snprintf(caps + n, sizeof(caps) - n, " AUTH=%.*s",
+				      (int)len, mechs);
+		mechs += len;
+		mechs += *mechs == ' ';
+	}
+	if (before_login)
+		snprintf(caps + n, sizeof(caps) - n, " SASL-IR");
 	return caps;
 }
 
@@ -81,8 +98,9 @@ imap_cmd_logout(struct imap_session *s, struct imap_parser *p)
 	return 0;
 }
 
-static void
-login_failed(struct imap_session *s, const char *user, const char *reason)
+void
+imap_login_failed(struct imap_session *s, const char *user,
+		  const char *reason)
 {
 	struct conn *c = s->c;
 	char safe[128];
@@ -104,7 +122,6 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 	struct imap_string user, pass;
 	struct account acct = {0};
 	enum dir_result r;
-	char err[512];
 
 	if (imap_parse_sp(p) < 0 || imap_parse_astring(p, &user) < 0 ||
 	    imap_parse_sp(p) < 0 || imap_parse_astring(p, &pass) < 0 ||
@@ -132,12 +149,22 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 		return 0;
 	}
 	if (r != DIR_OK) {
-		login_failed(s, user.data, "invalid credentials");
+		imap_login_failed(s, user.data, "invalid credentials");
 		return 1;
 	}
+	return imap_login_complete(s, &acct, user.data);
+}
+
+int
+imap_login_complete(struct imap_session *s, struct account *acct_in,
+		    const char *user)
+{
+	struct account acct = *acct_in;
+	char err[512];
+
 	if (!acct.imap_enabled) {
 		account_free(&acct);
-		login_failed(s, user.data, "IMAP disabled for the account");
+		imap_login_failed(s, user, "IMAP disabled for the account");
 		return 1;
 	}
 	/* A new account's Maildir appears with its first delivery; create
@@ -152,13 +179,6 @@ imap_cmd_login(struct imap_session *s, struct imap_parser *p)
 	log_info("conn=%lu imap login ip=%s user=%s", s->c->id, s->c->peer_ip,
 		 acct.address);
 	imap_ok(s, "[CAPABILITY %s] Logged in", imap_capabilities(s));
-	return 0;
-}
-
-int
-imap_cmd_authenticate(struct imap_session *s, struct imap_parser *p)
-{
-	imap_no(s, "[CANNOT] No SASL mechanism is offered; use LOGIN");
 	return 0;
 }
 

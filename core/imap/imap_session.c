@@ -541,12 +541,15 @@ run_commands(struct imap_session *s)
 			conn_puts(c, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_FRAME_REJECT:
+			imap_auth_abort(s);
 			handle_reject(s);
 			buf_reset(&s->cmd);
 			break;
 		case IMAP_FRAME_COMMAND:
 			if (s->idle_tag != NULL)
 				imap_idle_line(s, s->cmd.data, s->cmd.len);
+			else if (s->sasl != NULL)
+				imap_auth_line(s, s->cmd.data, s->cmd.len);
 			else
 				dispatch(s);
 			buf_reset(&s->cmd);
@@ -635,6 +638,7 @@ imap_free(struct conn *c)
 	if (s == NULL)
 		return;
 	ev_timer_stop(c->loop, &s->delay);
+	imap_auth_abort(s);
 	imap_fetch_free(s);
 	imap_deselect(s);
 	command_cleanup(s);

@@ -76,6 +76,10 @@ struct imap_session {
 
 	struct fetch_job *fetch;
 	char *idle_tag;	    /* set while IDLE runs */
+
+	/* AUTHENTICATE in progress (imap_authenticate.c). */
+	struct sasl_server *sasl;
+	char *auth_tag;
 };
 
 /* Replies. imap_ok sends the allowed untagged updates first. */
@@ -132,6 +136,20 @@ int imap_cmd_login(struct imap_session *s, struct imap_parser *p);
 int imap_cmd_authenticate(struct imap_session *s, struct imap_parser *p);
 int imap_cmd_starttls(struct imap_session *s, struct imap_parser *p);
 int imap_cmd_id(struct imap_session *s, struct imap_parser *p);
+/* Handles one response line of a running AUTHENTICATE. */
+void imap_auth_line(struct imap_session *s, const char *line, size_t len);
+/* Ends a running AUTHENTICATE without a reply. */
+void imap_auth_abort(struct imap_session *s);
+/* Logs a failed login and sends its NO after auth_failure_delay. */
+void imap_login_failed(struct imap_session *s, const char *user,
+		       const char *reason);
+/*
+ * Finishes a login with the account from the directory (taken over, so
+ * the caller must not free it): checks IMAP access and replies. Returns 1
+ * when the NO is delayed (the command went asynchronous), else 0.
+ */
+int imap_login_complete(struct imap_session *s, struct account *acct,
+			const char *user);
 int imap_cmd_namespace(struct imap_session *s, struct imap_parser *p);
 
 int imap_cmd_select(struct imap_session *s, struct imap_parser *p);

@@ -13,7 +13,7 @@ libhapost_a_SOURCES += \
 	core/imap/imap_cmd_list.c core/imap/imap_fetch.c \
 	core/imap/imap_cmd_search.c core/imap/imap_cmd_store.c \
 	core/imap/imap_cmd_copy.c core/imap/imap_cmd_append.c \
-	core/imap/imap_idle.c
+	core/imap/imap_idle.c core/imap/imap_authenticate.c
 
 IMAP_UNIT_TESTS = tests/unit/test-imap-parse tests/unit/test-imap-frame \
 	tests/unit/test-imap-search tests/unit/test-imap-flags \

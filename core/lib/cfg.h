@@ -79,6 +79,7 @@ struct cfg {
 	unsigned imap_error_limit;
 	unsigned auth_failure_limit; /* failed logins per session */
 	bool smtp_vrfy;
+	bool smtp_auth_on_port25; /* offer AUTH on smtp_listen too */
 	unsigned auth_failure_delay_ms;
 	unsigned shutdown_timeout;
 	unsigned queue_retry_min; /* seconds */

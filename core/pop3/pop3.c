@@ -36,7 +36,10 @@
  * configured; lines the client sent behind STLS are thrown away unread.
  * USER and PASS need TLS unless conn_plaintext_auth_allowed() says
  * otherwise: CAPA then omits USER and USER gets "-ERR [AUTH]".
- * TODO: AUTH (SASL) and APOP are not supported yet.
+ * AUTH (RFC 5034) runs PLAIN or LOGIN under the same rule, listed in
+ * CAPA as SASL; while an exchange runs, lines are base64 responses and
+ * "*" cancels. AUTH without an argument lists the mechanisms.
+ * TODO: APOP is not supported yet.
  */
 #include "config.h"
 
@@ -49,6 +52,8 @@
 
 #include "log.h"
 #include "pop3_session.h"
+#include "sasl/sasl.h"
+#include "sasl/sasl_auth.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -130,6 +135,13 @@ cmd_capa(struct pop3_session *s)
 		pop3_reply(s, "USER");
 	if (s->state == POP3_AUTHORIZATION && conn_tls_available(s->c))
 		pop3_reply(s, "STLS");
+	if (s->state == POP3_AUTHORIZATION) {
+		const char *mechs = sasl_auth_mechanisms(
+		    conn_plaintext_auth_allowed(s->c));
+
+		if (mechs[0] != '\0')
+			conn_printf(s->c, "SASL %s\r\n", mechs);
+	}
 	pop3_reply(s, "RESP-CODES");
 	pop3_reply(s, "PIPELINING");
 	pop3_reply(s, "AUTH-RESP-CODE");
@@ -178,6 +190,8 @@ cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 	s->user = xstrndup(cmd->arg, cmd->arglen);
 	pop3_reply(s, "+OK send PASS");
 }
+
+static void login_complete(struct pop3_session *s);
 
 /* Opens the maildrop of the authenticated account; replies on failure. */
 static bool
@@ -233,8 +247,6 @@ cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 	struct directory *dir = s->c->worker->dir;
 	char user[300], password[256];
 	enum dir_result r;
-	size_t n;
-	uint64_t octets;
 
 	if (s->user == NULL) {
 		pop3_error(s, "-ERR send USER first");
@@ -267,6 +279,16 @@ cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 				      "password");
 		return;
 	}
+	login_complete(s);
+}
+
+/* Finishes a login whose account is in s->acct; replies either way. */
+static void
+login_complete(struct pop3_session *s)
+{
+	size_t n;
+	uint64_t octets;
+
 	s->have_acct = true;
 	if (!s->acct.pop3_enabled) {
 		log_info("conn=%lu pop3 login rejected user=%s ip=%s "
@@ -453,6 +475,109 @@ cmd_transaction(struct pop3_session *s, const struct pop3_cmd *cmd)
 }
 
 static void
+auth_end(struct pop3_session *s)
+{
+	if (s->sasl == NULL)
+		return;
+	sasl_server_clear(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
+}
+
+/* Feeds one SASL response (or the initial one) and replies. */
+static void
+auth_step(struct pop3_session *s, const char *line, size_t len, bool initial)
+{
+	struct buf challenge = BUF_INIT;
+	const char *error = NULL, *why;
+	char user[SASL_FIELD_MAX + 1], safe[300];
+	enum dir_result r;
+
+	switch (sasl_server_step(s->sasl, line, len, initial, &challenge,
+				 &error)) {
+	case SASL_CONTINUE:
+		conn_printf(s->c, "+ %s\r\n", buf_cstr(&challenge));
+		break;
+	case SASL_CANCEL:
+		auth_end(s);
+		pop3_error(s, "-ERR authentication cancelled");
+		break;
+	case SASL_FAIL:
+		auth_end(s);
+		log_info("conn=%lu pop3 AUTH rejected ip=%s reason=\"%s\"",
+			 s->c->id, s->c->peer_ip, error);
+		pop3_error(s, "-ERR invalid authentication response");
+		break;
+	case SASL_DONE:
+		memcpy(user, s->sasl->authcid, sizeof(user));
+		r = sasl_auth_check(s->c->worker->dir, s->sasl, &s->acct, &why);
+		auth_end(s);
+		log_printable(safe, sizeof(safe), user, strlen(user));
+		if (r == DIR_TEMPFAIL) {
+			log_warning("conn=%lu pop3 login deferred user=%s "
+				    "ip=%s reason=directory-unavailable",
+				    s->c->id, safe, s->c->peer_ip);
+			pop3_reply(s, "-ERR [SYS/TEMP] account directory is "
+				      "unavailable, try again later");
+		} else if (r != DIR_OK) {
+			log_info("conn=%lu pop3 login failed user=%s ip=%s "
+				 "reason=\"%s\"",
+				 s->c->id, safe, s->c->peer_ip, why);
+			pop3_delayed_reply(s, "-ERR [AUTH] authentication "
+					      "failed");
+		} else {
+			login_complete(s);
+		}
+		break;
+	}
+	buf_free(&challenge);
+}
+
+static void
+cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	bool plaintext_ok = conn_plaintext_auth_allowed(s->c);
+	const char *sp = memchr(cmd->arg, ' ', cmd->arglen);
+	size_t mlen = sp != NULL ? (size_t)(sp - cmd->arg) : cmd->arglen;
+	enum sasl_mech mech;
+
+	if (!cmd->has_arg || cmd->arglen == 0) {
+		const char *mechs = sasl_auth_mechanisms(plaintext_ok);
+
+		/* The mechanism list older clients ask for (RFC 1734). */
+		pop3_reply(s, "+OK mechanisms follow");
+		while (*mechs != '\0') {
+			size_t len = strcspn(mechs, " ");
+
+			conn_printf(s->c, "%.*s\r\n", (int)len, mechs);
+			mechs += len;
+			mechs += *mechs == ' ';
+		}
+		pop3_reply(s, ".");
+		return;
+	}
+	if (!sasl_mech_from_name(cmd->arg, mlen, &mech) ||
+	    !sasl_auth_mech_allowed(mech, true)) {
+		pop3_error(s, "-ERR unsupported authentication mechanism");
+		return;
+	}
+	if (!sasl_auth_mech_allowed(mech, plaintext_ok)) {
+		log_info("conn=%lu pop3 login rejected ip=%s "
+			 "reason=plaintext-before-tls",
+			 s->c->id, s->c->peer_ip);
+		pop3_error(s, "-ERR [AUTH] plain-text login is disabled "
+			      "without TLS; use STLS first");
+		return;
+	}
+	s->sasl = xmalloc(sizeof(*s->sasl));
+	sasl_server_init(s->sasl, mech, s->c->worker->cfg->hostname);
+	if (sp == NULL)
+		auth_step(s, NULL, 0, true);
+	else
+		auth_step(s, sp + 1, cmd->arglen - mlen - 1, true);
+}
+
+static void
 cmd_authorization(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	switch (cmd->id) {
@@ -472,9 +597,12 @@ cmd_authorization(struct pop3_session *s, const struct pop3_cmd *cmd)
 	case POP3_CMD_STLS:
 		cmd_stls(s, cmd);
 		return;
-	case POP3_CMD_APOP:
 	case POP3_CMD_AUTH:
-		pop3_error(s, "-ERR command not supported; use USER and PASS");
+		cmd_auth(s, cmd);
+		return;
+	case POP3_CMD_APOP:
+		pop3_error(s, "-ERR command not supported; use USER and PASS "
+			      "or AUTH");
 		return;
 	case POP3_CMD_UNKNOWN:
 		pop3_error(s, "-ERR unknown command");
@@ -499,6 +627,10 @@ pop3_line(struct pop3_session *s, const char *line, size_t len)
 	struct pop3_cmd cmd;
 	const char *why;
 
+	if (s->sasl != NULL) {
+		auth_step(s, line, len, false);
+		return;
+	}
 	if (!pop3_parse_line(line, len, &cmd, &why)) {
 		char reply[100];
 
@@ -617,6 +749,7 @@ pop3_free(struct conn *c)
 	if (s == NULL)
 		return;
 	ev_timer_stop(c->loop, &s->delay);
+	auth_end(s);
 	pop3_send_abort(s);
 	mailbox_close(s->mb);
 	if (s->lock_fd >= 0)

@@ -20,8 +20,11 @@ enum pop3_state {
 	POP3_UPDATE,
 };
 
+struct sasl_server;
+
 struct pop3_session {
 	struct conn *c;
+	struct sasl_server *sasl; /* an AUTH exchange in progress, or NULL */
 	enum pop3_state state;
 	char *user;	/* the USER argument, until PASS */
 	struct account acct;

@@ -30,9 +30,11 @@
  * bytes the client pipelined behind STARTTLS are thrown away unread
  * (conn_starttls), so the client starts over with EHLO inside TLS.
  *
- * NOTE: submission_ops runs the same engine as port 25 and accepts mail
- * only for local domains. RFC 6409 wants AUTH on port 587, which comes
- * with SASL support; until then port 587 is no more open than port 25.
+ * AUTH (smtp_auth.c) is offered on submission, and on port 25 with
+ * smtp_auth_on_port25. Only a logged-in session may send to domains that
+ * are not local.
+ * NOTE: submission still accepts mail for local domains without AUTH,
+ * although RFC 6409 lets a submission server require it.
  */
 #include "config.h"
 
@@ -122,6 +124,7 @@ cmd_helo(struct smtp_session *s, const struct smtp_command *cmd, bool ehlo)
 		conn_puts(s->c, "250-VRFY\r\n");
 	if (conn_tls_available(s->c))
 		conn_puts(s->c, "250-STARTTLS\r\n");
+	smtp_auth_ehlo(s);
 	conn_puts(s->c, "250-8BITMIME\r\n"
 			"250-ENHANCEDSTATUSCODES\r\n"
 			"250-CHUNKING\r\n"
@@ -171,6 +174,7 @@ cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
 	/* RFC 3207 section 4.2: forget everything learned in plain text. */
 	smtp_txn_reset(s);
+	smtp_auth_reset(s);
 	free(s->helo);
 	s->helo = NULL;
 	s->esmtp = false;
@@ -221,8 +225,10 @@ cmd_dispatch(struct smtp_session *s, const struct smtp_command *cmd)
 	case SMTP_VERB_STARTTLS:
 		cmd_starttls(s, cmd);
 		break;
-	case SMTP_VERB_EXPN:
 	case SMTP_VERB_AUTH:
+		smtp_cmd_auth(s, cmd);
+		break;
+	case SMTP_VERB_EXPN:
 	case SMTP_VERB_ETRN:
 	case SMTP_VERB_TURN:
 		smtp_reply(s, "502 5.5.1 Error: command not implemented");
@@ -333,7 +339,8 @@ smtp_input(struct conn *c)
 {
 	struct smtp_session *s = c->session;
 
-	while (!c->closing && !c->dead && c->in.len > 0) {
+	while (!c->closing && !c->dead && c->in.len > 0 &&
+	       !s->auth_delaying) {
 		if (c->out.len > SMTP_OUTPUT_HIGH) {
 			conn_pause_read(c);
 			return;
@@ -345,6 +352,10 @@ smtp_input(struct conn *c)
 			break;
 		case SMTP_MODE_DISCARD_LINE:
 			discard_input(s);
+			break;
+		case SMTP_MODE_AUTH:
+			if (!smtp_auth_input(s))
+				return;
 			break;
 		case SMTP_MODE_DATA:
 		case SMTP_MODE_BDAT:
@@ -359,7 +370,9 @@ smtp_input(struct conn *c)
 static void
 smtp_drained(struct conn *c)
 {
-	if (c->read_paused)
+	struct smtp_session *s = c->session;
+
+	if (c->read_paused && !s->auth_delaying)
 		conn_resume_read(c);
 }
 
@@ -373,6 +386,7 @@ session_start(struct conn *c, bool submission)
 	s->mode = SMTP_MODE_COMMAND;
 	buf_init(&s->line);
 	buf_init(&s->decoded);
+	smtp_auth_init(s);
 	c->session = s;
 	conn_printf(c, "220 %s ESMTP hapost\r\n", smtp_hostname(s));
 }
@@ -396,6 +410,7 @@ smtp_timeout(struct conn *c)
 
 	log_info("conn=%lu idle timeout ip=%s", c->id, c->peer_ip);
 	smtp_txn_reset(s);
+	smtp_auth_reset(s);
 	conn_printf(c, "421 4.4.2 %s Error: timeout exceeded\r\n",
 		    smtp_hostname(s));
 	conn_close(c, "idle timeout");
@@ -407,6 +422,7 @@ smtp_shutdown(struct conn *c)
 	struct smtp_session *s = c->session;
 
 	smtp_txn_reset(s);
+	smtp_auth_reset(s);
 	conn_printf(c, "421 4.3.2 %s Service shutting down\r\n",
 		    smtp_hostname(s));
 	conn_close(c, "server shutting down");
@@ -420,6 +436,7 @@ smtp_free(struct conn *c)
 	if (s == NULL)
 		return;
 	smtp_txn_reset(s);
+	smtp_auth_reset(s);
 	free(s->helo);
 	buf_free(&s->line);
 	buf_free(&s->decoded);

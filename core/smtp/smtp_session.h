@@ -7,6 +7,7 @@
 #ifndef HAPOST_SMTP_SESSION_H
 #define HAPOST_SMTP_SESSION_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,10 @@ enum smtp_input_mode {
 	SMTP_MODE_DISCARD_LINE, /* swallowing an overlong command line */
 	SMTP_MODE_DATA,		/* after DATA's 354 */
 	SMTP_MODE_BDAT,		/* inside a BDAT chunk */
+	SMTP_MODE_AUTH,		/* reading SASL responses after AUTH's 334 */
 };
+
+struct sasl_server;
 
 struct smtp_rcpt {
 	char *orig;    /* as given in RCPT TO */
@@ -60,6 +64,13 @@ struct smtp_session {
 	uint64_t msg_size; /* message octets seen, stored or not */
 	bool too_big;
 	bool write_failed;
+
+	/* SMTP AUTH (smtp_auth.c). */
+	struct sasl_server *sasl; /* the exchange in progress, or NULL */
+	char *auth_user;	  /* the account address once logged in */
+	unsigned auth_failures;
+	ev_timer auth_delay; /* holds back the 535 of a failed AUTH */
+	bool auth_delaying;
 };
 
 /* Sends one reply line (CRLF added); 4xx and 5xx count as errors and are
@@ -77,5 +88,15 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd);
 size_t smtp_txn_input(struct smtp_session *s, const char *in, size_t len);
 /* Drops the transaction and any half-written queue entry. */
 void smtp_txn_reset(struct smtp_session *s);
+
+/* SMTP AUTH, RFC 4954 (smtp_auth.c). */
+void smtp_auth_init(struct smtp_session *s);
+/* Appends "250-AUTH ..." to an EHLO reply when AUTH is offered. */
+void smtp_auth_ehlo(struct smtp_session *s);
+void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd);
+/* Reads one SASL response line from c->in; false when none is complete. */
+bool smtp_auth_input(struct smtp_session *s);
+/* Ends an exchange and the login state (STARTTLS, session end). */
+void smtp_auth_reset(struct smtp_session *s);
 
 #endif

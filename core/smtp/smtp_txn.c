@@ -255,7 +255,15 @@ smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
 			      "unknown");
 		break;
 	case DIR_NOT_LOCAL:
-		smtp_reply(s, "554 5.7.1 Error: relay access denied");
+		if (s->auth_user == NULL) {
+			smtp_reply(s, "554 5.7.1 Error: relay access denied");
+			break;
+		}
+		/* A logged-in client relays: the address goes as it is. */
+		finals = xcalloc(1, sizeof(*finals));
+		finals[0] = xstrdup(addr.text);
+		rcpt_add(s, addr.text, finals, 1);
+		smtp_reply(s, "250 2.1.5 Ok");
 		break;
 	case DIR_TEMPFAIL:
 	default:
@@ -277,7 +285,7 @@ envelope_build(struct smtp_session *s)
 	env->sender = s->sender;
 	env->client_ip = s->c->peer_ip;
 	env->helo = s->helo;
-	env->auth_user = NULL;
+	env->auth_user = s->auth_user;
 	env->body_8bit = s->params.body == SMTP_BODY_8BITMIME;
 	env->smtputf8 = s->params.smtputf8;
 	for (size_t i = 0; i < s->nrcpts; i++)
@@ -303,12 +311,17 @@ envelope_build(struct smtp_session *s)
 static const char *
 received_protocol(const struct smtp_session *s)
 {
-	bool tls = conn_tls_active(s->c);
+	bool tls = conn_tls_active(s->c), auth = s->auth_user != NULL;
 
-	if (s->params.smtputf8)
+	if (s->params.smtputf8) {
+		if (auth)
+			return tls ? "UTF8SMTPSA" : "UTF8SMTPA";
 		return tls ? "UTF8SMTPS" : "UTF8SMTP";
+	}
 	if (!s->esmtp)
 		return "SMTP";
+	if (auth)
+		return tls ? "ESMTPSA" : "ESMTPA";
 	return tls ? "ESMTPS" : "ESMTP";
 }
 

@@ -1,4 +1,4 @@
-"""Tests of STARTTLS, STLS, implicit TLS and plain-text login rules.
+"""Tests of STARTTLS, STLS, implicit TLS, plain-text login rules and SASL.
 
 A throw-away CA and server certificates are made with `openssl req` in a
 temporary directory once per test session, so no key is ever committed:
@@ -14,6 +14,7 @@ curl and openssl s_client, plus raw sockets for the STARTTLS command
 injection checks.
 """
 
+import base64
 import imaplib
 import os
 import poplib
@@ -269,11 +270,10 @@ def test_curl_pop3_stls(tls, certs):
     assert res.returncode == 0, res.stderr
 
 
-def test_curl_imap_starttls(hapost_factory, certs):
-    # curl 7.88 remembers LOGINDISABLED from before STARTTLS and then
-    # wants SASL, so this daemon lets LOGIN through without TLS.
-    h = hapost_factory(**tls_settings(certs, require_tls_for_auth="no"))
-    res = curl(certs, h.imap_port, "imap://{host}/", "-u",
+def test_curl_imap_starttls(tls, certs):
+    # curl 7.88 keeps LOGINDISABLED from before STARTTLS, so this needs
+    # AUTHENTICATE PLAIN inside TLS.
+    res = curl(certs, tls.imap_port, "imap://{host}/", "-u",
                f"{ALICE}:{ALICE_PASSWORD}")
     assert res.returncode == 0, res.stderr
     assert "INBOX" in res.stdout
@@ -526,3 +526,195 @@ def test_reload_reads_new_certificate(hapost_factory, certs, tmp_path):
             return
         time.sleep(0.1)
     raise AssertionError("the old certificate is still served")
+
+
+# --- SASL: SMTP AUTH, IMAP AUTHENTICATE, POP3 AUTH -------------------------
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+PLAIN_ALICE = b64(f"\0{ALICE}\0{ALICE_PASSWORD}")
+
+
+def test_submission_auth_then_relay(tls, certs):
+    with smtplib.SMTP("127.0.0.1", tls.submission_port, timeout=10) as s:
+        s.ehlo()
+        assert not s.has_extn("auth")
+        code, _ = s.docmd("AUTH", "PLAIN " + PLAIN_ALICE)
+        assert code == 538
+        s.starttls(context=client_context(certs))
+        s.ehlo()
+        assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            s.sendmail(ALICE, ["friend@elsewhere.example"], b"x\r\n")
+        s.rset()
+        s.login(ALICE, ALICE_PASSWORD)
+        refused = s.sendmail(ALICE, ["friend@elsewhere.example"],
+                             b"Subject: relay\r\n\r\nrelayed\r\n")
+        assert refused == {}
+    assert f"smtp login ip=127.0.0.1 user={ALICE} tls=yes" in tls.log_text()
+
+
+def test_submission_auth_login_mechanism(tls, certs):
+    with smtplib.SMTP("127.0.0.1", tls.submission_port, timeout=10) as s:
+        s.starttls(context=client_context(certs))
+        s.ehlo()
+        code, reply = s.docmd("AUTH", "LOGIN")
+        assert (code, reply) == (334, b"VXNlcm5hbWU6")
+        code, reply = s.docmd(b64(ALICE))
+        assert (code, reply) == (334, b"UGFzc3dvcmQ6")
+        code, _ = s.docmd(b64(ALICE_PASSWORD))
+        assert code == 235
+
+
+def test_submission_auth_wrong_password(tls, certs):
+    with smtplib.SMTP("127.0.0.1", tls.submission_port, timeout=10) as s:
+        s.starttls(context=client_context(certs))
+        s.ehlo()
+        start = time.monotonic()
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            s.login(ALICE, "wrong-password-123")
+        assert e.value.smtp_code == 535
+        assert time.monotonic() - start >= 0.15
+    log = tls.log_text()
+    assert f"smtp login failed ip=127.0.0.1 user={ALICE}" in log
+    assert "wrong-password-123" not in log
+    assert b64(f"\0{ALICE}\0wrong-password-123") not in log
+
+
+def test_submission_auth_cancel(tls, certs):
+    with smtplib.SMTP("127.0.0.1", tls.submission_port, timeout=10) as s:
+        s.starttls(context=client_context(certs))
+        s.ehlo()
+        code, _ = s.docmd("AUTH", "PLAIN")
+        assert code == 334
+        code, _ = s.docmd("*")
+        assert code == 501
+        code, _ = s.docmd("NOOP")
+        assert code == 250
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
+def test_swaks_submission_auth(tls, mech):
+    res = subprocess.run(["swaks", "--server", "127.0.0.1", "--port",
+                          str(tls.submission_port), "--tls",
+                          "--auth", mech, "--auth-user", ALICE,
+                          "--auth-password", ALICE_PASSWORD,
+                          "--from", ALICE, "--to", "bob@elsewhere.example"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "235 2.7.0" in res.stdout
+
+
+def test_port25_auth_off_by_default(tls, certs):
+    with smtplib.SMTP("127.0.0.1", tls.smtp_port, timeout=10) as s:
+        s.starttls(context=client_context(certs))
+        s.ehlo()
+        assert not s.has_extn("auth")
+        code, _ = s.docmd("AUTH", "PLAIN " + PLAIN_ALICE)
+        assert code == 502
+
+
+def test_port25_auth_when_enabled(hapost_factory, certs):
+    h = hapost_factory(**tls_settings(certs, smtp_auth_on_port25="yes"))
+    with smtplib.SMTP("127.0.0.1", h.smtp_port, timeout=10) as s:
+        s.starttls(context=client_context(certs))
+        s.ehlo()
+        assert s.has_extn("auth")
+        s.login(ALICE, ALICE_PASSWORD)
+        assert s.sendmail(ALICE, ["x@elsewhere.example"], b"x\r\n") == {}
+
+
+def test_imap_authenticate_plain(tls, certs):
+    m = imaplib.IMAP4("127.0.0.1", tls.imap_port, timeout=10)
+    assert "AUTH=PLAIN" not in m.capabilities
+    m.starttls(ssl_context=client_context(certs))
+    assert "AUTH=PLAIN" in m.capabilities
+    assert "SASL-IR" in m.capabilities
+    typ, _ = m.authenticate(
+        "PLAIN", lambda _: f"\0{ALICE}\0{ALICE_PASSWORD}".encode())
+    assert typ == "OK"
+    assert m.state == "AUTH"
+    m.logout()
+
+
+def imaps_raw(tls, certs):
+    r = Raw(port_of(tls, "imaps_listen"))
+    r.starttls(certs)
+    assert r.line().startswith("* OK")
+    return r
+
+
+def test_imap_sasl_ir_and_cancel(tls, certs):
+    r = imaps_raw(tls, certs)
+    r.send(b"a AUTHENTICATE PLAIN\r\n")
+    assert r.line() == "+ "
+    r.send(b"*\r\n")
+    assert r.line().startswith("a BAD")
+    r.send(b"b AUTHENTICATE PLAIN !!!!\r\n")
+    assert r.line().startswith("b BAD")
+    r.send(b"c AUTHENTICATE PLAIN " + PLAIN_ALICE.encode() + b"\r\n")
+    assert r.line().startswith("c OK [CAPABILITY")
+    r.send(b"d SELECT INBOX\r\n")
+    while True:
+        line = r.line()
+        if line.startswith("d "):
+            break
+    assert line.startswith("d OK")
+
+
+def test_imap_authenticate_wrong_password(tls, certs):
+    r = imaps_raw(tls, certs)
+    bad = b64(f"\0{ALICE}\0not-the-password")
+    r.send(b"a AUTHENTICATE PLAIN " + bad.encode() + b"\r\n")
+    assert r.line() == "a NO [AUTHENTICATIONFAILED] Authentication failed"
+    assert "not-the-password" not in tls.log_text()
+
+
+def test_imap_authenticate_needs_tls(tls):
+    m = imaplib.IMAP4("127.0.0.1", tls.imap_port, timeout=10)
+    typ, data = m._simple_command("AUTHENTICATE", "PLAIN", PLAIN_ALICE)
+    m.logout()
+    assert typ == "NO"
+    assert b"[PRIVACYREQUIRED]" in data[-1]
+
+
+def test_pop3_auth_plain(tls, certs):
+    p = poplib.POP3_SSL("127.0.0.1", port_of(tls, "pop3s_listen"),
+                        timeout=10, context=client_context(certs))
+    assert p.capa()["SASL"] == ["PLAIN", "LOGIN"]
+    resp = p._shortcmd("AUTH PLAIN " + PLAIN_ALICE)
+    assert resp.startswith(b"+OK maildrop")
+    p.stat()
+    p.quit()
+
+
+def test_pop3_auth_login_and_cancel(tls, certs):
+    p = poplib.POP3_SSL("127.0.0.1", port_of(tls, "pop3s_listen"),
+                        timeout=10, context=client_context(certs))
+    p._putcmd("AUTH PLAIN")
+    assert p._getline()[0] == b"+ "
+    with pytest.raises(poplib.error_proto):
+        p._shortcmd("*")
+    p._putcmd("AUTH LOGIN")
+    assert p._getline()[0] == b"+ VXNlcm5hbWU6"
+    p._putcmd(b64(ALICE))
+    assert p._getline()[0] == b"+ UGFzc3dvcmQ6"
+    assert p._shortcmd(b64(ALICE_PASSWORD)).startswith(b"+OK")
+    p.quit()
+
+
+def test_pop3_auth_needs_tls(tls):
+    p = poplib.POP3("127.0.0.1", tls.pop3_port, timeout=10)
+    assert "SASL" not in p.capa()
+    with pytest.raises(poplib.error_proto) as e:
+        p._shortcmd("AUTH PLAIN " + PLAIN_ALICE)
+    p.quit()
+    assert b"[AUTH]" in e.value.args[0]
+
+
+def test_curl_pop3_sasl(tls, certs):
+    res = curl(certs, tls.pop3_port, "pop3://{host}/", "-u",
+               f"{ALICE}:{ALICE_PASSWORD}", "--login-options", "AUTH=PLAIN")
+    assert res.returncode == 0, res.stderr

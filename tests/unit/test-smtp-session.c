@@ -163,6 +163,30 @@ directory_resolve_rcpt(struct directory *d, const char *address, char ***out,
 	return DIR_NOT_FOUND;
 }
 
+/* alice@example.test with password "secret"; bob has SMTP AUTH off. */
+enum dir_result
+directory_authenticate(struct directory *d, const char *user,
+		       const char *password, struct account *acct)
+{
+	memset(acct, 0, sizeof(*acct));
+	if (strcmp(password, "secret") != 0)
+		return DIR_NOT_FOUND;
+	if (strcasecmp(user, "alice@example.test") != 0 &&
+	    strcasecmp(user, "bob@example.test") != 0)
+		return DIR_NOT_FOUND;
+	acct->address = xstrdup(user);
+	acct->smtp_auth_enabled = strcasecmp(user, "alice@example.test") == 0;
+	return DIR_OK;
+}
+
+void
+account_free(struct account *acct)
+{
+	free(acct->address);
+	free(acct->maildir);
+	memset(acct, 0, sizeof(*acct));
+}
+
 void
 directory_free_list(char **list, size_t n)
 {
@@ -982,6 +1006,106 @@ starttls_refused_without_certificate(void **state)
 	assert_int_equal(c->tls, CONN_TLS_NONE);
 }
 
+/* Starts a submission session that is already in TLS. */
+static struct conn *
+start_submission_tls(void **state)
+{
+	struct harness *h = *state;
+	struct conn *c = &h->c;
+
+	c->ops = &submission_ops;
+	c->tls = CONN_TLS_ON;
+	c->ops->start(c);
+	buf_reset(&c->out);
+	feed_bytes(c, "EHLO client.example\r\n", 21);
+	assert_non_null(strstr(buf_cstr(&c->out), "250-AUTH PLAIN LOGIN\r\n"));
+	buf_reset(&c->out);
+	return c;
+}
+
+static void
+auth_plain_allows_relay(void **state)
+{
+	struct conn *c = start_submission_tls(state);
+
+	expect(c, "MAIL FROM:<alice@example.test>\r\n"
+		  "RCPT TO:<x@elsewhere.example>\r\nRSET\r\n",
+	       "250 2.1.0 Ok\r\n554 5.7.1 Error: relay access denied\r\n"
+	       "250 2.0.0 Ok\r\n");
+	/* "\0alice@example.test\0secret" */
+	expect(c, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n",
+	       "235 2.7.0 Authentication successful\r\n");
+	expect(c, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n",
+	       "503 5.5.1 Error: already authenticated\r\n");
+	expect(c,
+	       "MAIL FROM:<alice@example.test>\r\n"
+	       "RCPT TO:<x@elsewhere.example>\r\nDATA\r\n",
+	       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	       "354 End data with <CR><LF>.<CR><LF>\r\n");
+	feed_bytes(c, "Subject: t\r\n\r\nbody\r\n.\r\n", 26);
+	assert_int_equal(fq.commits, 1);
+	assert_string_equal(fq.rcpt[0], "x@elsewhere.example");
+	assert_non_null(strstr(buf_cstr(&fq.committed), "with ESMTPSA"));
+}
+
+static void
+auth_login_in_steps(void **state)
+{
+	struct conn *c = start_submission_tls(state);
+
+	expect(c, "AUTH LOGIN\r\n", "334 VXNlcm5hbWU6\r\n");
+	/* The response lines are not commands, even "QUIT"-like ones. */
+	expect(c, "YWxpY2VAZXhhbXBsZS50ZXN0\r\n", "334 UGFzc3dvcmQ6\r\n");
+	expect(c, "c2VjcmV0\r\n", "235 2.7.0 Authentication successful\r\n");
+}
+
+static void
+auth_exchange_errors_answered(void **state)
+{
+	struct conn *c = start_submission_tls(state);
+
+	expect(c, "AUTH PLAIN\r\n", "334 \r\n");
+	expect(c, "*\r\n", "501 5.7.0 Authentication cancelled\r\n");
+	expect(c, "AUTH PLAIN !!!!\r\n",
+	       "501 5.5.2 Invalid authentication response: response is not "
+	       "valid base64\r\n");
+	expect(c, "AUTH GSSAPI\r\n",
+	       "504 5.5.4 Unrecognized authentication type\r\n");
+	expect(c, "AUTH\r\n",
+	       "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+	expect(c, "MAIL FROM:<a@remote.example>\r\nAUTH PLAIN\r\n",
+	       "250 2.1.0 Ok\r\n503 5.5.1 Error: AUTH not permitted during "
+	       "a mail transaction\r\n");
+}
+
+static void
+auth_needs_tls_and_ehlo(void **state)
+{
+	struct harness *h = *state;
+	struct conn *c = &h->c;
+
+	c->ops = &submission_ops;
+	c->ops->start(c);
+	buf_reset(&c->out);
+	expect(c, "AUTH PLAIN\r\n", "503 5.5.1 Error: send EHLO first\r\n");
+	/* Without TLS the EHLO reply offers no AUTH. */
+	expect(c, "EHLO client.example\r\n", EHLO_REPLY);
+	expect(c, "AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=\r\n",
+	       "538 5.7.11 Encryption required for requested "
+	       "authentication mechanism\r\n");
+}
+
+static void
+auth_not_offered_on_port25(void **state)
+{
+	struct conn *c = start(state);
+
+	c->tls = CONN_TLS_ON;
+	expect(c, "EHLO client.example\r\n", EHLO_REPLY);
+	expect(c, "AUTH PLAIN\r\n",
+	       "502 5.5.1 Error: command not implemented\r\n");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1018,6 +1142,11 @@ main(void)
 	    T(submission_same_engine),
 	    T(starttls_offered_and_state_reset),
 	    T(starttls_refused_without_certificate),
+	    T(auth_plain_allows_relay),
+	    T(auth_login_in_steps),
+	    T(auth_exchange_errors_answered),
+	    T(auth_needs_tls_and_ehlo),
+	    T(auth_not_offered_on_port25),
 	};
 
 	log_open("test-smtp-session", true);
