@@ -1,6 +1,6 @@
 """Benchmarks of hapost against Postfix and Dovecot on this machine.
 
-Usage: bench.py [smtp] [mailbox] [idle]   (default: all three)
+Usage: bench.py [smtp] [mailbox] [idle] [failover]   (default: all four)
 
     smtp     smtp-source into one local mailbox: accepted and delivered
              msgs/s, hapost against a private Postfix
@@ -9,6 +9,9 @@ Usage: bench.py [smtp] [mailbox] [idle]   (default: all three)
              a private Dovecot
     idle     10,000 logged-in IMAP sessions with INBOX selected: total
              RSS of hapostd's processes before and after
+    failover the two-node lab (deploy/lab): node kill to SMTP 220 and
+             IMAP greeting at the VIP, and planned moves with
+             crm_resource --move and pcs resource move (failover.py)
 
 Environment:
     top_builddir       build tree with hapostd and hapostctl (make bench
@@ -43,6 +46,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "proto"))
 
 import clients  # noqa: E402
+import failover  # noqa: E402
 import mailgen  # noqa: E402
 import refservers  # noqa: E402
 from conftest import (ALICE, ALICE_PASSWORD, Hapost,  # noqa: E402
@@ -77,14 +81,16 @@ class Results:
         self.errors = []
 
     def add(self, metric, hapost, reference=None, ref_name="",
-            higher_is_better=True, target="", goal=None, unit=""):
-        """Adds one row. goal is the ratio (or for no reference, the
-        value) that meets the target: at least goal when higher is
-        better, else at most goal."""
+            higher_is_better=True, target="", goal=None, unit="",
+            absolute=False):
+        """Adds one row. goal is the ratio (or for no reference, or with
+        absolute set, the value) that meets the target: at least goal
+        when higher is better, else at most goal."""
         ratio = None
         if hapost is not None and reference:
             ratio = hapost / reference
-        compared = ratio if reference is not None else hapost
+        compared = ratio if reference is not None and not absolute \
+            else hapost
         met = ""
         if goal is not None and compared is not None:
             ok = compared >= goal if higher_is_better else compared <= goal
@@ -417,7 +423,7 @@ def hapost_revision():
 
 
 BENCHMARKS = {"smtp": bench_smtp, "mailbox": bench_mailbox,
-              "idle": bench_idle}
+              "idle": bench_idle, "failover": failover.bench_failover}
 
 
 def main(argv):

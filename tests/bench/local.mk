@@ -1,8 +1,8 @@
 # Benchmarks against Postfix and Dovecot: make bench (not part of make
 # check). tests/bench/README.md has the figures and the commands.
 EXTRA_DIST += tests/bench/README.md tests/bench/bench.py \
-	tests/bench/clients.py tests/bench/mailgen.py \
-	tests/bench/refservers.py
+	tests/bench/clients.py tests/bench/failover.py \
+	tests/bench/mailgen.py tests/bench/refservers.py
 dist_noinst_SCRIPTS += tests/bench/run
 
 .PHONY: bench
