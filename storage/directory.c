@@ -325,6 +325,55 @@ directory_authenticate(struct directory *d, const char *user,
 	return DIR_OK;
 }
 
+enum dir_result
+directory_cram_md5(struct directory *d, const char *user,
+		   unsigned char state[DIR_CRAM_STATE_LEN], struct account *acct)
+{
+	struct dir_account *a = NULL;
+	enum dir_result result = DIR_NOT_FOUND;
+
+	memset(acct, 0, sizeof(*acct));
+	if (dir_refresh(d, DIR_TABLE_BIT(DIR_DOMAINS) |
+			       DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
+		return DIR_TEMPFAIL;
+	if (user[0] != '\0' && strchr(user, '@') != NULL)
+		a = find_local_account(d, user, &result);
+	else if (user[0] != '\0')
+		a = find_by_local_part(d, user);
+	if (a == NULL || !a->has_cram)
+		return DIR_NOT_FOUND;
+	memcpy(state, a->cram, DIR_CRAM_STATE_LEN);
+	fill_account(d, a, acct);
+	return DIR_OK;
+}
+
+/* Appends options without the value of cram_md5, which is a secret. */
+static void
+append_public_options(struct buf *out, const char *options)
+{
+	const char *p = options;
+	bool first = true;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		if (len > 0) {
+			buf_puts(out, first ? "" : ",");
+			if (strncasecmp(p, "cram_md5=", 9) == 0)
+				buf_puts(out, "cram_md5=(hidden)");
+			else
+				buf_append(out, p, len);
+			first = false;
+		}
+		p += len;
+		p += *p == ',';
+	}
+}
+
 int
 directory_domain_list(struct directory *d, char ***out, size_t *n)
 {
@@ -442,7 +491,10 @@ directory_account_show(struct directory *d, const char *address,
 	buf_printf(out, "imap: %s\npop3: %s\nsmtp_auth: %s\n",
 		   a->imap ? "yes" : "no", a->pop3 ? "yes" : "no",
 		   a->smtp_auth ? "yes" : "no");
-	buf_printf(out, "options: %s\naliases:", a->options);
+	buf_printf(out, "legacy_auth: %s\n", a->has_cram ? "yes" : "no");
+	buf_puts(out, "options: ");
+	append_public_options(out, a->options);
+	buf_puts(out, "\naliases:");
 	for (size_t i = 0; i < d->naliases; i++) {
 		for (size_t t = 0; t < d->aliases[i].ntargets; t++) {
 			if (strcmp(d->aliases[i].targets[t], folded) != 0)

@@ -5,7 +5,10 @@
  * default) keeps plain-text tables under DATA_DIR/directory:
  *   domains    one domain per line
  *   accounts   address:password-hash:options, options comma-separated
- *              (imap=no, pop3=no, smtp_auth=no; anything else is kept)
+ *              (imap=no, pop3=no, smtp_auth=no, cram_md5=HEX; anything
+ *              else is kept). cram_md5 holds the CRAM-MD5 key state
+ *              (64 hex digits, see sasl.h), which is as secret as the
+ *              password for CRAM-MD5; only --legacy-auth writes it.
  *   aliases    alias: target, target, ...
  * Each table is rewritten atomically by the directory_* edit functions and
  * re-read by readers when its mtime or size changes, so edits take effect
@@ -76,6 +79,17 @@ enum dir_result directory_authenticate(struct directory *d, const char *user,
 				       const char *password,
 				       struct account *acct);
 
+/* Bytes of the CRAM-MD5 key state; equals SASL_CRAM_STATE_LEN. */
+#define DIR_CRAM_STATE_LEN 32
+/*
+ * Looks up user (as directory_authenticate does) and its CRAM-MD5 key
+ * state. DIR_NOT_FOUND also when the account has no cram_md5 option. On
+ * DIR_OK *acct is filled.
+ */
+enum dir_result directory_cram_md5(struct directory *d, const char *user,
+				   unsigned char state[DIR_CRAM_STATE_LEN],
+				   struct account *acct);
+
 /* Edits, used by hapostctl. Return 0, or -1 with a message in err. */
 int directory_domain_add(struct directory *d, const char *domain, char *err,
 			 size_t errlen);
@@ -86,8 +100,14 @@ int directory_account_add(struct directory *d, const char *address,
 			  const char *password, char *err, size_t errlen);
 int directory_account_del(struct directory *d, const char *address, char *err,
 			  size_t errlen);
+/* Sets a new password hash and drops any cram_md5 option, which would
+ * still match the old password. */
 int directory_account_passwd(struct directory *d, const char *address,
 			     const char *password, char *err, size_t errlen);
+/* Stores the CRAM-MD5 key state of password in the cram_md5 option. */
+int directory_account_legacy_auth(struct directory *d, const char *address,
+				  const char *password, char *err,
+				  size_t errlen);
 int directory_account_list(struct directory *d, const char *domain,
 			   char ***out, size_t *n);
 int directory_alias_add(struct directory *d, const char *alias,
@@ -98,8 +118,8 @@ int directory_alias_del(struct directory *d, const char *alias,
 int directory_alias_list(struct directory *d, char ***out, size_t *n);
 /*
  * Appends "key: value" lines describing one account (address, maildir,
- * imap, pop3, smtp_auth, options, aliases that name it) to out. The
- * password hash is not shown.
+ * imap, pop3, smtp_auth, legacy_auth, options, aliases that name it) to
+ * out. Neither the password hash nor the cram_md5 value is shown.
  */
 int directory_account_show(struct directory *d, const char *address,
 			   struct buf *out, char *err, size_t errlen);

@@ -26,11 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "directory_file.h"
 #include "fsutil.h"
+#include "sasl/sasl.h"
 #include "xalloc.h"
 
 struct edit {
@@ -422,22 +424,70 @@ directory_account_del(struct directory *d, const char *address, char *err,
 	return edit_account_lines(d, address, NULL, NULL, err, errlen);
 }
 
-/* Writes the line again with the new hash, keeping address and options. */
+/* Appends the comma-separated options without any cram_md5 entry. */
 static void
-replace_hash(struct buf *out, const char *line, size_t len, const void *arg)
+append_options_without_cram(struct buf *out, const char *opts, size_t len)
 {
-	const char *hash = arg;
+	bool first = true;
+
+	while (len > 0) {
+		const char *comma = memchr(opts, ',', len);
+		size_t one = comma ? (size_t)(comma - opts) : len;
+		size_t tlen = one;
+		const char *t = dir_trim(opts, &tlen);
+
+		if (tlen > 0 && !(tlen >= 9 && strncasecmp(t, "cram_md5=", 9) ==
+							   0)) {
+			if (!first)
+				buf_putc(out, ',');
+			buf_append(out, t, tlen);
+			first = false;
+		}
+		opts += one;
+		len -= one;
+		if (len > 0) {
+			opts++;
+			len--;
+		}
+	}
+}
+
+/* New secrets of an account line. */
+struct account_secrets {
+	const char *hash; /* NULL: keep the hash */
+	const char *cram; /* hex, or NULL to drop cram_md5 */
+};
+
+/* Rewrites an account line with the secrets in arg; the address and the
+ * other options are kept. */
+static void
+replace_secrets(struct buf *out, const char *line, size_t len,
+		const void *arg)
+{
+	const struct account_secrets *sec = arg;
 	const char *first = memchr(line, ':', len);
 	const char *second =
 	    first ? memchr(first + 1, ':', len - (size_t)(first + 1 - line))
 		  : NULL;
+	size_t start;
 
 	if (first == NULL)
 		return;
 	buf_append(out, line, (size_t)(first - line));
-	buf_printf(out, ":%s:", hash);
+	if (sec->hash != NULL)
+		buf_printf(out, ":%s:", sec->hash);
+	else if (second != NULL)
+		buf_append(out, first, (size_t)(second - first) + 1);
+	else
+		buf_printf(out, "%.*s:", (int)(len - (size_t)(first - line)),
+			   first);
+	start = out->len;
 	if (second != NULL)
-		buf_append(out, second + 1, len - (size_t)(second + 1 - line));
+		append_options_without_cram(out, second + 1,
+					    len - (size_t)(second + 1 - line));
+	if (sec->cram != NULL)
+		buf_printf(out, "%scram_md5=%s", out->len > start ? "," : "",
+			   sec->cram);
 	buf_putc(out, '\n');
 }
 
@@ -456,8 +506,34 @@ directory_account_passwd(struct directory *d, const char *address,
 			 strerror(errno));
 		return -1;
 	}
-	ret = edit_account_lines(d, address, replace_hash, hash, err, errlen);
+	{
+		struct account_secrets sec = {hash, NULL};
+
+		ret = edit_account_lines(d, address, replace_secrets, &sec, err,
+					 errlen);
+	}
 	free(hash);
+	return ret;
+}
+
+int
+directory_account_legacy_auth(struct directory *d, const char *address,
+			      const char *password, char *err, size_t errlen)
+{
+	unsigned char state[SASL_CRAM_STATE_LEN];
+	char hex[2 * SASL_CRAM_STATE_LEN + 1];
+	struct account_secrets sec = {NULL, hex};
+	int ret;
+
+	if (check_password(password, err, errlen) < 0)
+		return -1;
+	sasl_cram_md5_precompute(password, state);
+	for (size_t i = 0; i < sizeof(state); i++)
+		snprintf(hex + 2 * i, 3, "%02x", state[i]);
+	ret = edit_account_lines(d, address, replace_secrets, &sec, err,
+				 errlen);
+	explicit_bzero(state, sizeof(state));
+	explicit_bzero(hex, sizeof(hex));
 	return ret;
 }
 

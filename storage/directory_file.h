@@ -42,6 +42,8 @@ struct dir_account {
 	bool imap;
 	bool pop3;
 	bool smtp_auth;
+	bool has_cram;	/* a valid cram_md5 option was found */
+	unsigned char cram[DIR_CRAM_STATE_LEN];
 	unsigned line;
 };
 

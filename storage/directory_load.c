@@ -21,6 +21,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,7 @@ free_account(struct dir_account *a)
 		explicit_bzero(a->hash, strlen(a->hash));
 	free(a->hash);
 	free(a->options);
+	explicit_bzero(a->cram, sizeof(a->cram));
 }
 
 static void
@@ -168,6 +170,31 @@ parse_domain_line(struct directory *d, const struct parse_ctx *ctx,
 	d->domains[d->ndomains++] = domain;
 }
 
+/* Reads the 64 hex digits of a cram_md5 option into a->cram. */
+static void
+apply_cram(struct dir_account *a, const struct parse_ctx *ctx,
+	   const char *hex, size_t len)
+{
+	a->has_cram = false;
+	if (len != 2 * DIR_CRAM_STATE_LEN)
+		goto bad;
+	for (size_t i = 0; i < DIR_CRAM_STATE_LEN; i++) {
+		unsigned v;
+
+		if (!isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]) ||
+		    sscanf(hex + 2 * i, "%2x", &v) != 1)
+			goto bad;
+		a->cram[i] = (unsigned char)v;
+	}
+	a->has_cram = true;
+	return;
+bad:
+	log_warning("%s:%u: invalid cram_md5 option (expected 64 hex "
+		    "digits); CRAM-MD5 disabled for the account",
+		    ctx->path, ctx->lineno);
+}
+
 /*
  * Applies one comma-separated option. Known keys take yes or no; any other
  * value of a known key disables the service, because a typo in "imap=no"
@@ -183,6 +210,10 @@ apply_option(struct dir_account *a, const struct parse_ctx *ctx,
 
 	if (eq == NULL)
 		return;
+	if ((size_t)(eq - opt) == 8 && strncasecmp(opt, "cram_md5", 8) == 0) {
+		apply_cram(a, ctx, eq + 1, len - 9);
+		return;
+	}
 	for (size_t i = 0; i < 3; i++) {
 		size_t klen = strlen(keys[i]);
 		const char *value = eq + 1;

@@ -8,9 +8,10 @@
  * edits print nothing on success.
  *
  * Passwords come from standard input: one line, the trailing newline (and
- * a CR before it) removed. From a terminal the command prompts on stderr
- * with echo off. The password is never printed and is wiped from memory
- * after use.
+ * a CR before it) removed. account add and passwd take --legacy-auth after
+ * the address to store the CRAM-MD5 secret of the password as well. From
+ * a terminal the command prompts on stderr with echo off. The password is
+ * never printed and is wiped from memory after use.
  */
 #include "config.h"
 
@@ -137,33 +138,51 @@ run_domain_list(struct directory *d, const char *what, char **args, int nargs)
 	return print_list(what, ret, d, list, n);
 }
 
+/* Returns 1 for a trailing --legacy-auth, 0 for none, -1 otherwise. */
 static int
-run_account_add(struct directory *d, const char *what, char **args, int nargs)
+legacy_auth_flag(char **args, int nargs)
 {
-	char err[512];
+	if (nargs < 2)
+		return 0;
+	return strcmp(args[1], "--legacy-auth") == 0 ? 1 : -1;
+}
+
+/* Runs add or passwd, then stores the CRAM-MD5 secret when asked to. */
+static int
+set_password(struct directory *d, const char *what, char **args, int nargs,
+	     int (*edit)(struct directory *, const char *, const char *,
+			 char *, size_t))
+{
+	int legacy = legacy_auth_flag(args, nargs);
+	char err[512], shown[300];
 	char *password;
 	int ret;
 
+	if (legacy < 0)
+		return ctl_usage_error(
+		    "unknown option %s; expected --legacy-auth",
+		    ctl_printable(shown, sizeof(shown), args[1]));
 	if (read_password(what, args[0], &password) < 0)
 		return CTL_FAILED;
-	ret = directory_account_add(d, args[0], password, err, sizeof(err));
+	ret = edit(d, args[0], password, err, sizeof(err));
+	if (ret == 0 && legacy)
+		ret = directory_account_legacy_auth(d, args[0], password, err,
+						    sizeof(err));
 	free_password(password);
 	return edit_result(what, ret, err);
+}
+
+static int
+run_account_add(struct directory *d, const char *what, char **args, int nargs)
+{
+	return set_password(d, what, args, nargs, directory_account_add);
 }
 
 static int
 run_account_passwd(struct directory *d, const char *what, char **args,
 		   int nargs)
 {
-	char err[512];
-	char *password;
-	int ret;
-
-	if (read_password(what, args[0], &password) < 0)
-		return CTL_FAILED;
-	ret = directory_account_passwd(d, args[0], password, err, sizeof(err));
-	free_password(password);
-	return edit_result(what, ret, err);
+	return set_password(d, what, args, nargs, directory_account_passwd);
 }
 
 /* Returns the aliases naming address, from "account show", or NULL. */
@@ -276,9 +295,10 @@ static const struct dir_command commands[] = {
     {"domain", "add", "DOMAIN", 1, 1, run_domain_add},
     {"domain", "del", "DOMAIN", 1, 1, run_domain_del},
     {"domain", "list", "", 0, 0, run_domain_list},
-    {"account", "add", "ADDRESS", 1, 1, run_account_add},
+    {"account", "add", "ADDRESS [--legacy-auth]", 1, 2, run_account_add},
     {"account", "del", "ADDRESS", 1, 1, run_account_del},
-    {"account", "passwd", "ADDRESS", 1, 1, run_account_passwd},
+    {"account", "passwd", "ADDRESS [--legacy-auth]", 1, 2,
+     run_account_passwd},
     {"account", "list", "[DOMAIN]", 0, 1, run_account_list},
     {"account", "show", "ADDRESS", 1, 1, run_account_show},
     {"alias", "add", "ALIAS TARGET", 2, 2, run_alias_add},

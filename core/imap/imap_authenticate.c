@@ -123,12 +123,11 @@ imap_cmd_authenticate(struct imap_session *s, struct imap_parser *p)
 		return 0;
 	}
 	if (!sasl_mech_from_name(name, strlen(name), &mech) ||
-	    !sasl_auth_mech_allowed(mech, true)) {
+	    sasl_auth_offer(s->c, mech) == SASL_NOT_OFFERED) {
 		imap_no(s, "[CANNOT] Unsupported authentication mechanism");
 		return 0;
 	}
-	if (!sasl_auth_mech_allowed(mech,
-				    conn_plaintext_auth_allowed(s->c))) {
+	if (sasl_auth_offer(s->c, mech) == SASL_NEEDS_TLS) {
 		log_info("conn=%lu imap login rejected ip=%s "
 			 "reason=plaintext-before-tls",
 			 s->c->id, s->c->peer_ip);

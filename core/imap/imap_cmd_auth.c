@@ -36,8 +36,7 @@ imap_capabilities(const struct imap_session *s)
 	static char caps[sizeof(IMAP_CAPABILITIES) + 160];
 	bool before_login = s->state == IMAP_NOT_AUTHENTICATED;
 
-	const char *mechs =
-	    sasl_auth_mechanisms(conn_plaintext_auth_allowed(s->c));
+	const char *mechs = sasl_auth_mechanisms(s->c);
 	size_t n;
 
 	n = (size_t)snprintf(

@@ -86,6 +86,7 @@ static const struct cfg_key cfg_keys[] = {
 	{"auth_failure_limit", T_UINT, F(auth_failure_limit), 1, 100},
 	{"smtp_vrfy", T_BOOL, F(smtp_vrfy), 0, 0},
 	{"smtp_auth_on_port25", T_BOOL, F(smtp_auth_on_port25), 0, 0},
+	{"sasl_cram_md5", T_BOOL, F(sasl_cram_md5), 0, 0},
 	{"auth_failure_delay", T_UINT, F(auth_failure_delay_ms), 0, 60000},
 	{"shutdown_timeout", T_DURATION, F(shutdown_timeout), 1, 3600},
 	{"queue_retry_min", T_DURATION, F(queue_retry_min), 1, 86400},
@@ -180,6 +181,7 @@ cfg_defaults(struct cfg *cfg)
 	cfg->auth_failure_limit = 3;
 	cfg->smtp_vrfy = false;
 	cfg->smtp_auth_on_port25 = false;
+	cfg->sasl_cram_md5 = false;
 	cfg->auth_failure_delay_ms = 2000;
 	cfg->shutdown_timeout = 10;
 	cfg->queue_retry_min = 300;

@@ -80,6 +80,7 @@ struct cfg {
 	unsigned auth_failure_limit; /* failed logins per session */
 	bool smtp_vrfy;
 	bool smtp_auth_on_port25; /* offer AUTH on smtp_listen too */
+	bool sasl_cram_md5;	  /* offer the CRAM-MD5 mechanism */
 	unsigned auth_failure_delay_ms;
 	unsigned shutdown_timeout;
 	unsigned queue_retry_min; /* seconds */

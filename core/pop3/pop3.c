@@ -136,8 +136,7 @@ cmd_capa(struct pop3_session *s)
 	if (s->state == POP3_AUTHORIZATION && conn_tls_available(s->c))
 		pop3_reply(s, "STLS");
 	if (s->state == POP3_AUTHORIZATION) {
-		const char *mechs = sasl_auth_mechanisms(
-		    conn_plaintext_auth_allowed(s->c));
+		const char *mechs = sasl_auth_mechanisms(s->c);
 
 		if (mechs[0] != '\0')
 			conn_printf(s->c, "SASL %s\r\n", mechs);
@@ -536,13 +535,12 @@ auth_step(struct pop3_session *s, const char *line, size_t len, bool initial)
 static void
 cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	bool plaintext_ok = conn_plaintext_auth_allowed(s->c);
 	const char *sp = memchr(cmd->arg, ' ', cmd->arglen);
 	size_t mlen = sp != NULL ? (size_t)(sp - cmd->arg) : cmd->arglen;
 	enum sasl_mech mech;
 
 	if (!cmd->has_arg || cmd->arglen == 0) {
-		const char *mechs = sasl_auth_mechanisms(plaintext_ok);
+		const char *mechs = sasl_auth_mechanisms(s->c);
 
 		/* The mechanism list older clients ask for (RFC 1734). */
 		pop3_reply(s, "+OK mechanisms follow");
@@ -557,11 +555,11 @@ cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
 		return;
 	}
 	if (!sasl_mech_from_name(cmd->arg, mlen, &mech) ||
-	    !sasl_auth_mech_allowed(mech, true)) {
+	    sasl_auth_offer(s->c, mech) == SASL_NOT_OFFERED) {
 		pop3_error(s, "-ERR unsupported authentication mechanism");
 		return;
 	}
-	if (!sasl_auth_mech_allowed(mech, plaintext_ok)) {
+	if (sasl_auth_offer(s->c, mech) == SASL_NEEDS_TLS) {
 		log_info("conn=%lu pop3 login rejected ip=%s "
 			 "reason=plaintext-before-tls",
 			 s->c->id, s->c->peer_ip);

@@ -4,8 +4,8 @@
  * A pure state machine. The protocol (SMTP AUTH, POP3 AUTH, IMAP
  * AUTHENTICATE) passes in each client response line and sends out each
  * challenge, both in base64 as all three protocols frame them. At the end
- * it checks the credentials against the directory (sasl_auth.h). No I/O, no allocation the caller must track besides
- * sasl_server_clear().
+ * it checks the credentials against the directory (sasl_auth.h). There
+ * is no I/O, and sasl_server_clear() is all the cleanup an exchange needs.
  *
  * Mechanisms: PLAIN (RFC 4616: "authzid NUL authcid NUL password"; a
  * non-empty authzid must equal authcid, since hapost has no proxy login),

@@ -69,8 +69,7 @@ smtp_auth_init(struct smtp_session *s)
 void
 smtp_auth_ehlo(struct smtp_session *s)
 {
-	const char *mechs =
-	    sasl_auth_mechanisms(conn_plaintext_auth_allowed(s->c));
+	const char *mechs = sasl_auth_mechanisms(s->c);
 
 	if (auth_offered(s) && mechs[0] != '\0')
 		conn_printf(s->c, "250-AUTH %s\r\n", mechs);
@@ -222,13 +221,15 @@ auth_command(struct smtp_session *s, const char *arg, size_t len)
 		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
-	if (!sasl_auth_mech_allowed(mech, conn_plaintext_auth_allowed(s->c))) {
-		if (sasl_mech_plaintext(mech))
-			smtp_reply(s, "538 5.7.11 Encryption required for "
-				      "requested authentication mechanism");
-		else
-			smtp_reply(s, "504 5.5.4 Unrecognized authentication "
-				      "type");
+	switch (sasl_auth_offer(s->c, mech)) {
+	case SASL_OFFERED:
+		break;
+	case SASL_NEEDS_TLS:
+		smtp_reply(s, "538 5.7.11 Encryption required for requested "
+			      "authentication mechanism");
+		return;
+	case SASL_NOT_OFFERED:
+		smtp_reply(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
 	s->sasl = xmalloc(sizeof(*s->sasl));

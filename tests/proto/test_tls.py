@@ -15,6 +15,7 @@ injection checks.
 """
 
 import base64
+import hmac
 import imaplib
 import os
 import poplib
@@ -86,13 +87,45 @@ def tls_settings(certs, **extra):
     return settings
 
 
+def start_tls(certs, **extra):
+    """Starts a daemon with TLS settings. A port that free_port() picked
+    can be taken by another socket before hapostd binds it, so a bind
+    failure is retried with new ports."""
+    for attempt in range(3):
+        h = Hapost(tls_settings(certs, **extra))
+        try:
+            return h.start()
+        except RuntimeError as e:
+            h.cleanup()
+            if "Address already in use" not in str(e) or attempt == 2:
+                raise
+    raise AssertionError("not reached")
+
+
+@pytest.fixture
+def tls_factory(request, certs):
+    made = []
+
+    def make(**extra):
+        h = start_tls(certs, **extra)
+        made.append(h)
+        return h
+
+    yield make
+    rep = getattr(request.node, "rep_call", None)
+    for h in made:
+        if rep is not None and rep.failed:
+            print_log_tail(h, request.node.name)
+        h.cleanup()
+
+
 def port_of(h, key):
     return int(h.settings[key].rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="module")
 def tls(request, certs):
-    h = Hapost(tls_settings(certs)).start()
+    h = start_tls(certs)
     yield h
     if getattr(request.session, "hapost_failed", False):
         print_log_tail(h, "TLS hapostd")
@@ -403,10 +436,10 @@ def test_tls12_accepted(tls, certs):
     assert b"IMAP4rev1" in res.stdout
 
 
-def test_old_version_allowed_when_configured(hapost_factory, certs):
-    h = hapost_factory(**tls_settings(
-        certs, tls_min_version="TLSv1.1",
-        tls_ciphers="ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256"))
+def test_old_version_allowed_when_configured(tls_factory):
+    h = tls_factory(
+        tls_min_version="TLSv1.1",
+        tls_ciphers="ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256")
     res = s_client(port_of(h, "imaps_listen"), "-tls1_1", "-brief",
                    "-cipher", "DEFAULT@SECLEVEL=0", data=b"a LOGOUT\r\n")
     out = res.stdout + res.stderr
@@ -437,8 +470,8 @@ def test_sni_unknown_name_gets_default(tls, certs):
     assert subject["commonName"] == MX
 
 
-def test_handshake_timeout_closes(hapost_factory, certs):
-    h = hapost_factory(**tls_settings(certs, tls_handshake_timeout="1"))
+def test_handshake_timeout_closes(tls_factory):
+    h = tls_factory(tls_handshake_timeout="1")
     start = time.monotonic()
     with socket.create_connection(("127.0.0.1", port_of(h, "imaps_listen")),
                                   timeout=10) as s:
@@ -506,14 +539,13 @@ def serial_of(port, certs, name=MX):
             return s.getpeercert()["serialNumber"]
 
 
-def test_reload_reads_new_certificate(hapost_factory, certs, tmp_path):
+def test_reload_reads_new_certificate(tls_factory, certs, tmp_path):
     cert, key = certs["mx"]
     live_cert, live_key = tmp_path / "live.pem", tmp_path / "live.key"
     shutil.copy(cert, live_cert)
     shutil.copy(key, live_key)
     os.chmod(tmp_path, 0o755)
-    h = hapost_factory(**tls_settings(certs, tls_cert_file=live_cert,
-                                      tls_key_file=live_key))
+    h = tls_factory(tls_cert_file=live_cert, tls_key_file=live_key)
     port = port_of(h, "imaps_listen")
     old = serial_of(port, certs)
     new_cert, new_key = make_cert(certs["dir"], "mx2", MX, f"DNS:{MX}")
@@ -616,8 +648,8 @@ def test_port25_auth_off_by_default(tls, certs):
         assert code == 502
 
 
-def test_port25_auth_when_enabled(hapost_factory, certs):
-    h = hapost_factory(**tls_settings(certs, smtp_auth_on_port25="yes"))
+def test_port25_auth_when_enabled(tls_factory, certs):
+    h = tls_factory(smtp_auth_on_port25="yes")
     with smtplib.SMTP("127.0.0.1", h.smtp_port, timeout=10) as s:
         s.starttls(context=client_context(certs))
         s.ehlo()
@@ -718,3 +750,96 @@ def test_curl_pop3_sasl(tls, certs):
     res = curl(certs, tls.pop3_port, "pop3://{host}/", "-u",
                f"{ALICE}:{ALICE_PASSWORD}", "--login-options", "AUTH=PLAIN")
     assert res.returncode == 0, res.stderr
+
+
+# --- CRAM-MD5 and the stored legacy secret ---------------------------------
+
+@pytest.fixture(scope="module")
+def cram(request, certs):
+    h = start_tls(certs, sasl_cram_md5="yes")
+    h.ctl("account", "passwd", ALICE, "--legacy-auth",
+          input=ALICE_PASSWORD + "\n")
+    yield h
+    if getattr(request.session, "hapost_failed", False):
+        print_log_tail(h, "CRAM-MD5 hapostd")
+    h.cleanup()
+
+
+def test_account_show_legacy_auth(cram):
+    out = cram.ctl("account", "show", ALICE).stdout
+    assert "legacy_auth: yes" in out
+    assert "cram_md5=(hidden)" in out
+    with open(os.path.join(cram.data_dir, "directory", "accounts")) as f:
+        stored = f.read()
+    secret = stored.split("cram_md5=")[1][:64]
+    assert secret not in out
+    out = cram.ctl("account", "show", "bob@example.test").stdout
+    assert "legacy_auth: no" in out
+
+
+def test_passwd_without_flag_drops_secret(cram):
+    bob = "bob@example.test"
+    cram.ctl("account", "passwd", bob, "--legacy-auth", input="bob-new\n")
+    assert "legacy_auth: yes" in cram.ctl("account", "show", bob).stdout
+    cram.ctl("account", "passwd", bob, input="bob-newer\n")
+    assert "legacy_auth: no" in cram.ctl("account", "show", bob).stdout
+
+
+def test_legacy_auth_bad_option(cram):
+    res = cram.ctl("account", "passwd", ALICE, "--legacy", check=False,
+                   input="x\n")
+    assert res.returncode == 2
+    assert "expected --legacy-auth" in res.stderr
+
+
+def test_smtp_cram_md5_without_tls(cram):
+    with smtplib.SMTP("127.0.0.1", cram.submission_port, timeout=10) as s:
+        s.ehlo()
+        assert s.esmtp_features["auth"].split() == ["CRAM-MD5"]
+        code, _ = s.login(ALICE, ALICE_PASSWORD)
+        assert code == 235
+    assert "smtp login ip=127.0.0.1 user=" + ALICE in cram.log_text()
+
+
+def test_smtp_cram_md5_wrong_password(cram):
+    with smtplib.SMTP("127.0.0.1", cram.submission_port, timeout=10) as s:
+        s.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login(ALICE, "not-" + ALICE_PASSWORD)
+
+
+def test_smtp_cram_md5_needs_secret(cram):
+    with smtplib.SMTP("127.0.0.1", cram.submission_port, timeout=10) as s:
+        s.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login("bob@example.test", "bob-newer")
+    assert "no CRAM-MD5 secret" in cram.log_text()
+
+
+def test_imap_cram_md5(cram):
+    m = imaplib.IMAP4("127.0.0.1", cram.imap_port, timeout=10)
+    assert "AUTH=CRAM-MD5" in m.capabilities
+    assert "AUTH=PLAIN" not in m.capabilities
+    typ, _ = m.login_cram_md5(ALICE, ALICE_PASSWORD)
+    assert typ == "OK"
+    m.logout()
+
+
+def test_pop3_cram_md5(cram):
+    p = poplib.POP3("127.0.0.1", cram.pop3_port, timeout=10)
+    assert p.capa()["SASL"] == ["CRAM-MD5"]
+    p._putcmd("AUTH CRAM-MD5")
+    line = p._getline()[0]
+    assert line.startswith(b"+ ")
+    challenge = base64.b64decode(line[2:])
+    digest = hmac.new(ALICE_PASSWORD.encode(), challenge, "md5").hexdigest()
+    resp = p._shortcmd(b64(f"{ALICE} {digest}"))
+    assert resp.startswith(b"+OK maildrop")
+    p.quit()
+
+
+def test_cram_md5_not_offered_by_default(tls):
+    with smtplib.SMTP("127.0.0.1", tls.submission_port, timeout=10) as s:
+        s.ehlo()
+        code, _ = s.docmd("AUTH", "CRAM-MD5")
+        assert code == 504

@@ -237,6 +237,7 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.auth_failure_limit, def.auth_failure_limit);
 	assert_int_equal(file.smtp_vrfy, def.smtp_vrfy);
 	assert_int_equal(file.smtp_auth_on_port25, def.smtp_auth_on_port25);
+	assert_int_equal(file.sasl_cram_md5, def.sasl_cram_md5);
 	assert_int_equal(file.auth_failure_delay_ms,
 			 def.auth_failure_delay_ms);
 	assert_int_equal(file.shutdown_timeout, def.shutdown_timeout);

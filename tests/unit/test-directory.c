@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "directory.h"
 #include "fsutil.h"
+#include "sasl/sasl.h"
 #include "xalloc.h"
 
 /* Hashes made once: each costs a few milliseconds. */
@@ -1210,6 +1211,116 @@ account_list_and_show(void **state)
 	buf_free(&out);
 }
 
+/* RFC 2195's example: "tanstaaftanstaaf" answers this challenge. */
+#define CRAM_CHALLENGE "<1896.697170952@postoffice.reston.mci.net>"
+#define CRAM_DIGEST "b913a602c7eda7a495b4e6e7334d3890"
+
+static void
+legacy_auth_stored_and_dropped(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned char st[DIR_CRAM_STATE_LEN];
+	struct account acct;
+	struct buf show = BUF_INIT;
+	char err[256], *text;
+
+	put_standard_tables(fx);
+	assert_int_equal(directory_cram_md5(fx->d, "alice@a.test", st, &acct),
+			 DIR_NOT_FOUND);
+	assert_int_equal(directory_account_legacy_auth(fx->d, "alice@a.test",
+						       "tanstaaftanstaaf", err,
+						       sizeof(err)),
+			 0);
+	assert_int_equal(directory_cram_md5(fx->d, "ALICE@a.test", st, &acct),
+			 DIR_OK);
+	assert_string_equal(acct.address, "alice@a.test");
+	account_free(&acct);
+	assert_true(sasl_cram_md5_verify(st, CRAM_CHALLENGE, CRAM_DIGEST));
+	/* The bare local part works as in directory_authenticate. */
+	assert_int_equal(directory_cram_md5(fx->d, "alice", st, &acct),
+			 DIR_OK);
+	account_free(&acct);
+
+	/* Other options survive; show hides the value. */
+	text = read_table(fx, "accounts");
+	assert_non_null(strstr(text, "bob@b.test:"));
+	assert_non_null(strstr(text, ":cram_md5="));
+	free(text);
+	assert_int_equal(directory_account_show(fx->d, "alice@a.test", &show,
+						err, sizeof(err)),
+			 0);
+	assert_non_null(strstr(buf_cstr(&show), "legacy_auth: yes\n"));
+	assert_non_null(strstr(buf_cstr(&show), "cram_md5=(hidden)"));
+	buf_free(&show);
+
+	/* The password still works, and passwd drops the stale secret. */
+	assert_int_equal(directory_authenticate(fx->d, "alice@a.test",
+						"pw-alice", &acct),
+			 DIR_OK);
+	account_free(&acct);
+	assert_int_equal(directory_account_passwd(fx->d, "alice@a.test",
+						  "new-pw", err, sizeof(err)),
+			 0);
+	assert_int_equal(directory_cram_md5(fx->d, "alice@a.test", st, &acct),
+			 DIR_NOT_FOUND);
+	text = read_table(fx, "accounts");
+	assert_null(strstr(text, "cram_md5"));
+	free(text);
+}
+
+static void
+legacy_auth_keeps_other_options(void **state)
+{
+	struct fixture *fx = *state;
+	struct account acct;
+	char err[256], *text;
+
+	put_standard_tables(fx);
+	assert_int_equal(directory_account_legacy_auth(fx->d, "bob@b.test",
+						       "secret", err,
+						       sizeof(err)),
+			 0);
+	assert_int_equal(directory_account_legacy_auth(fx->d, "bob@b.test",
+						       "secret2", err,
+						       sizeof(err)),
+			 0);
+	text = read_table(fx, "accounts");
+	assert_non_null(strstr(text, ":imap=no,cram_md5="));
+	/* Set twice, stored once. */
+	assert_null(strstr(strstr(text, "cram_md5=") + 1, "cram_md5="));
+	free(text);
+	assert_int_equal(directory_get_account(fx->d, "bob@b.test", &acct),
+			 DIR_OK);
+	assert_false(acct.imap_enabled);
+	account_free(&acct);
+	assert_int_equal(directory_account_legacy_auth(fx->d, "nobody@a.test",
+						       "secret", err,
+						       sizeof(err)),
+			 -1);
+}
+
+static void
+legacy_auth_bad_option_ignored(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned char st[DIR_CRAM_STATE_LEN];
+	struct account acct;
+	char *accounts = xasprintf("alice@a.test:%s:cram_md5=abc\n"
+				   "bob@a.test:%s:cram_md5=%064d\n",
+				   hash_alice, hash_bob, 0);
+
+	put_table(fx, "domains", "a.test\n");
+	put_table(fx, "accounts", accounts);
+	free(accounts);
+	capture_begin();
+	assert_int_equal(directory_cram_md5(fx->d, "alice@a.test", st, &acct),
+			 DIR_NOT_FOUND);
+	free(capture_end());
+	assert_int_equal(directory_cram_md5(fx->d, "bob@a.test", st, &acct),
+			 DIR_OK);
+	account_free(&acct);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1246,6 +1357,9 @@ main(void)
 	    T(edit_keeps_comments_and_bad_lines),
 	    T(edit_concurrent_writers_all_kept),
 	    T(account_list_and_show),
+	    T(legacy_auth_stored_and_dropped),
+	    T(legacy_auth_keeps_other_options),
+	    T(legacy_auth_bad_option_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

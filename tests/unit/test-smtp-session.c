@@ -179,6 +179,15 @@ directory_authenticate(struct directory *d, const char *user,
 	return DIR_OK;
 }
 
+/* No account has a CRAM-MD5 secret here. */
+enum dir_result
+directory_cram_md5(struct directory *d, const char *user,
+		   unsigned char state[DIR_CRAM_STATE_LEN], struct account *acct)
+{
+	memset(acct, 0, sizeof(*acct));
+	return DIR_NOT_FOUND;
+}
+
 void
 account_free(struct account *acct)
 {
