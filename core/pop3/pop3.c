@@ -36,9 +36,11 @@
  * configured; lines the client sent behind STLS are thrown away unread.
  * USER and PASS need TLS unless conn_plaintext_auth_allowed() says
  * otherwise: CAPA then omits USER and USER gets "-ERR [AUTH]".
- * AUTH (RFC 5034) runs PLAIN or LOGIN under the same rule, listed in
- * CAPA as SASL; while an exchange runs, lines are base64 responses and
- * "*" cancels. AUTH without an argument lists the mechanisms.
+ * AUTH (RFC 5034) offers the mechanisms of sasl_auth.h (PLAIN and LOGIN
+ * under the same rule, CRAM-MD5 with sasl_cram_md5), listed in CAPA as
+ * SASL. While an exchange runs, lines are base64 responses and "*"
+ * cancels; an overlong line ends the exchange. AUTH without an argument
+ * lists the mechanisms.
  * TODO: APOP is not supported yet.
  */
 #include "config.h"
@@ -664,12 +666,14 @@ pop3_input(struct conn *c)
 			if (c->in.len < POP3_LINE_MAX)
 				return;
 			/* Reply once, then drop the line up to its LF. */
+			auth_end(s);
 			buf_consume(&c->in, c->in.len);
 			s->skipping = true;
 			pop3_error(s, "-ERR line too long");
 			return;
 		}
 		if ((size_t)lf + 1 > POP3_LINE_MAX) {
+			auth_end(s);
 			buf_consume(&c->in, (size_t)lf + 1);
 			pop3_error(s, "-ERR line too long");
 			continue;

@@ -4,8 +4,9 @@
  *
  * AUTH runs a SASL exchange (core/sasl) with "334 challenge" lines and
  * the client's base64 responses; while it runs, c->in lines are responses,
- * never commands. PLAIN and LOGIN are offered only where
- * conn_plaintext_auth_allowed() is true, so by default only inside TLS.
+ * never commands. The mechanisms are those of sasl_auth.h: PLAIN and
+ * LOGIN only where conn_plaintext_auth_allowed() is true (by default only
+ * inside TLS), CRAM-MD5 with sasl_cram_md5.
  * A logged-in session may send to any domain (smtp_txn.c) and its mail
  * carries the account in the queue envelope and ESMTPA/ESMTPSA in the
  * Received: header.

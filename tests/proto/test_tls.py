@@ -843,3 +843,33 @@ def test_cram_md5_not_offered_by_default(tls):
         s.ehlo()
         code, _ = s.docmd("AUTH", "CRAM-MD5")
         assert code == 504
+
+
+def test_large_message_over_tls(tls, certs):
+    # Several MB cross the TLS layer in both directions, so partial
+    # SSL_write calls and buffered SSL_read data are exercised.
+    body = b"".join(b"line %06d %s\r\n" % (i, b"x" * 60)
+                    for i in range(40000))
+    msg = b"Subject: big\r\n\r\n" + body
+    m = imaplib.IMAP4_SSL("127.0.0.1", port_of(tls, "imaps_listen"),
+                          ssl_context=client_context(certs), timeout=30)
+    m.login(ALICE, ALICE_PASSWORD)
+    typ, _ = m.append("INBOX", None, None, msg)
+    assert typ == "OK"
+    m.select("INBOX")
+    typ, data = m.search(None, "SUBJECT", "big")
+    num = data[0].split()[-1]
+    typ, data = m.fetch(num, "(BODY.PEEK[])")
+    assert typ == "OK"
+    assert data[0][1] == msg
+    m.logout()
+    p = poplib.POP3_SSL("127.0.0.1", port_of(tls, "pop3s_listen"),
+                        timeout=30, context=client_context(certs))
+    p.user(ALICE)
+    p.pass_(ALICE_PASSWORD)
+    count, _ = p.stat()
+    sizes = [int(x.split()[1]) for x in p.list()[1]]
+    big = sizes.index(len(msg)) + 1
+    lines = p.retr(big)[1]
+    assert b"\r\n".join(lines) + b"\r\n" == msg
+    p.quit()
