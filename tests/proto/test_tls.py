@@ -873,3 +873,21 @@ def test_large_message_over_tls(tls, certs):
     lines = p.retr(big)[1]
     assert b"\r\n".join(lines) + b"\r\n" == msg
     p.quit()
+
+
+def test_reload_with_bad_certificate_refused(tls_factory, certs, tmp_path):
+    cert, key = certs["mx"]
+    live_cert = tmp_path / "live.pem"
+    shutil.copy(cert, live_cert)
+    os.chmod(tmp_path, 0o755)
+    h = tls_factory(tls_cert_file=live_cert)
+    port = port_of(h, "imaps_listen")
+    old = serial_of(port, certs)
+    live_cert.write_text("not a certificate\n")
+    h.reload()
+    deadline = time.monotonic() + 10
+    while "reload failed" not in h.log_text():
+        assert time.monotonic() < deadline, h.log_text()
+        time.sleep(0.05)
+    assert f"certificate {live_cert}" in h.log_text()
+    assert serial_of(port, certs) == old
