@@ -141,18 +141,46 @@ class Hapost:
                                f"({res.returncode}): {res.stderr}")
         return res
 
-    def start(self, timeout=10):
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([self.hapostd, "-f", "-c", self.conf],
-                                     stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + timeout
-        for port in self.ports():
-            if not wait_for_port(port, deadline):
-                self.stop()
-                raise RuntimeError(f"hapostd did not answer on port {port}"
-                                   f"; log:\n{self.log_text()}")
-        return self
+    def start(self, timeout=10, attempts=5):
+        """Starts hapostd and waits until every listener greets.
+
+        free_port() cannot reserve a port, so another process may take it
+        before hapostd binds; then the ports are chosen again and the
+        start is retried.
+        """
+        for attempt in range(attempts):
+            log_start = len(self.log_text())
+            log = open(self.log_path, "a")
+            self.proc = subprocess.Popen(
+                [self.hapostd, "-f", "-c", self.conf], stdout=log, stderr=log)
+            log.close()
+            deadline = time.monotonic() + timeout
+            failed = None
+            for port in self.ports():
+                if not wait_for_port(port, deadline):
+                    failed = port
+                    break
+            if failed is None:
+                return self
+            self.stop()
+            new_log = self.log_text()[log_start:]
+            if "failed: Address already in use" not in new_log:
+                break
+            self.repick_ports()
+        raise RuntimeError(f"hapostd did not answer on port {failed}"
+                           f"; log:\n{self.log_text()}")
+
+    def repick_ports(self):
+        """Chooses new free ports for the listeners and rewrites the config."""
+        for key, attr in (("smtp_listen", "smtp_port"),
+                          ("submission_listen", "submission_port"),
+                          ("pop3_listen", "pop3_port"),
+                          ("imap_listen", "imap_port")):
+            old = f"127.0.0.1:{getattr(self, attr)}"
+            if self.settings.get(key) == old:
+                setattr(self, attr, free_port())
+                self.settings[key] = f"127.0.0.1:{getattr(self, attr)}"
+        self.write_config()
 
     def ports(self):
         ports = []
