@@ -1,6 +1,6 @@
 # sources, programs and tests of core/smtp
 libhapost_a_SOURCES += \
-	core/smtp/smtp.c core/smtp/smtp_auth.c \
+	core/smtp/smtp.c core/smtp/smtp_auth.c core/smtp/smtp_commit.c \
 	core/smtp/smtp_data.c core/smtp/smtp_data.h \
 	core/smtp/smtp_parse.c core/smtp/smtp_parse.h \
 	core/smtp/smtp_session.h \

@@ -340,7 +340,7 @@ smtp_input(struct conn *c)
 	struct smtp_session *s = c->session;
 
 	while (!c->closing && !c->dead && c->in.len > 0 &&
-	       !s->auth_delaying) {
+	       !s->auth_delaying && !s->committing) {
 		if (c->out.len > SMTP_OUTPUT_HIGH) {
 			conn_pause_read(c);
 			return;
@@ -372,7 +372,7 @@ smtp_drained(struct conn *c)
 {
 	struct smtp_session *s = c->session;
 
-	if (c->read_paused && !s->auth_delaying)
+	if (c->read_paused && !s->auth_delaying && !s->committing)
 		conn_resume_read(c);
 }
 
@@ -435,6 +435,7 @@ smtp_free(struct conn *c)
 
 	if (s == NULL)
 		return;
+	smtp_commit_cancel(s);
 	smtp_txn_reset(s);
 	smtp_auth_reset(s);
 	free(s->helo);

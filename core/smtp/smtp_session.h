@@ -71,6 +71,10 @@ struct smtp_session {
 	unsigned auth_failures;
 	ev_timer auth_delay; /* holds back the 535 of a failed AUTH */
 	bool auth_delaying;
+
+	/* The finished message waits for the group commit (smtp_commit.c);
+	 * no input is read meanwhile. */
+	bool committing;
 };
 
 /* Sends one reply line (CRLF added); 4xx and 5xx count as errors and are
@@ -78,6 +82,15 @@ struct smtp_session {
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *smtp_hostname(const struct smtp_session *s);
+
+/*
+ * Group commit, in smtp_commit.c. smtp_commit_message() takes s->qw and
+ * replies 250 or 451 once the batch is durable; log_line is the accept
+ * log line's text after "qid=ID". smtp_commit_cancel() aborts a message
+ * still waiting, when its session ends.
+ */
+void smtp_commit_message(struct smtp_session *s, const char *log_line);
+void smtp_commit_cancel(struct smtp_session *s);
 
 /* Transaction commands, in smtp_txn.c. */
 void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd);

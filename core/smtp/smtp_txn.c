@@ -469,27 +469,15 @@ content_store(struct smtp_session *s)
 static void
 message_commit(struct smtp_session *s)
 {
-	char err[256], sender[256], helo[128];
-	size_t size = queue_writer_size(s->qw);
-	int rc = queue_writer_commit(s->qw, err, sizeof(err));
+	char sender[256], helo[128], *line;
 
-	s->qw = NULL;
-	if (rc != 0) {
-		log_error("conn=%lu queue commit failed for %s: %s", s->c->id,
-			  s->env.id, err);
-		smtp_reply(s, "451 4.3.0 Error: queue file write error");
-		return;
-	}
 	log_printable(sender, sizeof(sender), s->sender, strlen(s->sender));
 	log_printable(helo, sizeof(helo), s->helo, strlen(s->helo));
-	log_info("conn=%lu qid=%s from=<%s> size=%zu nrcpt=%zu proto=%s "
-		 "helo=%s",
-		 s->c->id, s->env.id, sender, size, s->env.nrcpts,
-		 received_protocol(s), helo);
-	/* A delivered message clears the count, so only sessions that
-	 * deliver nothing run into smtp_error_limit. */
-	s->errors = 0;
-	smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
+	line = xasprintf("from=<%s> size=%zu nrcpt=%zu proto=%s helo=%s",
+			 sender, queue_writer_size(s->qw), s->env.nrcpts,
+			 received_protocol(s), helo);
+	smtp_commit_message(s, line);
+	free(line);
 }
 
 /* Sends the one reply for a finished DATA or BDAT LAST message. */

@@ -289,6 +289,16 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 }
 
 void
+queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i].error = queue_writer_commit(v[i].writer, v[i].reason,
+						 sizeof(v[i].reason));
+		v[i].writer = NULL;
+	}
+}
+
+void
 queue_writer_abort(struct queue_writer *w)
 {
 	fq.aborts++;
