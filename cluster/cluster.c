@@ -8,21 +8,32 @@
  * failed, so a recovery shows quickly), derives this node's role and
  * multicasts the heartbeat when the CPG link is up.
  *
- * Peer: the first node with another node id that sends a valid heartbeat
- * becomes the peer. It turns stale after three heartbeat intervals
- * without one and "left" when CPG reports it gone. Heartbeats from this
- * node id (this process, or the retiring process of a reload) are
- * ignored. A third node is logged once and ignored: hapost runs as a
- * pair.
+ * Start-up: the first probes start before the loop runs. Until every
+ * listener has a result, the report shows it as "not checked yet" (never
+ * as failed) and no heartbeat goes out, so a peer never sees a starting
+ * node as unhealthy. A short timer sends the first heartbeat as soon as
+ * the probes finished, at most PROBE_TIMEOUT seconds after start.
  *
- * Logging: peer joins, leaves and staleness, role changes and the CPG
- * link's state at notice; a local check that starts failing at warning,
- * and its recovery at notice; invalid heartbeats at warning, the first
- * and then every hundredth.
+ * Role (node_role_decide() in heartbeat.h): standalone while the CPG link
+ * is down, for example without corosync; otherwise active, because in
+ * shared storage mode hapostd runs only on the node where Pacemaker
+ * started it. serving in struct cluster is where a replicated storage
+ * mode would make a replica report standby.
  *
- * Roles: standalone without a live peer; with one, active when every
- * listener of this node answers and standby otherwise. Pacemaker is the
- * authority on which node serves; these roles are only this node's view.
+ * Peer: the peer node comes from Corosync. Its name comes from the node
+ * list in cmap, and whether it is online from the ring of the totem
+ * callback. That way the standby shows even though it runs no hapostd.
+ * Its hapostd, when one runs, adds heartbeats: the first node with
+ * another node id that sends a valid heartbeat becomes the heartbeat
+ * peer. That peer turns stale after three heartbeat intervals without
+ * one and "left" when CPG reports it gone. Heartbeats from this node id
+ * (this process, or the retiring process of a reload) are ignored. A
+ * third node is logged once and ignored, because hapost runs as a pair.
+ *
+ * Logging: peer joins, leaves and staleness, the peer node going online
+ * or offline, role changes and the CPG link's state at notice; a local
+ * check that starts failing at warning, and its recovery at notice;
+ * invalid heartbeats at warning, the first and then every hundredth.
  */
 #include "config.h"
 
@@ -43,11 +54,13 @@
 #include "listener_probe.h"
 #include "local_checks.h"
 #include "log.h"
+#include "membership.h"
 #include "report.h"
 #include "xalloc.h"
 
 #define STALE_AFTER 3 /* missed heartbeats */
 #define PROBE_TIMEOUT 2.0
+#define FIRST_ROUND_POLL 0.05 /* seconds between checks for first results */
 #define BAD_MESSAGE_LOG_EVERY 100
 
 struct peer {
@@ -69,6 +82,15 @@ struct cluster {
 	bool listener_checked[HEARTBEAT_LISTENERS_MAX];
 	struct node_health self;
 	bool have_self; /* self contains the results of one tick */
+	bool listeners_checked; /* every listener has a result */
+	/*
+	 * This hapostd serves clients. Always true in shared storage mode;
+	 * see node_role_decide().
+	 */
+	bool serving;
+	struct membership members;
+	char nodelist_error[256];
+	enum ring_state peer_ring; /* last logged ring state of the peer */
 	char data_dir_error[256];
 	char generation_error[256];
 	char queue_error[256];
@@ -79,6 +101,7 @@ struct cluster {
 	unsigned long bad_messages;
 	struct buf msg;
 	ev_timer tick;
+	ev_timer first_round;
 	ev_signal sig_term;
 	ev_signal sig_int;
 	ev_signal sig_hup;
@@ -160,7 +183,10 @@ run_probes(struct cluster *c, double now)
 	c->checked_at = now;
 }
 
-/* Copies the probes' last results into self; true when all passed. */
+/*
+ * Copies the probes' last results into self. Returns true when every
+ * listener has a result.
+ */
 static bool
 collect_listeners(struct cluster *c)
 {
@@ -189,22 +215,34 @@ collect_listeners(struct cluster *c)
 					    l->service, l->address, err);
 		}
 		l->healthy = ok;
-		all &= ok;
+		l->unchecked = !c->listener_checked[i];
+		all &= c->listener_checked[i];
 	}
 	return all;
+}
+
+/* connected: the CPG link is up (cpg_link_new() reports it before it
+ * returns the link). */
+static void
+refresh_role(struct cluster *c, bool connected)
+{
+	enum node_role role = node_role_decide(connected, c->serving);
+
+	if (c->have_self && role != c->self.role)
+		log_notice("role changed from %s to %s",
+			   node_role_name(c->self.role), node_role_name(role));
+	c->self.role = role;
 }
 
 static void
 update_self(struct cluster *c, double now)
 {
 	struct node_health *h = &c->self;
-	enum node_role role;
 	char err[256];
-	bool listeners_ok;
 
 	if (now >= c->next_probe)
 		run_probes(c, now);
-	listeners_ok = collect_listeners(c);
+	c->listeners_checked = collect_listeners(c);
 	h->qmgr_alive = qmgr_pid(c) != 0;
 	if (queue_stats(c->cfg->data_dir, time(NULL), &h->queue_size,
 			&h->queue_oldest_age, err, sizeof(err)) == 0) {
@@ -216,14 +254,7 @@ update_self(struct cluster *c, double now)
 	}
 	h->time_ms = (int64_t)(ev_time() * 1000);
 	peer_refresh(c, now);
-	if (c->peer.state != PEER_ALIVE)
-		role = ROLE_STANDALONE;
-	else
-		role = listeners_ok ? ROLE_ACTIVE : ROLE_STANDBY;
-	if (c->have_self && role != h->role)
-		log_notice("role changed from %s to %s",
-			   node_role_name(h->role), node_role_name(role));
-	h->role = role;
+	refresh_role(c, cpg_link_connected(c->link));
 	if (now >= c->next_probe)
 		c->next_probe =
 		    now + (node_health_ok(h) ? c->cfg->cluster_probe_interval
@@ -231,10 +262,12 @@ update_self(struct cluster *c, double now)
 	c->have_self = true;
 }
 
+/* Multicasts self, unless the link is down or the first probes have not
+ * finished yet. */
 static void
 send_heartbeat(struct cluster *c)
 {
-	if (!cpg_link_connected(c->link))
+	if (!cpg_link_connected(c->link) || !c->listeners_checked)
 		return;
 	heartbeat_encode(&c->self, &c->msg);
 	cpg_link_send(c->link, c->msg.data, c->msg.len);
@@ -245,6 +278,20 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cluster *c = w->data;
 
+	update_self(c, ev_time());
+	send_heartbeat(c);
+}
+
+/* Sends the first heartbeat once every listener has been checked. */
+static void
+first_round_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct cluster *c = w->data;
+
+	for (size_t i = 0; i < c->nprobes; i++)
+		if (!listener_probe_checked(c->probes[i]))
+			return;
+	ev_timer_stop(loop, w);
 	update_self(c, ev_time());
 	send_heartbeat(c);
 }
@@ -324,11 +371,76 @@ on_left(uint32_t nodeid, uint32_t pid, uint32_t reason, void *arg)
 	update_self(c, ev_time());
 }
 
+/*
+ * Returns the peer node's id: the heartbeat peer's once one has sent a
+ * heartbeat, else the other node in Corosync's node list; 0 for none.
+ */
+static uint32_t
+peer_nodeid(const struct cluster *c)
+{
+	const struct corosync_node *node;
+
+	if (c->peer.state != PEER_NONE)
+		return c->peer.nodeid;
+	node = membership_peer(&c->members, cpg_link_nodeid(c->link));
+	return node != NULL ? node->nodeid : 0;
+}
+
+/* Logs the peer node going online or offline in the ring. */
+static void
+note_peer_ring(struct cluster *c)
+{
+	uint32_t id = peer_nodeid(c);
+	enum ring_state ring = membership_ring_state(&c->members, id);
+	const struct corosync_node *node = membership_find(&c->members, id);
+
+	if (id == 0 || ring == c->peer_ring)
+		return;
+	if (ring != RING_UNKNOWN)
+		log_notice("peer node %s (node id %u) is %s in the corosync "
+			   "membership",
+			   node != NULL && node->name[0] != '\0' ? node->name
+							   : "unknown",
+			   id, ring_state_name(ring));
+	c->peer_ring = ring;
+}
+
+static void
+load_nodelist(struct cluster *c)
+{
+	char err[256];
+
+	if (membership_load_nodelist(&c->members, err, sizeof(err)) == 0) {
+		if (c->nodelist_error[0] != '\0')
+			log_notice("corosync node list read again");
+		c->nodelist_error[0] = '\0';
+		return;
+	}
+	/* Log a new reason once; the status shows nodes by id meanwhile. */
+	if (strcmp(err, c->nodelist_error) != 0)
+		log_warning("reading the corosync node list failed: %s", err);
+	snprintf(c->nodelist_error, sizeof(c->nodelist_error), "%s", err);
+}
+
+static void
+on_ring(const uint32_t *nodeids, size_t n, void *arg)
+{
+	struct cluster *c = arg;
+
+	/* The node list can change on a corosync reload; reread it. */
+	load_nodelist(c);
+	membership_set_ring(&c->members, nodeids, n);
+	note_peer_ring(c);
+}
+
 static void
 on_link_state(bool connected, void *arg)
 {
 	struct cluster *c = arg;
 
+	if (!connected)
+		membership_clear_ring(&c->members);
+	refresh_role(c, connected);
 	if (connected && c->have_self)
 		send_heartbeat(c);
 }
@@ -338,9 +450,26 @@ static const struct cpg_link_ops link_ops = {
     .joined = on_joined,
     .left = on_left,
     .state = on_link_state,
+    .ring = on_ring,
 };
 
-static bool
+/* Fills the peer part of a report from the membership and heartbeats. */
+static void
+fill_peer(struct cluster *c, struct peer_status *p, double now)
+{
+	const struct corosync_node *node;
+
+	p->nodeid = peer_nodeid(c);
+	node = membership_find(&c->members, p->nodeid);
+	p->name = node != NULL ? node->name : NULL;
+	p->ring = membership_ring_state(&c->members, p->nodeid);
+	p->hapost_running = cpg_link_node_in_group(c->link, p->nodeid);
+	p->state = c->peer.state;
+	p->health = c->peer.health;
+	p->last_seen_age = now - c->peer.last_seen;
+}
+
+static enum health_state
 render_status(enum control_command cmd, struct buf *body, void *arg)
 {
 	struct cluster *c = arg;
@@ -355,17 +484,18 @@ render_status(enum control_command cmd, struct buf *body, void *arg)
 	r.local.health.qmgr_alive = qpid != 0;
 	r.local.qmgr_pid = qpid;
 	/* A probe may have finished since the last tick. */
-	for (size_t i = 0; i < c->nprobes; i++)
-		r.local.health.listeners[i].healthy = listener_probe_result(
-		    c->probes[i], &r.local.listener_error[i]);
+	for (size_t i = 0; i < c->nprobes; i++) {
+		struct listener_health *l = &r.local.health.listeners[i];
+
+		l->healthy = listener_probe_result(c->probes[i],
+						   &r.local.listener_error[i]);
+		l->unchecked = !listener_probe_checked(c->probes[i]);
+	}
 	r.local.data_dir = c->cfg->data_dir;
 	r.local.data_dir_error =
 	    c->data_dir_error[0] != '\0' ? c->data_dir_error : NULL;
 	r.local.checked_age = c->checked_at < 0 ? -1 : now - c->checked_at;
-	r.peer.state = c->peer.state;
-	r.peer.nodeid = c->peer.nodeid;
-	r.peer.health = c->peer.health;
-	r.peer.last_seen_age = now - c->peer.last_seen;
+	fill_peer(c, &r.peer, now);
 	r.cluster.connected = cpg_link_connected(c->link);
 	r.cluster.reason = cpg_link_reason(c->link);
 	r.cluster.group = c->cfg->cluster_group;
@@ -376,7 +506,7 @@ render_status(enum control_command cmd, struct buf *body, void *arg)
 		report_json(&r, body);
 	else
 		report_text(&r, body);
-	return node_health_ok(&r.local.health);
+	return node_health_state(&r.local.health);
 }
 
 static void
@@ -425,7 +555,13 @@ setup_probes(struct cluster *c)
 static void
 setup_watchers(struct cluster *c)
 {
-	ev_timer_init(&c->tick, tick_cb, 0., interval(c));
+	/* update_self() already ran once: the first tick is one interval
+	 * away. */
+	ev_timer_init(&c->tick, tick_cb, interval(c), interval(c));
+	ev_timer_init(&c->first_round, first_round_cb, FIRST_ROUND_POLL,
+		      FIRST_ROUND_POLL);
+	c->first_round.data = c;
+	ev_timer_start(c->loop, &c->first_round);
 	ev_signal_init(&c->sig_term, stop_cb, SIGTERM);
 	ev_signal_init(&c->sig_int, stop_cb, SIGINT);
 	ev_signal_init(&c->sig_hup, hup_cb, SIGHUP);
@@ -446,6 +582,8 @@ cluster_main(struct cfg *cfg, const struct cluster_env *env)
 	c.cfg = cfg;
 	c.env = env;
 	c.checked_at = -1;
+	c.serving = true;
+	c.peer_ring = RING_UNKNOWN;
 	buf_init(&c.msg);
 	snprintf(c.self.name, sizeof(c.self.name), "%s", cfg->node_name);
 	c.self.queue_oldest_age = -1;
@@ -462,8 +600,10 @@ cluster_main(struct cfg *cfg, const struct cluster_env *env)
 		return 1;
 	}
 	setup_probes(&c);
-	setup_watchers(&c);
 	c.link = cpg_link_new(c.loop, cfg->cluster_group, &link_ops, &c);
+	/* Fill self before the first client can ask for it. */
+	update_self(&c, ev_time());
+	setup_watchers(&c);
 	log_info("started: node %s, group %s, %zu listeners, control socket "
 		 "%s",
 		 c.self.name, cfg->cluster_group, c.nprobes, path);

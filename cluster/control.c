@@ -118,15 +118,19 @@ control_parse_request(const char *line, size_t len, enum control_command *cmd,
 }
 
 int
-control_parse_response(const char *line, bool *healthy, char *err,
-		       size_t errlen)
+control_parse_response(const char *line, enum health_state *health,
+		       char *err, size_t errlen)
 {
 	if (strcmp(line, CONTROL_HEALTHY) == 0) {
-		*healthy = true;
+		*health = HEALTH_OK;
 		return 0;
 	}
 	if (strcmp(line, CONTROL_UNHEALTHY) == 0) {
-		*healthy = false;
+		*health = HEALTH_FAILED;
+		return 0;
+	}
+	if (strcmp(line, CONTROL_UNCHECKED) == 0) {
+		*health = HEALTH_UNCHECKED;
 		return 0;
 	}
 	if (strncmp(line, "-ERR ", 5) == 0 && line[5] != '\0') {
@@ -236,7 +240,7 @@ client_handle(struct control_client *c, size_t line_len)
 	enum control_command cmd;
 	struct buf body = BUF_INIT;
 	char err[128];
-	bool healthy;
+	const char *header;
 
 	if (control_parse_request(c->in.data, line_len, &cmd, err,
 				  sizeof(err)) < 0) {
@@ -244,10 +248,19 @@ client_handle(struct control_client *c, size_t line_len)
 		client_error(c, err);
 		return;
 	}
-	healthy = s->render(cmd, &body, s->arg);
+	switch (s->render(cmd, &body, s->arg)) {
+	case HEALTH_OK:
+		header = CONTROL_HEALTHY;
+		break;
+	case HEALTH_UNCHECKED:
+		header = CONTROL_UNCHECKED;
+		break;
+	default:
+		header = CONTROL_UNHEALTHY;
+		break;
+	}
 	buf_reset(&c->out);
-	buf_printf(&c->out, "%s\n",
-		   healthy ? CONTROL_HEALTHY : CONTROL_UNHEALTHY);
+	buf_printf(&c->out, "%s\n", header);
 	buf_append(&c->out, body.data, body.len);
 	buf_free(&body);
 	log_debug("control: served %s",

@@ -8,6 +8,8 @@
  *
  *     +OK healthy          the report follows; this node is healthy
  *     +OK unhealthy        the report follows; a check failed
+ *     +OK unchecked        the report follows; no check failed, but one
+ *                          has not finished yet (just after start)
  *     -ERR reason          nothing follows
  *
  * The server serves clients on the caller's libev loop without ever
@@ -27,6 +29,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "heartbeat.h"
 
 #define CONTROL_SOCKET_NAME "control.sock"
 #define CONTROL_REQUEST_MAX 256
@@ -34,6 +37,7 @@
 #define CONTROL_CLIENTS_MAX 16
 #define CONTROL_HEALTHY "+OK healthy"
 #define CONTROL_UNHEALTHY "+OK unhealthy"
+#define CONTROL_UNCHECKED "+OK unchecked"
 
 enum control_command {
 	CONTROL_STATUS_TEXT,
@@ -47,19 +51,16 @@ enum control_command {
 int control_parse_request(const char *line, size_t len,
 			  enum control_command *cmd, char *err, size_t errlen);
 /*
- * Parses a response header line (no LF). Returns 0 with *healthy set for
- * "+OK ...", or -1 with the server's reason (or "invalid response") in
- * err.
+ * Parses a response header line (no LF). Returns 0 with *health set for
+ * one of the three "+OK ..." lines, or -1 with the server's reason (or
+ * "invalid response") in err.
  */
-int control_parse_response(const char *line, bool *healthy, char *err,
-			   size_t errlen);
+int control_parse_response(const char *line, enum health_state *health,
+			   char *err, size_t errlen);
 
-/*
- * Fills body with the report for cmd and returns true when this node is
- * healthy.
- */
-typedef bool (*control_render_fn)(enum control_command cmd, struct buf *body,
-				  void *arg);
+/* Fills body with the report for cmd and returns this node's health. */
+typedef enum health_state (*control_render_fn)(enum control_command cmd,
+					       struct buf *body, void *arg);
 
 struct control_server;
 

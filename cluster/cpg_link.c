@@ -39,6 +39,7 @@ struct cpg_link {
 	uint32_t nodeid;
 	unsigned members;
 	unsigned nodes;
+	uint32_t member_nodeids[CPG_MEMBERS_MAX]; /* one per member process */
 	double retry_delay;
 	char reason[256];
 	char logged_reason[256];
@@ -148,7 +149,11 @@ confchg_cb(cpg_handle_t handle, const struct cpg_name *group,
 
 	if (l == NULL)
 		return;
+	if (nmembers > CPG_MEMBERS_MAX)
+		nmembers = CPG_MEMBERS_MAX;
 	l->members = (unsigned)nmembers;
+	for (size_t i = 0; i < nmembers; i++)
+		l->member_nodeids[i] = members[i].nodeid;
 	log_info("CPG group %s: %zu members, %zu joined, %zu left",
 		 l->group.value, nmembers, njoined, nleft);
 	for (size_t i = 0; i < njoined; i++) {
@@ -174,6 +179,8 @@ totem_cb(cpg_handle_t handle, struct cpg_ring_id ring, uint32_t nmembers,
 	l->nodes = nmembers;
 	log_info("corosync membership: ring %u.%llu, %u nodes", ring.nodeid,
 		 (unsigned long long)ring.seq, nmembers);
+	if (l->ops->ring != NULL)
+		l->ops->ring(members, nmembers, l->arg);
 }
 
 static void
@@ -186,23 +193,36 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		link_fail(l, "cpg_dispatch failed: %s", cs_strerror(rc));
 }
 
-/* Fails unless the IPC peer (corosync) runs as root. */
-static int
-check_provider(struct cpg_link *l, int fd)
+int
+corosync_check_provider(int fd, char *err, size_t errlen)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		link_fail(l, "reading corosync's credentials failed: %s",
-			  strerror(errno));
+		snprintf(err, errlen,
+			 "reading corosync's credentials failed: %s",
+			 strerror(errno));
 		return -1;
 	}
 	if (cred.uid != 0) {
-		link_fail(l,
-			  "CPG provider pid %ld runs as uid %ld, not root; "
-			  "not trusting it",
-			  (long)cred.pid, (long)cred.uid);
+		snprintf(err, errlen,
+			 "corosync IPC provider pid %ld runs as uid %ld, not "
+			 "root; not trusting it",
+			 (long)cred.pid, (long)cred.uid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Fails the link unless the IPC peer (corosync) runs as root. */
+static int
+check_provider(struct cpg_link *l, int fd)
+{
+	char err[200];
+
+	if (corosync_check_provider(fd, err, sizeof(err)) < 0) {
+		link_fail(l, "%s", err);
 		return -1;
 	}
 	return 0;
@@ -374,6 +394,17 @@ unsigned
 cpg_link_nodes(const struct cpg_link *l)
 {
 	return l->state == LINK_UP ? l->nodes : 0;
+}
+
+bool
+cpg_link_node_in_group(const struct cpg_link *l, uint32_t nodeid)
+{
+	if (l->state != LINK_UP)
+		return false;
+	for (unsigned i = 0; i < l->members; i++)
+		if (l->member_nodeids[i] == nodeid)
+			return true;
+	return false;
 }
 
 void

@@ -33,6 +33,12 @@ struct cpg_link_ops {
 	void (*left)(uint32_t nodeid, uint32_t pid, uint32_t reason, void *arg);
 	/* The link joined the group, or lost it (connected false). */
 	void (*state)(bool connected, void *arg);
+	/*
+	 * Corosync formed a new membership (ring): nodeids lists the n
+	 * nodes in it, this node included. Also called once with the
+	 * membership at the time of the first dispatch after connecting.
+	 */
+	void (*ring)(const uint32_t *nodeids, size_t n, void *arg);
 };
 
 struct cpg_link;
@@ -54,6 +60,16 @@ uint32_t cpg_link_nodeid(const struct cpg_link *l);
 /* Processes in the group and nodes in the membership; 0 when down. */
 unsigned cpg_link_members(const struct cpg_link *l);
 unsigned cpg_link_nodes(const struct cpg_link *l);
+/*
+ * Returns true when a process on node nodeid is a member of the group,
+ * as of the last membership change; false while the link is down.
+ */
+bool cpg_link_node_in_group(const struct cpg_link *l, uint32_t nodeid);
+/*
+ * Checks that the process at the other end of the corosync IPC socket fd
+ * runs as root. Returns 0, or -1 with the reason in err.
+ */
+int corosync_check_provider(int fd, char *err, size_t errlen);
 /* Names a CPG_REASON_* value ("leave", "node down", ...). */
 const char *cpg_reason_name(uint32_t reason);
 /* Leaves the group, finalizes, frees the link and sets *lp to NULL. */

@@ -43,13 +43,34 @@ node_role_parse(const char *text, enum node_role *out)
 	return -1;
 }
 
+enum node_role
+node_role_decide(bool cluster_available, bool serving)
+{
+	if (!cluster_available)
+		return ROLE_STANDALONE;
+	return serving ? ROLE_ACTIVE : ROLE_STANDBY;
+}
+
+enum health_state
+node_health_state(const struct node_health *h)
+{
+	bool unchecked = false;
+
+	if (!h->data_dir_writable || !h->qmgr_alive)
+		return HEALTH_FAILED;
+	for (size_t i = 0; i < h->nlisteners; i++) {
+		if (h->listeners[i].unchecked)
+			unchecked = true;
+		else if (!h->listeners[i].healthy)
+			return HEALTH_FAILED;
+	}
+	return unchecked ? HEALTH_UNCHECKED : HEALTH_OK;
+}
+
 bool
 node_health_ok(const struct node_health *h)
 {
-	for (size_t i = 0; i < h->nlisteners; i++)
-		if (!h->listeners[i].healthy)
-			return false;
-	return h->data_dir_writable && h->qmgr_alive;
+	return node_health_state(h) == HEALTH_OK;
 }
 
 static bool
@@ -89,9 +110,11 @@ heartbeat_encode(const struct node_health *h, struct buf *out)
 	buf_printf(out, "qmgr_alive=%d\n", h->qmgr_alive);
 	buf_printf(out, "queue_size=%" PRIu64 "\n", h->queue_size);
 	buf_printf(out, "queue_oldest_age=%" PRId64 "\n", h->queue_oldest_age);
+	/* An unchecked listener goes out as failed (see heartbeat.h). */
 	for (size_t i = 0; i < n; i++)
 		buf_printf(out, "listener=%s %s %d\n", h->listeners[i].service,
-			   h->listeners[i].address, h->listeners[i].healthy);
+			   h->listeners[i].address,
+			   h->listeners[i].healthy && !h->listeners[i].unchecked);
 	buf_puts(out, "end\n");
 }
 

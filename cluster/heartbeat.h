@@ -45,16 +45,31 @@
 #define HEARTBEAT_SERVICE_MAX 15
 #define HEARTBEAT_ADDRESS_MAX 63
 
+/* This node's role; node_role_decide() states the rule. */
 enum node_role {
-	ROLE_STANDALONE, /* no live peer */
-	ROLE_ACTIVE,	 /* a peer is live and this node's listeners respond */
-	ROLE_STANDBY,	 /* a peer is live and a listener does not respond */
+	ROLE_STANDALONE, /* the cluster is unavailable: no corosync */
+	ROLE_ACTIVE,	 /* this hapostd serves the mail service */
+	ROLE_STANDBY,	 /* this hapostd runs but does not serve */
+};
+
+/* The result of all of a node's checks, or of one listener's check. */
+enum health_state {
+	HEALTH_OK,
+	HEALTH_FAILED,
+	HEALTH_UNCHECKED, /* nothing failed, but a check has not finished */
 };
 
 struct listener_health {
 	char service[HEARTBEAT_SERVICE_MAX + 1];
 	char address[HEARTBEAT_ADDRESS_MAX + 1];
 	bool healthy;
+	/*
+	 * No check has finished yet, so healthy carries no result. Never
+	 * set in a decoded heartbeat: the cluster process sends none
+	 * before its first probes finish, and the wire format has no such
+	 * state.
+	 */
+	bool unchecked;
 };
 
 /* The facts one node reports about itself. */
@@ -75,9 +90,32 @@ const char *node_role_name(enum node_role role);
 /* Parses "standalone", "active" or "standby"; returns 0 or -1. */
 int node_role_parse(const char *text, enum node_role *out);
 /*
- * Returns true when every listener responds, data_dir is writable and the
- * queue manager runs. The queue size and the peer do not count.
+ * Derives this node's role. Pacemaker decides which node serves; the
+ * role only reports that decision:
+ *
+ * - standalone when the cluster is unavailable (this process is not
+ *   joined to its CPG group, for example because corosync does not run);
+ * - otherwise active when this hapostd serves and standby when it does
+ *   not.
+ *
+ * In shared storage mode hapostd runs only where Pacemaker started it,
+ * with the shared data_dir mounted, so a running hapostd serves and the
+ * caller passes serving = true. The standby node runs no hapostd and so
+ * reports nothing itself; its peer shows it from Corosync's membership.
+ * A replicated storage mode, where the standby runs a hapostd that
+ * receives the data without serving clients, passes serving = false
+ * there.
  */
+enum node_role node_role_decide(bool cluster_available, bool serving);
+/*
+ * Returns HEALTH_FAILED when a listener failed its last check, data_dir
+ * is not writable or the queue manager does not run; otherwise
+ * HEALTH_UNCHECKED when a listener has not been checked yet, and
+ * HEALTH_OK when every check passed. The queue size and the peer do not
+ * count.
+ */
+enum health_state node_health_state(const struct node_health *h);
+/* Returns true when node_health_state() is HEALTH_OK. */
 bool node_health_ok(const struct node_health *h);
 /*
  * Returns true when text is a valid node name: 1 to HEARTBEAT_NAME_MAX

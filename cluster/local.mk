@@ -8,14 +8,15 @@ libhapost_a_SOURCES += \
 	cluster/heartbeat.c cluster/heartbeat.h \
 	cluster/listener_probe.c cluster/listener_probe.h \
 	cluster/local_checks.c cluster/local_checks.h \
+	cluster/membership.c cluster/membership.h \
 	cluster/report.c cluster/report.h
 
 check_PROGRAMS += tests/unit/test-cluster-heartbeat \
 	tests/unit/test-cluster-control tests/unit/test-cluster-report \
-	tests/unit/test-cluster-checks
+	tests/unit/test-cluster-checks tests/unit/test-cluster-membership
 TESTS += tests/unit/test-cluster-heartbeat \
 	tests/unit/test-cluster-control tests/unit/test-cluster-report \
-	tests/unit/test-cluster-checks
+	tests/unit/test-cluster-checks tests/unit/test-cluster-membership
 tests_unit_test_cluster_heartbeat_SOURCES = tests/unit/test-cluster-heartbeat.c
 tests_unit_test_cluster_heartbeat_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cluster_heartbeat_LDADD = $(TEST_LIBS)
@@ -29,3 +30,7 @@ tests_unit_test_cluster_checks_SOURCES = tests/unit/test-cluster-checks.c
 tests_unit_test_cluster_checks_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cluster_checks_LDADD = $(TEST_LIBS)
 
+tests_unit_test_cluster_membership_SOURCES = \
+	tests/unit/test-cluster-membership.c
+tests_unit_test_cluster_membership_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_cluster_membership_LDADD = $(TEST_LIBS)

@@ -124,6 +124,17 @@ json_bool(struct buf *out, const char *key, bool v)
 	buf_puts(out, v ? "true" : "false");
 }
 
+/* A health_state as true, false or null (not checked yet). */
+static void
+json_health(struct buf *out, const char *key, enum health_state v)
+{
+	json_key(out, key);
+	if (v == HEALTH_UNCHECKED)
+		buf_puts(out, "null");
+	else
+		buf_puts(out, v == HEALTH_OK ? "true" : "false");
+}
+
 static void
 json_str_or_null(struct buf *out, const char *key, const char *v)
 {
@@ -165,14 +176,39 @@ json_listeners(struct buf *out, const struct node_health *h,
 		json_key(out, "address");
 		json_put_string(out, l->address);
 		buf_putc(out, ',');
-		json_bool(out, "healthy", l->healthy);
+		if (l->unchecked)
+			json_health(out, "healthy", HEALTH_UNCHECKED);
+		else
+			json_bool(out, "healthy", l->healthy);
 		if (errors != NULL) {
 			buf_putc(out, ',');
-			json_str_or_null(out, "error", errors[i]);
+			json_str_or_null(out, "error",
+					 l->unchecked ? NULL : errors[i]);
 		}
 		buf_putc(out, '}');
 	}
 	buf_putc(out, ']');
+}
+
+/* The peer's name: from its heartbeat when one arrived, else corosync's. */
+static const char *
+peer_name(const struct peer_status *p)
+{
+	if (p->state != PEER_NONE)
+		return p->health.name;
+	if (p->name != NULL && p->name[0] != '\0')
+		return p->name;
+	return NULL;
+}
+
+/* The members of a peer that has sent no heartbeat yet. */
+static void
+json_peer_no_heartbeat(struct buf *out)
+{
+	buf_puts(out, "\"last_seen_age\":null,\"role\":null,"
+		      "\"healthy\":null,\"generation\":null,"
+		      "\"data_dir_writable\":null,\"qmgr_alive\":null,"
+		      "\"time_ms\":null,\"queue\":null,\"listeners\":[]}");
 }
 
 static void
@@ -181,17 +217,31 @@ json_peer(struct buf *out, const struct peer_status *p)
 	const struct node_health *h = &p->health;
 
 	json_key(out, "peer");
-	if (p->state == PEER_NONE) {
+	if (p->nodeid == 0 && p->state == PEER_NONE) {
 		buf_puts(out, "null");
 		return;
 	}
 	buf_putc(out, '{');
-	json_key(out, "node");
-	json_put_string(out, h->name);
+	json_str_or_null(out, "node", peer_name(p));
 	buf_printf(out, ",\"nodeid\":%" PRIu32 ",", p->nodeid);
+	json_str_or_null(out, "ring",
+			 p->ring == RING_UNKNOWN ? NULL
+						 : ring_state_name(p->ring));
+	buf_putc(out, ',');
+	json_key(out, "hapost_running");
+	if (p->ring == RING_UNKNOWN)
+		buf_puts(out, "null");
+	else
+		buf_puts(out, p->hapost_running ? "true" : "false");
+	buf_putc(out, ',');
 	json_key(out, "state");
 	json_put_string(out, peer_state_name(p->state));
-	buf_printf(out, ",\"last_seen_age\":%.1f,", p->last_seen_age);
+	buf_putc(out, ',');
+	if (p->state == PEER_NONE) {
+		json_peer_no_heartbeat(out);
+		return;
+	}
+	buf_printf(out, "\"last_seen_age\":%.1f,", p->last_seen_age);
 	json_key(out, "role");
 	json_put_string(out, node_role_name(h->role));
 	buf_putc(out, ',');
@@ -239,7 +289,7 @@ report_json(const struct status_report *r, struct buf *out)
 	json_key(out, "role");
 	json_put_string(out, node_role_name(h->role));
 	buf_putc(out, ',');
-	json_bool(out, "healthy", node_health_ok(h));
+	json_health(out, "healthy", node_health_state(h));
 	buf_printf(out, ",\"generation\":%" PRIu64 ",", h->generation);
 	json_str_or_null(out, "data_dir", l->data_dir);
 	buf_putc(out, ',');
@@ -290,30 +340,74 @@ text_listeners(struct buf *out, const struct node_health *h,
 
 		buf_printf(out, "  %-15s %-10s %-24s %s",
 			   i == 0 ? "listeners:" : "", l->service, l->address,
-			   l->healthy ? "ok" : "FAILED");
-		if (!l->healthy && errors != NULL && errors[i] != NULL)
+			   l->unchecked ? "not checked yet"
+			   : l->healthy ? "ok"
+					: "FAILED");
+		if (!l->unchecked && !l->healthy && errors != NULL &&
+		    errors[i] != NULL)
 			buf_printf(out, " (%s)", errors[i]);
 		buf_putc(out, '\n');
 	}
+}
+
+static const char *
+health_text(enum health_state state)
+{
+	switch (state) {
+	case HEALTH_OK:
+		return "healthy";
+	case HEALTH_UNCHECKED:
+		return "not checked yet";
+	default:
+		return "UNHEALTHY";
+	}
+}
+
+/* The "hapost:" line: whether the peer runs hapostd and its heartbeats. */
+static void
+text_peer_hapost(struct buf *out, const struct peer_status *p)
+{
+	buf_puts(out, "  hapost:         ");
+	if (p->state == PEER_ALIVE)
+		buf_printf(out, "running, last heartbeat %.1f s ago\n",
+			   p->last_seen_age);
+	else if (p->state == PEER_STALE)
+		buf_printf(out, "heartbeats STALE, last one %.1f s ago\n",
+			   p->last_seen_age);
+	else if (p->ring == RING_ONLINE && p->hapost_running)
+		buf_puts(out, "running, no heartbeat yet\n");
+	else if (p->ring == RING_ONLINE)
+		buf_puts(out, "no hapost running (standby)\n");
+	else if (p->ring == RING_OFFLINE)
+		buf_puts(out, "not running (node offline)\n");
+	else
+		buf_puts(out, "unknown (cluster unavailable)\n");
 }
 
 static void
 text_peer(struct buf *out, const struct peer_status *p)
 {
 	const struct node_health *h = &p->health;
+	const char *name = peer_name(p);
 
 	buf_puts(out, "Peer\n");
-	if (p->state == PEER_NONE) {
+	if (p->nodeid == 0 && p->state == PEER_NONE) {
 		buf_puts(out, "  none seen\n");
 		return;
 	}
-	buf_printf(out, "  name:           %s (node id %" PRIu32 ")\n", h->name,
-		   p->nodeid);
-	buf_printf(out, "  state:          %s, last seen %.1f s ago\n",
-		   peer_state_name(p->state), p->last_seen_age);
+	buf_printf(out, "  name:           %s (node id %" PRIu32 ")\n",
+		   name != NULL ? name : "unknown", p->nodeid);
+	buf_printf(out, "  ring:           %s\n",
+		   p->ring == RING_UNKNOWN ? "unknown (cluster unavailable)"
+					   : ring_state_name(p->ring));
+	text_peer_hapost(out, p);
+	/* Details of a heartbeat that is alive or stale, not of one that
+	 * left. */
+	if (p->state != PEER_ALIVE && p->state != PEER_STALE)
+		return;
 	buf_printf(out, "  role:           %s\n", node_role_name(h->role));
 	buf_printf(out, "  health:         %s\n",
-		   node_health_ok(h) ? "healthy" : "UNHEALTHY");
+		   health_text(node_health_state(h)));
 	buf_printf(out, "  generation:     %" PRIu64 "\n", h->generation);
 	text_listeners(out, h, NULL);
 	buf_printf(out, "  data_dir:       %s\n",
@@ -335,7 +429,7 @@ report_text(const struct status_report *r, struct buf *out)
 	buf_printf(out, "  name:           %s\n", h->name);
 	buf_printf(out, "  role:           %s\n", node_role_name(h->role));
 	buf_printf(out, "  health:         %s\n",
-		   node_health_ok(h) ? "healthy" : "UNHEALTHY");
+		   health_text(node_health_state(h)));
 	buf_printf(out, "  generation:     %" PRIu64 "\n", h->generation);
 	text_listeners(out, h, l->listener_error);
 	buf_printf(out, "  data_dir:       %s %s", l->data_dir,

@@ -12,6 +12,19 @@
  *   queue {size, oldest_age}, peer (object or null),
  *   cluster {connected, reason, group, nodeid, members, nodes}
  *
+ * "healthy" is null, not false, while no check failed but a listener has
+ * not been checked yet (just after start); that listener's "healthy" is
+ * null too. "peer" is null when no other node is known, and otherwise
+ * has these members:
+ *
+ *   node, nodeid, ring ("online", "offline" or null while the cluster is
+ *   unavailable), hapost_running (a hapostd of that node is in the CPG
+ *   group; null while the cluster is unavailable), state (of its
+ *   heartbeats: "none", "alive", "stale" or "left"), and from its last
+ *   heartbeat, all null (listeners empty) when state is "none":
+ *   last_seen_age, role, healthy, generation, data_dir_writable,
+ *   qmgr_alive, time_ms, queue, listeners [{service, address, healthy}]
+ *
  * Strings are escaped as RFC 8259 requires; invalid UTF-8 bytes become
  * U+FFFD, so the output is always valid JSON.
  */
@@ -23,6 +36,7 @@
 
 #include "buf.h"
 #include "heartbeat.h"
+#include "membership.h"
 
 struct local_status {
 	struct node_health health;
@@ -41,9 +55,13 @@ enum peer_state {
 	PEER_LEFT,  /* it left the CPG group */
 };
 
+/* The peer node: from Corosync's membership and from its heartbeats. */
 struct peer_status {
-	enum peer_state state;
-	uint32_t nodeid;
+	uint32_t nodeid;      /* 0 when no peer is known */
+	const char *name;     /* corosync's name; NULL or "" when unknown */
+	enum ring_state ring; /* in the Corosync membership or not */
+	bool hapost_running;  /* a hapostd of the node is in the CPG group */
+	enum peer_state state;	   /* of its heartbeats */
 	struct node_health health; /* the last heartbeat received */
 	double last_seen_age;	   /* seconds since that heartbeat */
 };

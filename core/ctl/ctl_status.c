@@ -5,7 +5,9 @@
  * the cluster process, and prints the report that follows the header
  * line. The OCF agent calls this from its monitor action, so the exit
  * status carries the result: 0 when this node is healthy, 1 when it is
- * not or when the answer is missing or invalid, 2 on a usage error, 3
+ * not, when its first checks have not finished yet (the report says "not
+ * checked yet", never unhealthy) or when the answer is missing or
+ * invalid, 2 on a usage error, 3
  * when hapostd is not running (no socket, or a socket no process listens on,
  * and no live master in RUN_DIR/hapostd.pid). When the master runs but
  * its socket does not answer (the cluster process is restarting), the
@@ -149,7 +151,7 @@ exchange(const struct cfg *cfg, const char *path, bool json)
 	char reason[256];
 	const char *text;
 	char *lf;
-	bool healthy;
+	enum health_state health;
 	int fd, ret;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -176,7 +178,7 @@ exchange(const struct cfg *cfg, const char *path, bool json)
 		goto out;
 	}
 	*lf = '\0';
-	if (control_parse_response(text, &healthy, reason, sizeof(reason)) <
+	if (control_parse_response(text, &health, reason, sizeof(reason)) <
 	    0) {
 		ret = ctl_fail("status", "%s", reason);
 		goto out;
@@ -187,7 +189,7 @@ exchange(const struct cfg *cfg, const char *path, bool json)
 			       strerror(errno));
 		goto out;
 	}
-	ret = healthy ? CTL_OK : CTL_FAILED;
+	ret = health == HEALTH_OK ? CTL_OK : CTL_FAILED;
 out:
 	close(fd);
 	buf_free(&resp);

@@ -1,10 +1,12 @@
 """hapostctl status and the control socket against a running hapostd.
 
 Most tests run a single node without corosync, so the cluster is
-reported unavailable. The last test starts a private single-node
-corosync in network and mount namespaces of its own (root only), runs
-hapostd inside them and checks that the cluster process joins the CPG
-group; it is skipped when corosync is not installed.
+reported unavailable and the role is standalone. The last test starts a
+private corosync in network and mount namespaces of its own (root
+only), configured with a second node that never comes up, runs hapostd
+inside them and checks that the cluster process joins the CPG group,
+reports the role active and shows the second node as an offline peer;
+it is skipped when corosync is not installed.
 """
 
 import json
@@ -110,6 +112,49 @@ def test_status_json_fields(hapost):
         ("pop3", f"127.0.0.1:{hapost.pop3_port}", True),
         ("imap", f"127.0.0.1:{hapost.imap_port}", True),
     ]
+
+
+def test_status_startup_never_unhealthy(hapost_factory):
+    """From the first moment the control socket answers, the status is
+    "unchecked" or "healthy", never "unhealthy": the listener probes have
+    not finished yet, which is no failure."""
+    h = hapost_factory()
+    h.stop()
+    path = os.path.join(h.run_dir, "control.sock")
+    log = open(h.log_path, "a")
+    h.proc = subprocess.Popen([h.hapostd, "-f", "-c", h.conf],
+                              stdout=log, stderr=log)
+    log.close()
+    headers = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(path)
+                s.sendall(b"status json\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        except OSError:
+            time.sleep(0.001)
+            continue
+        header, body = data.decode().split("\n", 1)
+        headers.append(header)
+        report = json.loads(body)
+        if header == "+OK unchecked":
+            assert report["healthy"] is None, report
+            assert any(l["healthy"] is None for l in report["listeners"])
+            assert all(l["error"] is None for l in report["listeners"]
+                       if l["healthy"] is None)
+        if header == "+OK healthy":
+            break
+    assert headers, "the control socket never answered"
+    assert headers[-1] == "+OK healthy", headers
+    assert "+OK unhealthy" not in headers, headers
 
 
 def test_status_generation_file(hapost):
@@ -250,6 +295,11 @@ nodelist {{
 		nodeid: 1
 		ring0_addr: 127.0.0.1
 	}}
+	node {{
+		name: node2
+		nodeid: 2
+		ring0_addr: 127.0.0.2
+	}}
 }}
 quorum {{
 	provider: corosync_votequorum
@@ -365,12 +415,29 @@ def test_status_cpg_with_corosync(request):
         assert cluster["group"] == "hapost"
         assert cluster["reason"] is None
         assert report["node"] == "node1"
-        assert report["role"] == "standalone"
-        assert report["peer"] is None
+        # A hapostd joined to the cluster serves: it is the active node.
+        assert report["role"] == "active"
+        # node2 is configured but never started: an offline peer that
+        # runs no hapostd and has sent no heartbeat.
+        peer = report["peer"]
+        assert peer is not None
+        assert peer["node"] == "node2"
+        assert peer["nodeid"] == 2
+        assert peer["ring"] == "offline"
+        assert peer["hapost_running"] is False
+        assert peer["state"] == "none"
+        assert peer["healthy"] is None
+        assert peer["listeners"] == []
         text = status(h).stdout
         assert ("corosync:       connected, group hapost, node id 1, "
                 "1 members, 1 nodes") in text
-        assert "joined CPG group hapost as node id 1" in h.log_text()
+        assert "role:           active\n" in text
+        assert ("Peer\n  name:           node2 (node id 2)\n"
+                "  ring:           offline\n"
+                "  hapost:         not running (node offline)\n") in text
+        log_text = h.log_text()
+        assert "joined CPG group hapost as node id 1" in log_text
+        assert "role changed from standalone to active" not in log_text
 
         # corosync stops: the cluster process notices and reports why.
         coro.stop()
@@ -379,11 +446,22 @@ def test_status_cpg_with_corosync(request):
         assert rc == 0
         assert report["cluster"]["members"] == 0
         assert report["cluster"]["reason"]
-        assert "left CPG group hapost" in h.log_text()
+        assert report["role"] == "standalone"
+        # The peer stays known, but its ring state is unknown now.
+        assert report["peer"]["nodeid"] == 2
+        assert report["peer"]["ring"] is None
+        assert report["peer"]["hapost_running"] is None
+        log_text = h.log_text()
+        assert "left CPG group hapost" in log_text
+        assert "role changed from active to standalone" in log_text
 
         # corosync is back: the cluster process joins again by itself.
         coro.start(ns_pid=ns_pid)
-        wait_status(h, lambda rc, r: r["cluster"]["connected"], 20)
+        rc, report = wait_status(
+            h, lambda rc, r: r["cluster"]["connected"] and
+            r["peer"]["ring"] is not None, 20)
+        assert report["role"] == "active"
+        assert report["peer"]["ring"] == "offline"
         assert h.log_text().count("joined CPG group hapost") == 2
     except BaseException:
         print("--- hapostd log ---\n" + h.log_text())

@@ -102,17 +102,24 @@ control_parse_rejects_nul_byte(void **state)
 static void
 control_response_header_parsed(void **state)
 {
-	bool healthy = false;
+	enum health_state healthy = HEALTH_FAILED;
 	char err[128] = "";
 
 	assert_int_equal(
 	    control_parse_response("+OK healthy", &healthy, err, sizeof(err)),
 	    0);
-	assert_true(healthy);
+	assert_int_equal(healthy, HEALTH_OK);
 	assert_int_equal(
 	    control_parse_response("+OK unhealthy", &healthy, err, sizeof(err)),
 	    0);
-	assert_false(healthy);
+	assert_int_equal(healthy, HEALTH_FAILED);
+	assert_int_equal(
+	    control_parse_response("+OK unchecked", &healthy, err, sizeof(err)),
+	    0);
+	assert_int_equal(healthy, HEALTH_UNCHECKED);
+	assert_int_equal(control_parse_response("+OK unchecked ", &healthy, err,
+						sizeof(err)),
+			 -1);
 	assert_int_equal(
 	    control_parse_response("-ERR busy", &healthy, err, sizeof(err)),
 	    -1);
@@ -139,16 +146,20 @@ struct fixture {
 	struct ev_loop *loop;
 	struct control_server *server;
 	unsigned renders;
+	bool unchecked; /* render reports HEALTH_UNCHECKED */
 };
 
-static bool
+/* JSON is healthy, text unhealthy, both unchecked when f->unchecked. */
+static enum health_state
 render(enum control_command cmd, struct buf *body, void *arg)
 {
 	struct fixture *f = arg;
 
 	f->renders++;
 	buf_puts(body, cmd == CONTROL_STATUS_JSON ? "{\"x\":1}\n" : "text\n");
-	return cmd == CONTROL_STATUS_JSON;
+	if (f->unchecked)
+		return HEALTH_UNCHECKED;
+	return cmd == CONTROL_STATUS_JSON ? HEALTH_OK : HEALTH_FAILED;
 }
 
 static int
@@ -241,6 +252,18 @@ control_server_answers_status(void **state)
 	assert_string_equal(text, "+OK healthy\n{\"x\":1}\n");
 	free(text);
 	assert_int_equal(f->renders, 2);
+}
+
+static void
+control_server_sends_unchecked_header(void **state)
+{
+	struct fixture *f = *state;
+	char *text;
+
+	f->unchecked = true;
+	text = exchange(f, "status\n", 7, false);
+	assert_string_equal(text, "+OK unchecked\ntext\n");
+	free(text);
 }
 
 static void
@@ -359,6 +382,8 @@ main(void)
 	    cmocka_unit_test(control_response_header_parsed),
 	    cmocka_unit_test_setup_teardown(control_server_answers_status,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		control_server_sends_unchecked_header, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		control_server_rejects_unknown_command, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

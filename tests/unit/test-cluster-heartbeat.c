@@ -317,6 +317,67 @@ node_health_ok_needs_every_check(void **state)
 }
 
 static void
+node_health_state_unchecked_table(void **state)
+{
+	/* Listener 0 and 1 as (unchecked, healthy); data_dir; qmgr. */
+	static const struct {
+		bool unchecked0, healthy0, unchecked1, healthy1;
+		bool data_dir, qmgr;
+		enum health_state want;
+	} cases[] = {
+	    {false, true, false, true, true, true, HEALTH_OK},
+	    {true, false, false, true, true, true, HEALTH_UNCHECKED},
+	    {true, false, true, false, true, true, HEALTH_UNCHECKED},
+	    /* An unchecked listener's healthy flag means nothing. */
+	    {true, true, false, true, true, true, HEALTH_UNCHECKED},
+	    /* A failure wins over a listener not checked yet. */
+	    {true, false, false, false, true, true, HEALTH_FAILED},
+	    {true, false, false, true, false, true, HEALTH_FAILED},
+	    {true, false, false, true, true, false, HEALTH_FAILED},
+	    {false, false, true, false, true, true, HEALTH_FAILED},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct node_health h;
+		enum health_state got;
+
+		sample(&h);
+		h.listeners[0].unchecked = cases[i].unchecked0;
+		h.listeners[0].healthy = cases[i].healthy0;
+		h.listeners[1].unchecked = cases[i].unchecked1;
+		h.listeners[1].healthy = cases[i].healthy1;
+		h.data_dir_writable = cases[i].data_dir;
+		h.qmgr_alive = cases[i].qmgr;
+		got = node_health_state(&h);
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, expected %d", i, got,
+				 cases[i].want);
+		if (node_health_ok(&h) != (cases[i].want == HEALTH_OK))
+			fail_msg("case %zu: node_health_ok disagrees", i);
+	}
+}
+
+static void
+heartbeat_unchecked_listener_encoded_failed(void **state)
+{
+	struct node_health h, out;
+	struct buf b = BUF_INIT;
+	char err[128] = "";
+
+	sample(&h);
+	h.listeners[0].healthy = true;
+	h.listeners[0].unchecked = true;
+	heartbeat_encode(&h, &b);
+	assert_non_null(strstr(buf_cstr(&b), "listener=smtp 0.0.0.0:25 0\n"));
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
+	assert_false(out.listeners[0].healthy);
+	assert_false(out.listeners[0].unchecked);
+	assert_false(out.listeners[1].unchecked);
+	buf_free(&b);
+}
+
+static void
 node_role_names_round_trip(void **state)
 {
 	enum node_role r;
@@ -347,6 +408,8 @@ main(void)
 	    cmocka_unit_test(heartbeat_oversized_message_rejected),
 	    cmocka_unit_test(heartbeat_too_many_listeners_rejected),
 	    cmocka_unit_test(node_health_ok_needs_every_check),
+	    cmocka_unit_test(node_health_state_unchecked_table),
+	    cmocka_unit_test(heartbeat_unchecked_listener_encoded_failed),
 	    cmocka_unit_test(node_role_names_round_trip),
 	};
 

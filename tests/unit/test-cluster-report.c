@@ -139,6 +139,9 @@ report_json_peer_and_cluster(void **state)
 	r.local.checked_age = -1;
 	r.peer.state = PEER_STALE;
 	r.peer.nodeid = 2;
+	r.peer.name = "node2";
+	r.peer.ring = RING_ONLINE;
+	r.peer.hapost_running = true;
 	r.peer.last_seen_age = 3.25;
 	strcpy(r.peer.health.name, "mx2");
 	r.peer.health.role = ROLE_ACTIVE;
@@ -153,7 +156,9 @@ report_json_peer_and_cluster(void **state)
 	assert_contains(s, "\"qmgr_alive\":false,\"qmgr_pid\":null");
 	assert_contains(s, "\"checked_age\":null");
 	assert_contains(s, "\"queue\":{\"size\":3,\"oldest_age\":null}");
+	/* The heartbeat's name wins over corosync's. */
 	assert_contains(s, "\"peer\":{\"node\":\"mx2\",\"nodeid\":2,"
+			   "\"ring\":\"online\",\"hapost_running\":true,"
 			   "\"state\":\"stale\",\"last_seen_age\":3.2");
 	assert_contains(s, "\"role\":\"active\",\"healthy\":false,"
 			   "\"generation\":9");
@@ -186,6 +191,184 @@ report_text_shows_failures(void **state)
 	buf_free(&b);
 }
 
+/* The standby of shared storage mode: online, no hapostd, no heartbeat. */
+static void
+peer_standby(struct status_report *r)
+{
+	sample(r);
+	r->cluster.connected = true;
+	r->cluster.nodeid = 1;
+	r->cluster.members = 1;
+	r->cluster.nodes = 2;
+	r->peer.nodeid = 2;
+	r->peer.name = "node2";
+	r->peer.ring = RING_ONLINE;
+	r->peer.hapost_running = false;
+	r->peer.state = PEER_NONE;
+}
+
+static void
+report_json_peer_without_heartbeat(void **state)
+{
+	struct status_report r;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	peer_standby(&r);
+	report_json(&r, &b);
+	s = buf_cstr(&b);
+	assert_contains(s, "\"peer\":{\"node\":\"node2\",\"nodeid\":2,"
+			   "\"ring\":\"online\",\"hapost_running\":false,"
+			   "\"state\":\"none\",\"last_seen_age\":null,"
+			   "\"role\":null,\"healthy\":null,"
+			   "\"generation\":null,\"data_dir_writable\":null,"
+			   "\"qmgr_alive\":null,\"time_ms\":null,"
+			   "\"queue\":null,\"listeners\":[]},\"cluster\":");
+	/* Offline, and unknown without a name while corosync is away. */
+	r.peer.ring = RING_OFFLINE;
+	report_json(&r, &b);
+	assert_contains(buf_cstr(&b), "\"ring\":\"offline\","
+				      "\"hapost_running\":false,");
+	r.peer.ring = RING_UNKNOWN;
+	r.peer.name = "";
+	report_json(&r, &b);
+	assert_contains(buf_cstr(&b), "\"peer\":{\"node\":null,\"nodeid\":2,"
+				      "\"ring\":null,"
+				      "\"hapost_running\":null,");
+	buf_free(&b);
+}
+
+static void
+report_text_peer_ring_table(void **state)
+{
+	static const struct {
+		enum ring_state ring;
+		bool hapost_running;
+		enum peer_state peer;
+		const char *ring_line;
+		const char *hapost_line;
+	} cases[] = {
+	    {RING_ONLINE, false, PEER_NONE, "online",
+	     "no hapost running (standby)"},
+	    {RING_ONLINE, true, PEER_NONE, "online",
+	     "running, no heartbeat yet"},
+	    {RING_ONLINE, false, PEER_LEFT, "online",
+	     "no hapost running (standby)"},
+	    {RING_OFFLINE, false, PEER_LEFT, "offline",
+	     "not running (node offline)"},
+	    {RING_OFFLINE, false, PEER_NONE, "offline",
+	     "not running (node offline)"},
+	    {RING_UNKNOWN, false, PEER_NONE, "unknown (cluster unavailable)",
+	     "unknown (cluster unavailable)"},
+	    {RING_ONLINE, true, PEER_ALIVE, "online",
+	     "running, last heartbeat 0.4 s ago"},
+	    {RING_ONLINE, true, PEER_STALE, "online",
+	     "heartbeats STALE, last one 0.4 s ago"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct status_report r;
+		struct buf b = BUF_INIT;
+		char want[128];
+		const char *s;
+
+		peer_standby(&r);
+		r.peer.ring = cases[i].ring;
+		r.peer.hapost_running = cases[i].hapost_running;
+		r.peer.state = cases[i].peer;
+		r.peer.last_seen_age = 0.4;
+		strcpy(r.peer.health.name, "node2");
+		report_text(&r, &b);
+		s = buf_cstr(&b);
+		snprintf(want, sizeof(want),
+			 "Peer\n  name:           node2 (node id 2)\n"
+			 "  ring:           %s\n  hapost:         %s\n",
+			 cases[i].ring_line, cases[i].hapost_line);
+		if (strstr(s, want) == NULL)
+			fail_msg("case %zu: '%s' not found in:\n%s", i, want, s);
+		/* Heartbeat details only while heartbeats are alive or
+		 * stale. */
+		if ((strstr(s, "Peer\n") != NULL &&
+		     strstr(strstr(s, "Peer\n"), "  role:") != NULL) !=
+		    (cases[i].peer == PEER_ALIVE || cases[i].peer == PEER_STALE))
+			fail_msg("case %zu: wrong peer details in:\n%s", i, s);
+		buf_free(&b);
+	}
+}
+
+static void
+report_text_peer_name_unknown(void **state)
+{
+	struct status_report r;
+	struct buf b = BUF_INIT;
+
+	peer_standby(&r);
+	r.peer.name = NULL;
+	report_text(&r, &b);
+	assert_contains(buf_cstr(&b), "  name:           unknown (node id 2)\n");
+	buf_free(&b);
+}
+
+/* Every listener checked except one: not checked yet, never unhealthy. */
+static void
+unchecked(struct status_report *r)
+{
+	sample(r);
+	r->local.health.listeners[1].healthy = false;
+	r->local.health.listeners[1].unchecked = true;
+	r->local.listener_error[1] = "not checked yet";
+}
+
+static void
+report_json_unchecked_listener_null(void **state)
+{
+	struct status_report r;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	unchecked(&r);
+	report_json(&r, &b);
+	s = buf_cstr(&b);
+	assert_contains(s, "\"role\":\"standalone\",\"healthy\":null,");
+	assert_contains(s, "{\"service\":\"imap\",\"address\":"
+			   "\"127.0.0.1:143\",\"healthy\":null,"
+			   "\"error\":null}");
+	assert_contains(s, "{\"service\":\"smtp\",\"address\":\"127.0.0.1:25\","
+			   "\"healthy\":true,\"error\":null}");
+	/* A real failure still makes the node unhealthy. */
+	r.local.health.qmgr_alive = false;
+	report_json(&r, &b);
+	assert_contains(buf_cstr(&b), "\"role\":\"standalone\",\"healthy\":false,");
+	buf_free(&b);
+}
+
+static void
+report_text_unchecked_not_unhealthy(void **state)
+{
+	struct status_report r;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	unchecked(&r);
+	report_text(&r, &b);
+	s = buf_cstr(&b);
+	assert_contains(s, "health:         not checked yet\n");
+	assert_null(strstr(s, "UNHEALTHY"));
+	assert_null(strstr(s, "FAILED"));
+	assert_contains(s, "imap       127.0.0.1:143            not checked "
+			   "yet\n");
+	buf_free(&b);
+}
+
+static void
+ring_state_names_table(void **state)
+{
+	assert_string_equal(ring_state_name(RING_ONLINE), "online");
+	assert_string_equal(ring_state_name(RING_OFFLINE), "offline");
+	assert_string_equal(ring_state_name(RING_UNKNOWN), "unknown");
+	assert_string_equal(ring_state_name((enum ring_state)42), "unknown");
+}
+
 static void
 peer_state_names_table(void **state)
 {
@@ -203,6 +386,12 @@ main(void)
 	    cmocka_unit_test(report_json_local_members),
 	    cmocka_unit_test(report_json_peer_and_cluster),
 	    cmocka_unit_test(report_text_shows_failures),
+	    cmocka_unit_test(report_json_peer_without_heartbeat),
+	    cmocka_unit_test(report_text_peer_ring_table),
+	    cmocka_unit_test(report_text_peer_name_unknown),
+	    cmocka_unit_test(report_json_unchecked_listener_null),
+	    cmocka_unit_test(report_text_unchecked_not_unhealthy),
+	    cmocka_unit_test(ring_state_names_table),
 	    cmocka_unit_test(peer_state_names_table),
 	};
 
