@@ -4,13 +4,20 @@ libhapost_a_SOURCES += \
 # SASL mechanisms shared by SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE.
 libhapost_a_SOURCES += \
 	core/sasl/sasl.c core/sasl/sasl.h \
-	core/sasl/sasl_auth.c core/sasl/sasl_auth.h
+	core/sasl/sasl_auth.c core/sasl/sasl_auth.h \
+	core/sasl/site_key.c core/sasl/site_key.h
 
 check_PROGRAMS += tests/unit/test-sasl
 TESTS += tests/unit/test-sasl
 tests_unit_test_sasl_SOURCES = tests/unit/test-sasl.c
 tests_unit_test_sasl_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/sasl
 tests_unit_test_sasl_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-site-key
+TESTS += tests/unit/test-site-key
+tests_unit_test_site_key_SOURCES = tests/unit/test-site-key.c
+tests_unit_test_site_key_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/sasl
+tests_unit_test_site_key_LDADD = $(TEST_LIBS)
 
 sbin_PROGRAMS += hapostd
 hapostd_SOURCES = core/hapostd.c

@@ -49,6 +49,7 @@
 #include "ipcount.h"
 #include "log.h"
 #include "master.h"
+#include "sasl/site_key.h"
 #include "tls.h"
 #include "worker_main.h"
 #include "xalloc.h"
@@ -303,6 +304,7 @@ child_exec(struct child *ch)
 		become_user();
 		code = qmgr_main(mcfg);
 	} else {
+		struct site_key *site_key = NULL;
 		struct tls_server *tls;
 		char err[1024];
 
@@ -311,9 +313,19 @@ child_exec(struct child *ch)
 			log_error("worker: TLS setup failed: %s", err);
 			_exit(1);
 		}
+		if (mcfg->pop3_apop) {
+			site_key = site_key_load(mcfg->site_key_file, err,
+						 sizeof(err));
+			if (site_key == NULL)
+				log_warning("worker: APOP disabled: %s; "
+					    "\"hapostctl account passwd "
+					    "ADDRESS --legacy-auth\" creates "
+					    "the site key",
+					    err);
+		}
 		become_user();
 		code = worker_main(mcfg, ch->slot, listeners, nlisteners, ipc,
-				   tls);
+				   tls, site_key);
 	}
 	_exit(code);
 }

@@ -30,6 +30,7 @@
 #include "ipcount.h"
 #include "log.h"
 #include "queue.h"
+#include "sasl/site_key.h"
 #include "tls.h"
 #include "worker.h"
 #include "worker_main.h"
@@ -337,12 +338,14 @@ sig_retire_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 int
 worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
-	    struct ipcount *ic, struct tls_server *tls)
+	    struct ipcount *ic, struct tls_server *tls,
+	    struct site_key *site_key)
 {
 	char err[512];
 
 	wk.cfg = cfg;
 	wk.tls = tls;
+	wk.site_key = site_key;
 	wk.index = index;
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	wk.dir = directory_open_file(cfg->data_dir);
@@ -376,6 +379,8 @@ worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
 	directory_close(wk.dir);
 	tls_server_free(wk.tls);
 	wk.tls = NULL;
+	site_key_free(wk.site_key);
+	wk.site_key = NULL;
 	free(watchers);
 	log_debug("worker %u exiting", index);
 	return 0;

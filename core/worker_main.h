@@ -10,6 +10,7 @@
 #include "conn.h"
 
 struct ipcount;
+struct site_key;
 struct tls_server;
 
 /* One bound listening socket and the service it carries. */
@@ -25,10 +26,12 @@ struct listener {
  * cfg->shutdown_timeout) or SIGUSR2 (stop accepting and exit when the
  * last session ends: the master retires old workers this way on reload).
  * tls (NULL without a certificate) serves STARTTLS and the implicit-TLS
- * listeners; the worker frees it. Returns the process exit code.
+ * listeners; site_key (NULL unless APOP is usable) opens APOP secrets.
+ * The worker frees both. Returns the process exit code.
  */
 int worker_main(struct cfg *cfg, unsigned index, struct listener *ls,
-		size_t nls, struct ipcount *ipc, struct tls_server *tls);
+		size_t nls, struct ipcount *ipc, struct tls_server *tls,
+		struct site_key *site_key);
 
 const char *service_name(enum service svc);
 

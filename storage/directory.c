@@ -347,7 +347,31 @@ directory_cram_md5(struct directory *d, const char *user,
 	return DIR_OK;
 }
 
-/* Appends options without the value of cram_md5, which is a secret. */
+enum dir_result
+directory_apop_secret(struct directory *d, const char *user, char **sealed,
+		      struct account *acct)
+{
+	struct dir_account *a = NULL;
+	enum dir_result result = DIR_NOT_FOUND;
+
+	memset(acct, 0, sizeof(*acct));
+	*sealed = NULL;
+	if (dir_refresh(d, DIR_TABLE_BIT(DIR_DOMAINS) |
+			       DIR_TABLE_BIT(DIR_ACCOUNTS)) < 0)
+		return DIR_TEMPFAIL;
+	if (user[0] != '\0' && strchr(user, '@') != NULL)
+		a = find_local_account(d, user, &result);
+	else if (user[0] != '\0')
+		a = find_by_local_part(d, user);
+	if (a == NULL || a->apop == NULL)
+		return DIR_NOT_FOUND;
+	*sealed = xstrdup(a->apop);
+	fill_account(d, a, acct);
+	return DIR_OK;
+}
+
+/* Appends options without the values of cram_md5 and apop, which are
+ * secrets. */
 static void
 append_public_options(struct buf *out, const char *options)
 {
@@ -365,6 +389,8 @@ append_public_options(struct buf *out, const char *options)
 			buf_puts(out, first ? "" : ",");
 			if (strncasecmp(p, "cram_md5=", 9) == 0)
 				buf_puts(out, "cram_md5=(hidden)");
+			else if (strncasecmp(p, "apop=", 5) == 0)
+				buf_puts(out, "apop=(hidden)");
 			else
 				buf_append(out, p, len);
 			first = false;
@@ -491,7 +517,10 @@ directory_account_show(struct directory *d, const char *address,
 	buf_printf(out, "imap: %s\npop3: %s\nsmtp_auth: %s\n",
 		   a->imap ? "yes" : "no", a->pop3 ? "yes" : "no",
 		   a->smtp_auth ? "yes" : "no");
-	buf_printf(out, "legacy_auth: %s\n", a->has_cram ? "yes" : "no");
+	buf_printf(out, "legacy_auth: %s\n",
+		   a->has_cram || a->apop != NULL ? "yes" : "no");
+	buf_printf(out, "cram_md5_secret: %s\napop_secret: %s\n",
+		   a->has_cram ? "yes" : "no", a->apop != NULL ? "yes" : "no");
 	buf_puts(out, "options: ");
 	append_public_options(out, a->options);
 	buf_puts(out, "\naliases:");

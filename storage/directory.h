@@ -5,10 +5,12 @@
  * default) keeps plain-text tables under DATA_DIR/directory:
  *   domains    one domain per line
  *   accounts   address:password-hash:options, options comma-separated
- *              (imap=no, pop3=no, smtp_auth=no, cram_md5=HEX; anything
- *              else is kept). cram_md5 holds the CRAM-MD5 key state
- *              (64 hex digits, see sasl.h), which is as secret as the
- *              password for CRAM-MD5; only --legacy-auth writes it.
+ *              (imap=no, pop3=no, smtp_auth=no, cram_md5=HEX,
+ *              apop=BASE64; anything else is kept). cram_md5 holds the
+ *              CRAM-MD5 key state (64 hex digits, see sasl.h), which is
+ *              as secret as the password for CRAM-MD5. apop holds the
+ *              password sealed with the site key (see site_key.h). Only
+ *              --legacy-auth writes them.
  *   aliases    alias: target, target, ...
  * Each table is rewritten atomically by the directory_* edit functions and
  * re-read by readers when its mtime or size changes, so edits take effect
@@ -34,6 +36,7 @@
 
 struct buf;
 struct directory;
+struct site_key;
 
 struct account {
 	char *address;	/* lowercase local@domain */
@@ -90,6 +93,14 @@ enum dir_result directory_cram_md5(struct directory *d, const char *user,
 				   unsigned char state[DIR_CRAM_STATE_LEN],
 				   struct account *acct);
 
+/*
+ * Looks up user (as directory_authenticate does) and its sealed APOP
+ * secret, returned in *sealed (malloc'd base64). DIR_NOT_FOUND also when
+ * the account has no apop option. On DIR_OK *acct is filled.
+ */
+enum dir_result directory_apop_secret(struct directory *d, const char *user,
+				      char **sealed, struct account *acct);
+
 /* Edits, used by hapostctl. Return 0, or -1 with a message in err. */
 int directory_domain_add(struct directory *d, const char *domain, char *err,
 			 size_t errlen);
@@ -100,13 +111,19 @@ int directory_account_add(struct directory *d, const char *address,
 			  const char *password, char *err, size_t errlen);
 int directory_account_del(struct directory *d, const char *address, char *err,
 			  size_t errlen);
-/* Sets a new password hash and drops any cram_md5 option, which would
- * still match the old password. */
+/* Sets a new password hash and drops any cram_md5 and apop option, which
+ * would still match the old password. */
 int directory_account_passwd(struct directory *d, const char *address,
 			     const char *password, char *err, size_t errlen);
-/* Stores the CRAM-MD5 key state of password in the cram_md5 option. */
+/*
+ * Stores the CRAM-MD5 key state of password in the cram_md5 option and,
+ * with a site_key, the password sealed with it (the folded address as the
+ * additional data) in the apop option. Without a site_key any old apop
+ * option is dropped.
+ */
 int directory_account_legacy_auth(struct directory *d, const char *address,
-				  const char *password, char *err,
+				  const char *password,
+				  const struct site_key *site_key, char *err,
 				  size_t errlen);
 int directory_account_list(struct directory *d, const char *domain,
 			   char ***out, size_t *n);
@@ -118,8 +135,9 @@ int directory_alias_del(struct directory *d, const char *alias,
 int directory_alias_list(struct directory *d, char ***out, size_t *n);
 /*
  * Appends "key: value" lines describing one account (address, maildir,
- * imap, pop3, smtp_auth, legacy_auth, options, aliases that name it) to
- * out. Neither the password hash nor the cram_md5 value is shown.
+ * imap, pop3, smtp_auth, legacy_auth, cram_md5_secret, apop_secret,
+ * options, aliases that name it) to out. Neither the password hash nor the
+ * cram_md5 and apop values are shown.
  */
 int directory_account_show(struct directory *d, const char *address,
 			   struct buf *out, char *err, size_t errlen);

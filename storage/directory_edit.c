@@ -33,6 +33,7 @@
 #include "directory_file.h"
 #include "fsutil.h"
 #include "sasl/sasl.h"
+#include "sasl/site_key.h"
 #include "xalloc.h"
 
 struct edit {
@@ -424,9 +425,17 @@ directory_account_del(struct directory *d, const char *address, char *err,
 	return edit_account_lines(d, address, NULL, NULL, err, errlen);
 }
 
-/* Appends the comma-separated options without any cram_md5 entry. */
+/* Returns true for an option that holds a legacy secret. */
+static bool
+is_secret_option(const char *t, size_t tlen)
+{
+	return (tlen >= 9 && strncasecmp(t, "cram_md5=", 9) == 0) ||
+	       (tlen >= 5 && strncasecmp(t, "apop=", 5) == 0);
+}
+
+/* Appends the comma-separated options without cram_md5 and apop. */
 static void
-append_options_without_cram(struct buf *out, const char *opts, size_t len)
+append_options_without_secrets(struct buf *out, const char *opts, size_t len)
 {
 	bool first = true;
 
@@ -436,8 +445,7 @@ append_options_without_cram(struct buf *out, const char *opts, size_t len)
 		size_t tlen = one;
 		const char *t = dir_trim(opts, &tlen);
 
-		if (tlen > 0 && !(tlen >= 9 && strncasecmp(t, "cram_md5=", 9) ==
-							   0)) {
+		if (tlen > 0 && !is_secret_option(t, tlen)) {
 			if (!first)
 				buf_putc(out, ',');
 			buf_append(out, t, tlen);
@@ -456,6 +464,7 @@ append_options_without_cram(struct buf *out, const char *opts, size_t len)
 struct account_secrets {
 	const char *hash; /* NULL: keep the hash */
 	const char *cram; /* hex, or NULL to drop cram_md5 */
+	const char *apop; /* sealed base64, or NULL to drop apop */
 };
 
 /* Rewrites an account line with the secrets in arg; the address and the
@@ -483,11 +492,14 @@ replace_secrets(struct buf *out, const char *line, size_t len,
 			   first);
 	start = out->len;
 	if (second != NULL)
-		append_options_without_cram(out, second + 1,
+		append_options_without_secrets(out, second + 1,
 					    len - (size_t)(second + 1 - line));
 	if (sec->cram != NULL)
 		buf_printf(out, "%scram_md5=%s", out->len > start ? "," : "",
 			   sec->cram);
+	if (sec->apop != NULL)
+		buf_printf(out, "%sapop=%s", out->len > start ? "," : "",
+			   sec->apop);
 	buf_putc(out, '\n');
 }
 
@@ -507,7 +519,7 @@ directory_account_passwd(struct directory *d, const char *address,
 		return -1;
 	}
 	{
-		struct account_secrets sec = {hash, NULL};
+		struct account_secrets sec = {hash, NULL, NULL};
 
 		ret = edit_account_lines(d, address, replace_secrets, &sec, err,
 					 errlen);
@@ -518,22 +530,39 @@ directory_account_passwd(struct directory *d, const char *address,
 
 int
 directory_account_legacy_auth(struct directory *d, const char *address,
-			      const char *password, char *err, size_t errlen)
+			      const char *password,
+			      const struct site_key *site_key, char *err,
+			      size_t errlen)
 {
 	unsigned char state[SASL_CRAM_STATE_LEN];
 	char hex[2 * SASL_CRAM_STATE_LEN + 1];
-	struct account_secrets sec = {NULL, hex};
-	int ret;
+	struct account_secrets sec = {NULL, hex, NULL};
+	struct buf sealed = BUF_INIT;
+	char *folded = NULL;
+	int ret = -1;
 
 	if (check_password(password, err, errlen) < 0)
 		return -1;
+	if (site_key != NULL) {
+		folded = dir_fold(address);
+		if (site_key_seal(site_key, folded, password, strlen(password),
+				  &sealed) < 0) {
+			snprintf(err, errlen, "encrypting the APOP secret "
+					      "failed");
+			goto done;
+		}
+		sec.apop = buf_cstr(&sealed);
+	}
 	sasl_cram_md5_precompute(password, state);
 	for (size_t i = 0; i < sizeof(state); i++)
 		snprintf(hex + 2 * i, 3, "%02x", state[i]);
 	ret = edit_account_lines(d, address, replace_secrets, &sec, err,
 				 errlen);
+done:
 	explicit_bzero(state, sizeof(state));
 	explicit_bzero(hex, sizeof(hex));
+	buf_free(&sealed);
+	free(folded);
 	return ret;
 }
 

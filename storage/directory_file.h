@@ -44,6 +44,7 @@ struct dir_account {
 	bool smtp_auth;
 	bool has_cram;	/* a valid cram_md5 option was found */
 	unsigned char cram[DIR_CRAM_STATE_LEN];
+	char *apop;	/* the sealed APOP secret (base64), or NULL */
 	unsigned line;
 };
 

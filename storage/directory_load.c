@@ -103,6 +103,7 @@ free_account(struct dir_account *a)
 	free(a->hash);
 	free(a->options);
 	explicit_bzero(a->cram, sizeof(a->cram));
+	free(a->apop);
 }
 
 static void
@@ -195,6 +196,32 @@ bad:
 		    ctx->path, ctx->lineno);
 }
 
+/* Keeps the base64 text of an apop option; site_key_open() checks the
+ * rest when the secret is used. */
+static void
+apply_apop(struct dir_account *a, const struct parse_ctx *ctx,
+	   const char *text, size_t len)
+{
+	free(a->apop);
+	a->apop = NULL;
+	/* A nonce, a tag and at least one password byte: 29 bytes, which
+	 * is 40 base64 characters. */
+	if (len < 40 || len % 4 != 0)
+		goto bad;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		if (!isalnum(ch) && ch != '+' && ch != '/' && ch != '=')
+			goto bad;
+	}
+	a->apop = xstrndup(text, len);
+	return;
+bad:
+	log_warning("%s:%u: invalid apop option (expected base64 of at "
+		    "least 40 characters); APOP disabled for the account",
+		    ctx->path, ctx->lineno);
+}
+
 /*
  * Applies one comma-separated option. Known keys take yes or no; any other
  * value of a known key disables the service, because a typo in "imap=no"
@@ -212,6 +239,10 @@ apply_option(struct dir_account *a, const struct parse_ctx *ctx,
 		return;
 	if ((size_t)(eq - opt) == 8 && strncasecmp(opt, "cram_md5", 8) == 0) {
 		apply_cram(a, ctx, eq + 1, len - 9);
+		return;
+	}
+	if ((size_t)(eq - opt) == 4 && strncasecmp(opt, "apop", 4) == 0) {
+		apply_apop(a, ctx, eq + 1, len - 5);
 		return;
 	}
 	for (size_t i = 0; i < 3; i++) {

@@ -12,6 +12,11 @@
  * the address to store the CRAM-MD5 secret of the password as well. From
  * a terminal the command prompts on stderr with echo off. The password is
  * never printed and is wiped from memory after use.
+ *
+ * With pop3_apop = yes, --legacy-auth also stores the APOP secret, sealed
+ * with the site key in site_key_file. The key is loaded, or created with
+ * mode 0600, before the command switches to the daemon's user, so it can
+ * stay readable by root alone.
  */
 #include "config.h"
 
@@ -25,7 +30,11 @@
 #include "cfg.h"
 #include "ctl.h"
 #include "directory.h"
+#include "sasl/site_key.h"
 #include "xalloc.h"
+
+/* The site key for "--legacy-auth" with pop3_apop = yes, else NULL. */
+static struct site_key *legacy_site_key;
 
 struct dir_command {
 	const char *family;
@@ -166,7 +175,8 @@ set_password(struct directory *d, const char *what, char **args, int nargs,
 		return CTL_FAILED;
 	ret = edit(d, args[0], password, err, sizeof(err));
 	if (ret == 0 && legacy)
-		ret = directory_account_legacy_auth(d, args[0], password, err,
+		ret = directory_account_legacy_auth(d, args[0], password,
+						    legacy_site_key, err,
 						    sizeof(err));
 	free_password(password);
 	return edit_result(what, ret, err);
@@ -366,6 +376,17 @@ ctl_directory_main(const char *config_path, int argc, char **argv)
 		free(what);
 		return CTL_FAILED;
 	}
+	if (cfg.pop3_apop && legacy_auth_flag(argv + 2, nargs) == 1 &&
+	    (cmd->run == run_account_add || cmd->run == run_account_passwd)) {
+		legacy_site_key = site_key_load_or_create(cfg.site_key_file,
+							  err, sizeof(err));
+		if (legacy_site_key == NULL) {
+			status = ctl_fail(what, "%s; the APOP secret needs it "
+						"(pop3_apop = yes)",
+					  err);
+			goto done;
+		}
+	}
 	if (ctl_become_user(&cfg, subdirs, err, sizeof(err)) < 0) {
 		status = ctl_fail(what, "%s", err);
 	} else {
@@ -373,6 +394,9 @@ ctl_directory_main(const char *config_path, int argc, char **argv)
 		status = cmd->run(d, what, argv + 2, nargs);
 		directory_close(d);
 	}
+done:
+	site_key_free(legacy_site_key);
+	legacy_site_key = NULL;
 	cfg_free(&cfg);
 	free(what);
 	return status;

@@ -87,6 +87,8 @@ static const struct cfg_key cfg_keys[] = {
 	{"smtp_vrfy", T_BOOL, F(smtp_vrfy), 0, 0},
 	{"smtp_auth_on_port25", T_BOOL, F(smtp_auth_on_port25), 0, 0},
 	{"sasl_cram_md5", T_BOOL, F(sasl_cram_md5), 0, 0},
+	{"pop3_apop", T_BOOL, F(pop3_apop), 0, 0},
+	{"site_key_file", T_STRING, F(site_key_file), 0, 0},
 	{"auth_failure_delay", T_UINT, F(auth_failure_delay_ms), 0, 60000},
 	{"shutdown_timeout", T_DURATION, F(shutdown_timeout), 1, 3600},
 	{"queue_retry_min", T_DURATION, F(queue_retry_min), 1, 86400},
@@ -138,6 +140,7 @@ cfg_free(struct cfg *cfg)
 	free(cfg->tls_min_version);
 	free(cfg->tls_ciphers);
 	free(cfg->tls_ciphersuites);
+	free(cfg->site_key_file);
 	cfg_sni_list_free(&cfg->tls_sni);
 	listen_list_free(&cfg->smtp_listen);
 	listen_list_free(&cfg->submission_listen);
@@ -182,6 +185,9 @@ cfg_defaults(struct cfg *cfg)
 	cfg->smtp_vrfy = false;
 	cfg->smtp_auth_on_port25 = false;
 	cfg->sasl_cram_md5 = false;
+	cfg->pop3_apop = false;
+	cfg_set(cfg, "site_key_file", SYSCONFDIR "/hapost/site.key", err,
+		sizeof(err));
 	cfg->auth_failure_delay_ms = 2000;
 	cfg->shutdown_timeout = 10;
 	cfg->queue_retry_min = 300;

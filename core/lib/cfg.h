@@ -81,6 +81,8 @@ struct cfg {
 	bool smtp_vrfy;
 	bool smtp_auth_on_port25; /* offer AUTH on smtp_listen too */
 	bool sasl_cram_md5;	  /* offer the CRAM-MD5 mechanism */
+	bool pop3_apop;		  /* offer APOP in the POP3 greeting */
+	char *site_key_file;	  /* the key that seals APOP secrets */
 	unsigned auth_failure_delay_ms;
 	unsigned shutdown_timeout;
 	unsigned queue_retry_min; /* seconds */

@@ -11,12 +11,16 @@
 #include "conn.h"
 
 struct directory;
+struct site_key;
 struct tls_server;
 
 struct worker {
 	struct cfg *cfg;
 	struct directory *dir;
 	struct tls_server *tls; /* NULL when no certificate is configured */
+	/* The key of the APOP secrets; NULL unless pop3_apop = yes and
+	 * site_key_file was loaded. */
+	struct site_key *site_key;
 	struct ev_loop *loop;
 	unsigned index;
 	bool stopping;

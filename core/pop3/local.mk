@@ -2,7 +2,8 @@
 libhapost_a_SOURCES += \
 	core/pop3/pop3.c core/pop3/pop3_session.h \
 	core/pop3/pop3_parse.c core/pop3/pop3_parse.h \
-	core/pop3/pop3_retr.c
+	core/pop3/pop3_retr.c \
+	core/pop3/pop3_apop.c core/pop3/pop3_apop.h
 
 check_PROGRAMS += tests/unit/test-pop3
 TESTS += tests/unit/test-pop3

@@ -41,7 +41,9 @@
  * SASL. While an exchange runs, lines are base64 responses and "*"
  * cancels; an overlong line ends the exchange. AUTH without an argument
  * lists the mechanisms.
- * TODO: APOP is not supported yet.
+ *
+ * APOP (pop3_apop.h) works when pop3_apop = yes and the worker loaded the
+ * site key; the greeting then ends with the APOP timestamp.
  */
 #include "config.h"
 
@@ -53,20 +55,20 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pop3_apop.h"
 #include "pop3_session.h"
 #include "sasl/sasl.h"
 #include "sasl/sasl_auth.h"
 #include "worker.h"
 #include "xalloc.h"
 
-static void
+void
 pop3_reply(struct pop3_session *s, const char *line)
 {
 	conn_printf(s->c, "%s\r\n", line);
 }
 
-/* Sends an error reply and closes the session at the error limit. */
-static void
+void
 pop3_error(struct pop3_session *s, const char *line)
 {
 	pop3_reply(s, line);
@@ -93,8 +95,7 @@ delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_resume_read(s->c);
 }
 
-/* Sends reply after the configured login failure delay. */
-static void
+void
 pop3_delayed_reply(struct pop3_session *s, const char *reply)
 {
 	struct cfg *cfg = s->c->worker->cfg;
@@ -192,8 +193,6 @@ cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, "+OK send PASS");
 }
 
-static void login_complete(struct pop3_session *s);
-
 /* Opens the maildrop of the authenticated account; replies on failure. */
 static bool
 open_maildrop(struct pop3_session *s)
@@ -280,12 +279,11 @@ cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 				      "password");
 		return;
 	}
-	login_complete(s);
+	pop3_login_complete(s);
 }
 
-/* Finishes a login whose account is in s->acct; replies either way. */
-static void
-login_complete(struct pop3_session *s)
+void
+pop3_login_complete(struct pop3_session *s)
 {
 	size_t n;
 	uint64_t octets;
@@ -527,7 +525,7 @@ auth_step(struct pop3_session *s, const char *line, size_t len, bool initial)
 			pop3_delayed_reply(s, "-ERR [AUTH] authentication "
 					      "failed");
 		} else {
-			login_complete(s);
+			pop3_login_complete(s);
 		}
 		break;
 	}
@@ -601,8 +599,7 @@ cmd_authorization(struct pop3_session *s, const struct pop3_cmd *cmd)
 		cmd_auth(s, cmd);
 		return;
 	case POP3_CMD_APOP:
-		pop3_error(s, "-ERR command not supported; use USER and PASS "
-			      "or AUTH");
+		pop3_cmd_apop(s, cmd);
 		return;
 	case POP3_CMD_UNKNOWN:
 		pop3_error(s, "-ERR unknown command");
@@ -706,8 +703,19 @@ pop3_start(struct conn *c)
 	ev_init(&s->delay, delay_cb);
 	s->delay.data = s;
 	c->session = s;
-	conn_printf(c, "+OK %s POP3 server ready\r\n",
-		    c->worker->cfg->hostname);
+	if (c->worker->cfg->pop3_apop && c->worker->site_key != NULL) {
+		char ts[POP3_APOP_TIMESTAMP_MAX];
+
+		if (pop3_apop_timestamp(ts, sizeof(ts),
+					c->worker->cfg->hostname))
+			s->apop_timestamp = xstrdup(ts);
+	}
+	if (s->apop_timestamp != NULL)
+		conn_printf(c, "+OK %s POP3 server ready %s\r\n",
+			    c->worker->cfg->hostname, s->apop_timestamp);
+	else
+		conn_printf(c, "+OK %s POP3 server ready\r\n",
+			    c->worker->cfg->hostname);
 }
 
 static void
@@ -761,6 +769,7 @@ pop3_free(struct conn *c)
 	free(s->deleted);
 	free(s->user);
 	free(s->delayed_reply);
+	free(s->apop_timestamp);
 	buf_free(&s->chunk);
 	free(s);
 	c->session = NULL;

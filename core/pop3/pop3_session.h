@@ -27,6 +27,7 @@ struct pop3_session {
 	struct sasl_server *sasl; /* an AUTH exchange in progress, or NULL */
 	enum pop3_state state;
 	char *user;	/* the USER argument, until PASS */
+	char *apop_timestamp; /* sent in the greeting; NULL: no APOP */
 	struct account acct;
 	bool have_acct;
 	struct mailbox *mb;
@@ -49,6 +50,15 @@ struct pop3_session {
 
 	unsigned nretr;
 };
+
+void pop3_reply(struct pop3_session *s, const char *line);
+/* Sends an error reply and closes the session at the error limit. */
+void pop3_error(struct pop3_session *s, const char *line);
+/* Sends reply after the configured login failure delay, and closes the
+ * session at auth_failure_limit. */
+void pop3_delayed_reply(struct pop3_session *s, const char *reply);
+/* Finishes a login whose account is in s->acct; replies either way. */
+void pop3_login_complete(struct pop3_session *s);
 
 /* Starts streaming message i (a RETR, or a TOP when limited). */
 void pop3_send_message(struct pop3_session *s, size_t i, bool limited,

@@ -19,6 +19,7 @@
 #include "directory.h"
 #include "fsutil.h"
 #include "sasl/sasl.h"
+#include "sasl/site_key.h"
 #include "xalloc.h"
 
 /* Hashes made once: each costs a few milliseconds. */
@@ -1228,8 +1229,8 @@ legacy_auth_stored_and_dropped(void **state)
 	assert_int_equal(directory_cram_md5(fx->d, "alice@a.test", st, &acct),
 			 DIR_NOT_FOUND);
 	assert_int_equal(directory_account_legacy_auth(fx->d, "alice@a.test",
-						       "tanstaaftanstaaf", err,
-						       sizeof(err)),
+						       "tanstaaftanstaaf", NULL,
+						       err, sizeof(err)),
 			 0);
 	assert_int_equal(directory_cram_md5(fx->d, "ALICE@a.test", st, &acct),
 			 DIR_OK);
@@ -1277,11 +1278,11 @@ legacy_auth_keeps_other_options(void **state)
 
 	put_standard_tables(fx);
 	assert_int_equal(directory_account_legacy_auth(fx->d, "bob@b.test",
-						       "secret", err,
+						       "secret", NULL, err,
 						       sizeof(err)),
 			 0);
 	assert_int_equal(directory_account_legacy_auth(fx->d, "bob@b.test",
-						       "secret2", err,
+						       "secret2", NULL, err,
 						       sizeof(err)),
 			 0);
 	text = read_table(fx, "accounts");
@@ -1294,9 +1295,117 @@ legacy_auth_keeps_other_options(void **state)
 	assert_false(acct.imap_enabled);
 	account_free(&acct);
 	assert_int_equal(directory_account_legacy_auth(fx->d, "nobody@a.test",
-						       "secret", err,
+						       "secret", NULL, err,
 						       sizeof(err)),
 			 -1);
+}
+
+static void
+legacy_auth_apop_sealed(void **state)
+{
+	struct fixture *fx = *state;
+	struct site_key key, other;
+	struct account acct;
+	struct buf show = BUF_INIT;
+	unsigned char pw[64];
+	char err[256], *text, *sealed;
+
+	memset(key.key, 3, sizeof(key.key));
+	memset(other.key, 4, sizeof(other.key));
+	put_standard_tables(fx);
+	assert_int_equal(directory_apop_secret(fx->d, "alice@a.test", &sealed,
+					       &acct),
+			 DIR_NOT_FOUND);
+	assert_null(sealed);
+	assert_int_equal(directory_account_legacy_auth(fx->d, "ALICE@a.test",
+						       "tanstaaf", &key, err,
+						       sizeof(err)),
+			 0);
+	text = read_table(fx, "accounts");
+	assert_non_null(strstr(text, ",apop="));
+	assert_null(strstr(text, "tanstaaf"));
+	free(text);
+
+	/* The bare local part finds it; the folded address opens it. */
+	assert_int_equal(directory_apop_secret(fx->d, "alice", &sealed, &acct),
+			 DIR_OK);
+	assert_string_equal(acct.address, "alice@a.test");
+	assert_int_equal(site_key_open(&key, acct.address, sealed,
+				       strlen(sealed), pw, sizeof(pw)),
+			 8);
+	assert_memory_equal(pw, "tanstaaf", 8);
+	assert_int_equal(site_key_open(&other, acct.address, sealed,
+				       strlen(sealed), pw, sizeof(pw)),
+			 -1);
+	free(sealed);
+	account_free(&acct);
+
+	assert_int_equal(directory_account_show(fx->d, "alice@a.test", &show,
+						err, sizeof(err)),
+			 0);
+	assert_non_null(strstr(buf_cstr(&show), "cram_md5_secret: yes\n"));
+	assert_non_null(strstr(buf_cstr(&show), "apop_secret: yes\n"));
+	assert_non_null(strstr(buf_cstr(&show), "apop=(hidden)"));
+	buf_free(&show);
+
+	/* Without a site key the old APOP secret goes, CRAM-MD5 stays. */
+	assert_int_equal(directory_account_legacy_auth(fx->d, "alice@a.test",
+						       "tanstaaf", NULL, err,
+						       sizeof(err)),
+			 0);
+	assert_int_equal(directory_apop_secret(fx->d, "alice@a.test", &sealed,
+					       &acct),
+			 DIR_NOT_FOUND);
+	assert_int_equal(directory_account_show(fx->d, "alice@a.test", &show,
+						err, sizeof(err)),
+			 0);
+	assert_non_null(strstr(buf_cstr(&show), "cram_md5_secret: yes\n"));
+	assert_non_null(strstr(buf_cstr(&show), "apop_secret: no\n"));
+	buf_free(&show);
+
+	/* passwd drops both secrets. */
+	assert_int_equal(directory_account_legacy_auth(fx->d, "alice@a.test",
+						       "tanstaaf", &key, err,
+						       sizeof(err)),
+			 0);
+	assert_int_equal(directory_account_passwd(fx->d, "alice@a.test",
+						  "new-pw", err, sizeof(err)),
+			 0);
+	text = read_table(fx, "accounts");
+	assert_null(strstr(text, "apop"));
+	assert_null(strstr(text, "cram_md5"));
+	free(text);
+}
+
+static void
+legacy_auth_bad_apop_ignored(void **state)
+{
+	struct fixture *fx = *state;
+	struct account acct;
+	char *sealed, *log;
+	char *accounts = xasprintf("alice@a.test:%s:apop=short\n"
+				   "bob@a.test:%s:apop=%s\n",
+				   hash_alice, hash_bob,
+				   "AAAA*AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+
+	put_table(fx, "domains", "a.test\n");
+	put_table(fx, "accounts", accounts);
+	free(accounts);
+	capture_begin();
+	assert_int_equal(directory_apop_secret(fx->d, "alice@a.test", &sealed,
+					       &acct),
+			 DIR_NOT_FOUND);
+	log = capture_end();
+	assert_non_null(strstr(log, "accounts:1: invalid apop option"));
+	assert_non_null(strstr(log, "accounts:2: invalid apop option"));
+	free(log);
+	assert_int_equal(directory_apop_secret(fx->d, "bob@a.test", &sealed,
+					       &acct),
+			 DIR_NOT_FOUND);
+	/* The password hash still works. */
+	assert_int_equal(directory_get_account(fx->d, "bob@a.test", &acct),
+			 DIR_OK);
+	account_free(&acct);
 }
 
 static void
@@ -1360,6 +1469,8 @@ main(void)
 	    T(legacy_auth_stored_and_dropped),
 	    T(legacy_auth_keeps_other_options),
 	    T(legacy_auth_bad_option_ignored),
+	    T(legacy_auth_apop_sealed),
+	    T(legacy_auth_bad_apop_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

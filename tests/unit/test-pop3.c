@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "pop3_apop.h"
 #include "pop3_parse.h"
 
 static void
@@ -205,6 +207,113 @@ stuffer_keeps_binary_bytes(void **state)
 	buf_free(&out);
 }
 
+/* The example of RFC 1939, section 7. */
+#define RFC_TIMESTAMP "<1896.697170952@dbc.mtview.ca.us>"
+#define RFC_DIGEST "c4c9334bac560ecc979e58001b3e22fb"
+
+static void
+apop_verify_rfc1939_example(void **state)
+{
+	const unsigned char *pw = (const unsigned char *)"tanstaaf";
+
+	assert_true(pop3_apop_verify(RFC_TIMESTAMP, pw, 8, RFC_DIGEST));
+}
+
+static void
+apop_verify_rejects_mismatch(void **state)
+{
+	const unsigned char *pw = (const unsigned char *)"tanstaaf";
+
+	assert_false(pop3_apop_verify(RFC_TIMESTAMP, pw, 7, RFC_DIGEST));
+	assert_false(pop3_apop_verify("<1896.697170953@dbc.mtview.ca.us>", pw,
+				      8, RFC_DIGEST));
+	assert_false(pop3_apop_verify(RFC_TIMESTAMP, pw, 8,
+				      "c4c9334bac560ecc979e58001b3e22fc"));
+	assert_false(pop3_apop_verify(RFC_TIMESTAMP, pw, 8,
+				      "c4c9334bac560ecc979e58001b3e22f"));
+	assert_false(pop3_apop_verify(RFC_TIMESTAMP, pw, 8, ""));
+	/* The compare is on the canonical lowercase form. */
+	assert_false(pop3_apop_verify(RFC_TIMESTAMP, pw, 8,
+				      "C4C9334BAC560ECC979E58001B3E22FB"));
+}
+
+static void
+apop_parse_accepts_valid(void **state)
+{
+	char user[POP3_APOP_USER_MAX + 1], digest[33];
+	const char *arg = "mrose " RFC_DIGEST;
+	const char *upper = "a@b.test C4C9334BAC560ECC979E58001B3E22FB";
+
+	assert_true(pop3_apop_parse(arg, strlen(arg), user, digest));
+	assert_string_equal(user, "mrose");
+	assert_string_equal(digest, RFC_DIGEST);
+	assert_true(pop3_apop_parse(upper, strlen(upper), user, digest));
+	assert_string_equal(user, "a@b.test");
+	assert_string_equal(digest, RFC_DIGEST);
+}
+
+static void
+apop_parse_rejects_hostile(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "mrose",
+	    "mrose ",
+	    " " RFC_DIGEST,
+	    "mrose  " RFC_DIGEST,
+	    "mrose " RFC_DIGEST " ",
+	    "mrose " RFC_DIGEST " extra",
+	    "mrose c4c9334bac560ecc979e58001b3e22f",
+	    "mrose c4c9334bac560ecc979e58001b3e22fbb",
+	    "mrose g4c9334bac560ecc979e58001b3e22fb",
+	    "mrose c4c9334bac560ecc979e58001b3e22f-",
+	    "mrose c4c9334bac560ecc979e58001b3e22f\xff",
+	    "mr ose " RFC_DIGEST,
+	};
+	char user[POP3_APOP_USER_MAX + 1], digest[33];
+	char longname[400];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		if (pop3_apop_parse(bad[i], strlen(bad[i]), user, digest))
+			fail_msg("accepted '%s'", bad[i]);
+	}
+	/* A NUL inside the digest. */
+	{
+		static const char nul[] = "mrose c4c9334bac560ecc979e"
+					  "\0"
+					  "8001b3e22fb";
+
+		assert_false(pop3_apop_parse(nul, sizeof(nul) - 1, user,
+					     digest));
+	}
+	/* The longest name passes, one more octet does not. */
+	memset(longname, 'u', POP3_APOP_USER_MAX);
+	snprintf(longname + POP3_APOP_USER_MAX,
+		 sizeof(longname) - POP3_APOP_USER_MAX, " %s", RFC_DIGEST);
+	assert_true(pop3_apop_parse(longname, strlen(longname), user, digest));
+	assert_int_equal(strlen(user), POP3_APOP_USER_MAX);
+	memset(longname, 'u', POP3_APOP_USER_MAX + 1);
+	snprintf(longname + POP3_APOP_USER_MAX + 1,
+		 sizeof(longname) - POP3_APOP_USER_MAX - 1, " %s", RFC_DIGEST);
+	assert_false(pop3_apop_parse(longname, strlen(longname), user, digest));
+}
+
+static void
+apop_timestamp_format(void **state)
+{
+	char a[POP3_APOP_TIMESTAMP_MAX], b[POP3_APOP_TIMESTAMP_MAX];
+	char small[20];
+
+	assert_true(pop3_apop_timestamp(a, sizeof(a), "mx.example.test"));
+	assert_true(pop3_apop_timestamp(b, sizeof(b), "mx.example.test"));
+	assert_int_equal(a[0], '<');
+	assert_int_equal(a[strlen(a) - 1], '>');
+	assert_non_null(strstr(a, "@mx.example.test>"));
+	assert_string_not_equal(a, b);
+	assert_false(pop3_apop_timestamp(small, sizeof(small),
+					 "mx.example.test"));
+}
+
 int
 main(void)
 {
@@ -214,6 +323,11 @@ main(void)
 		cmocka_unit_test(parse_numbers_strict),
 		cmocka_unit_test(stuffer_encodes_messages),
 		cmocka_unit_test(stuffer_keeps_binary_bytes),
+		cmocka_unit_test(apop_verify_rfc1939_example),
+		cmocka_unit_test(apop_verify_rejects_mismatch),
+		cmocka_unit_test(apop_parse_accepts_valid),
+		cmocka_unit_test(apop_parse_rejects_hostile),
+		cmocka_unit_test(apop_timestamp_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
