@@ -81,7 +81,7 @@ struct cluster {
 	size_t nprobes;
 	bool listener_checked[HEARTBEAT_LISTENERS_MAX];
 	struct node_health self;
-	bool have_self; /* self contains the results of one tick */
+	bool have_self;		/* self contains the results of one tick */
 	bool listeners_checked; /* every listener has a result */
 	/*
 	 * This hapostd serves clients. Always true in shared storage mode;
@@ -400,7 +400,7 @@ note_peer_ring(struct cluster *c)
 		log_notice("peer node %s (node id %u) is %s in the corosync "
 			   "membership",
 			   node != NULL && node->name[0] != '\0' ? node->name
-							   : "unknown",
+								 : "unknown",
 			   id, ring_state_name(ring));
 	c->peer_ring = ring;
 }

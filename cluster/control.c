@@ -118,8 +118,8 @@ control_parse_request(const char *line, size_t len, enum control_command *cmd,
 }
 
 int
-control_parse_response(const char *line, enum health_state *health,
-		       char *err, size_t errlen)
+control_parse_response(const char *line, enum health_state *health, char *err,
+		       size_t errlen)
 {
 	if (strcmp(line, CONTROL_HEALTHY) == 0) {
 		*health = HEALTH_OK;

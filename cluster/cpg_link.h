@@ -61,8 +61,8 @@ uint32_t cpg_link_nodeid(const struct cpg_link *l);
 unsigned cpg_link_members(const struct cpg_link *l);
 unsigned cpg_link_nodes(const struct cpg_link *l);
 /*
- * Returns true when a process on node nodeid is a member of the group,
- * as of the last membership change; false while the link is down.
+ * Returns true when a process on node nodeid is a member of the group at
+ * the last membership change. Returns false while the link is down.
  */
 bool cpg_link_node_in_group(const struct cpg_link *l, uint32_t nodeid);
 /*

@@ -114,7 +114,8 @@ heartbeat_encode(const struct node_health *h, struct buf *out)
 	for (size_t i = 0; i < n; i++)
 		buf_printf(out, "listener=%s %s %d\n", h->listeners[i].service,
 			   h->listeners[i].address,
-			   h->listeners[i].healthy && !h->listeners[i].unchecked);
+			   h->listeners[i].healthy &&
+			       !h->listeners[i].unchecked);
 	buf_puts(out, "end\n");
 }
 

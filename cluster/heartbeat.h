@@ -109,7 +109,7 @@ int node_role_parse(const char *text, enum node_role *out);
 enum node_role node_role_decide(bool cluster_available, bool serving);
 /*
  * Returns HEALTH_FAILED when a listener failed its last check, data_dir
- * is not writable or the queue manager does not run; otherwise
+ * is not writable or the queue manager does not run. Otherwise returns
  * HEALTH_UNCHECKED when a listener has not been checked yet, and
  * HEALTH_OK when every check passed. The queue size and the peer do not
  * count.

@@ -103,8 +103,8 @@ membership_clear_ring(struct membership *m)
 }
 
 void
-membership_set_nodelist(struct membership *m,
-			const struct corosync_node *nodes, size_t n)
+membership_set_nodelist(struct membership *m, const struct corosync_node *nodes,
+			size_t n)
 {
 	for (size_t i = 0; i < m->nnodes; i++) {
 		m->nodes[i].configured = false;

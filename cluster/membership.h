@@ -10,8 +10,8 @@
  * the standby does in shared storage mode.
  *
  * Failure: membership_load_nodelist() returns -1 with the reason when
- * corosync cannot be reached, denies access or is not run by root; the
- * caller keeps the list it had. A name that is empty, longer than
+ * corosync cannot be reached, denies access or is not run by root. The
+ * list stays as it was. A name that is empty, longer than
  * HEARTBEAT_NAME_MAX or not a valid node name (node_name_valid()) is
  * dropped, and the node is shown by its id only.
  *

@@ -401,8 +401,7 @@ text_peer(struct buf *out, const struct peer_status *p)
 		   p->ring == RING_UNKNOWN ? "unknown (cluster unavailable)"
 					   : ring_state_name(p->ring));
 	text_peer_hapost(out, p);
-	/* Details of a heartbeat that is alive or stale, not of one that
-	 * left. */
+	/* Heartbeat details only while heartbeats arrive or just stopped. */
 	if (p->state != PEER_ALIVE && p->state != PEER_STALE)
 		return;
 	buf_printf(out, "  role:           %s\n", node_role_name(h->role));

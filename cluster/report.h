@@ -13,7 +13,7 @@
  *   cluster {connected, reason, group, nodeid, members, nodes}
  *
  * "healthy" is null, not false, while no check failed but a listener has
- * not been checked yet (just after start); that listener's "healthy" is
+ * not been checked yet, just after start. That listener's "healthy" is
  * null too. "peer" is null when no other node is known, and otherwise
  * has these members:
  *
@@ -57,11 +57,11 @@ enum peer_state {
 
 /* The peer node: from Corosync's membership and from its heartbeats. */
 struct peer_status {
-	uint32_t nodeid;      /* 0 when no peer is known */
-	const char *name;     /* corosync's name; NULL or "" when unknown */
-	enum ring_state ring; /* in the Corosync membership or not */
-	bool hapost_running;  /* a hapostd of the node is in the CPG group */
-	enum peer_state state;	   /* of its heartbeats */
+	uint32_t nodeid;       /* 0 when no peer is known */
+	const char *name;      /* corosync's name; NULL or "" when unknown */
+	enum ring_state ring;  /* in the Corosync membership or not */
+	bool hapost_running;   /* a hapostd of the node is in the CPG group */
+	enum peer_state state; /* of its heartbeats */
 	struct node_health health; /* the last heartbeat received */
 	double last_seen_age;	   /* seconds since that heartbeat */
 };

@@ -5,7 +5,7 @@
  * the cluster process, and prints the report that follows the header
  * line. The OCF agent calls this from its monitor action, so the exit
  * status carries the result: 0 when this node is healthy, 1 when it is
- * not, when its first checks have not finished yet (the report says "not
+ * not, when its first checks have not finished yet (the report shows "not
  * checked yet", never unhealthy) or when the answer is missing or
  * invalid, 2 on a usage error, 3
  * when hapostd is not running (no socket, or a socket no process listens on,
@@ -178,8 +178,7 @@ exchange(const struct cfg *cfg, const char *path, bool json)
 		goto out;
 	}
 	*lf = '\0';
-	if (control_parse_response(text, &health, reason, sizeof(reason)) <
-	    0) {
+	if (control_parse_response(text, &health, reason, sizeof(reason)) < 0) {
 		ret = ctl_fail("status", "%s", reason);
 		goto out;
 	}

@@ -57,9 +57,9 @@ def standin(lab):
 
 
 def wait_peer(lab, node, peer, timeout=30):
-    """Wait until node's status shows heartbeats from peer; assert that
-    the peer is healthy from its first heartbeat on, because a node sends
-    none before its first listener probes finished. Return the report."""
+    """Wait until node's status shows heartbeats from peer and return the
+    report. A node sends no heartbeat before its first listener probes
+    finished, so the peer must be healthy from its first one on."""
     def alive():
         rc, report, _ = lab.status(node)
         if rc != 0 or report is None or report["peer"] is None:
@@ -152,8 +152,8 @@ def test_status_names_peer(lab, standin):
                      peer_part, re.M), text
     assert re.search(r"^  health: +healthy$", peer_part, re.M), text
     # The stand-in reports the active node as its peer. It is a running
-    # hapostd joined to the cluster, so by the role rule it says active
-    # too; in shared storage mode only Pacemaker starts a real one.
+    # hapostd joined to the cluster, so by the role rule it reports active
+    # too. In shared storage mode only Pacemaker starts a real one.
     rc, back, err = lab.status(standby, STANDIN_CONF)
     assert rc == 0, err
     assert back["peer"]["node"] == active

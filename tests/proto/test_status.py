@@ -115,9 +115,9 @@ def test_status_json_fields(hapost):
 
 
 def test_status_startup_never_unhealthy(hapost_factory):
-    """From the first moment the control socket answers, the status is
-    "unchecked" or "healthy", never "unhealthy": the listener probes have
-    not finished yet, which is no failure."""
+    """From the first response of the control socket on, the status is
+    "unchecked" or "healthy", never "unhealthy", because listener probes
+    that have not finished yet are no failure."""
     h = hapost_factory()
     h.stop()
     path = os.path.join(h.run_dir, "control.sock")
@@ -125,6 +125,7 @@ def test_status_startup_never_unhealthy(hapost_factory):
     h.proc = subprocess.Popen([h.hapostd, "-f", "-c", h.conf],
                               stdout=log, stderr=log)
     log.close()
+
     headers = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -152,6 +153,7 @@ def test_status_startup_never_unhealthy(hapost_factory):
                        if l["healthy"] is None)
         if header == "+OK healthy":
             break
+
     assert headers, "the control socket never answered"
     assert headers[-1] == "+OK healthy", headers
     assert "+OK unhealthy" not in headers, headers

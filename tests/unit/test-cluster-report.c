@@ -270,7 +270,8 @@ report_text_peer_ring_table(void **state)
 		struct status_report r;
 		struct buf b = BUF_INIT;
 		char want[128];
-		const char *s;
+		const char *s, *peer;
+		bool details;
 
 		peer_standby(&r);
 		r.peer.ring = cases[i].ring;
@@ -285,12 +286,15 @@ report_text_peer_ring_table(void **state)
 			 "  ring:           %s\n  hapost:         %s\n",
 			 cases[i].ring_line, cases[i].hapost_line);
 		if (strstr(s, want) == NULL)
-			fail_msg("case %zu: '%s' not found in:\n%s", i, want, s);
+			fail_msg("case %zu: '%s' not found in:\n%s", i, want,
+				 s);
 		/* Heartbeat details only while heartbeats are alive or
 		 * stale. */
-		if ((strstr(s, "Peer\n") != NULL &&
-		     strstr(strstr(s, "Peer\n"), "  role:") != NULL) !=
-		    (cases[i].peer == PEER_ALIVE || cases[i].peer == PEER_STALE))
+		peer = strstr(s, "Peer\n");
+		assert_non_null(peer);
+		details = strstr(peer, "  role:") != NULL;
+		if (details != (cases[i].peer == PEER_ALIVE ||
+				cases[i].peer == PEER_STALE))
 			fail_msg("case %zu: wrong peer details in:\n%s", i, s);
 		buf_free(&b);
 	}
@@ -305,7 +309,8 @@ report_text_peer_name_unknown(void **state)
 	peer_standby(&r);
 	r.peer.name = NULL;
 	report_text(&r, &b);
-	assert_contains(buf_cstr(&b), "  name:           unknown (node id 2)\n");
+	assert_contains(buf_cstr(&b),
+			"  name:           unknown (node id 2)\n");
 	buf_free(&b);
 }
 
@@ -338,7 +343,8 @@ report_json_unchecked_listener_null(void **state)
 	/* A real failure still makes the node unhealthy. */
 	r.local.health.qmgr_alive = false;
 	report_json(&r, &b);
-	assert_contains(buf_cstr(&b), "\"role\":\"standalone\",\"healthy\":false,");
+	assert_contains(buf_cstr(&b),
+			"\"role\":\"standalone\",\"healthy\":false,");
 	buf_free(&b);
 }
 
