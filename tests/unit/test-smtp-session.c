@@ -1061,7 +1061,8 @@ auth_plain_allows_relay(void **state)
 	       "RCPT TO:<x@elsewhere.example>\r\nDATA\r\n",
 	       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
 	       "354 End data with <CR><LF>.<CR><LF>\r\n");
-	feed_bytes(c, "Subject: t\r\n\r\nbody\r\n.\r\n", 26);
+	feed_bytes(c, "Subject: t\r\n\r\nbody\r\n.\r\n",
+		   strlen("Subject: t\r\n\r\nbody\r\n.\r\n"));
 	assert_int_equal(fq.commits, 1);
 	assert_string_equal(fq.rcpt[0], "x@elsewhere.example");
 	assert_non_null(strstr(buf_cstr(&fq.committed), "with ESMTPSA"));
