@@ -6,16 +6,16 @@
  * manager and one cluster process; each child drops to cfg->user before it
  * reads client input or touches the queue. The master writes the queue
  * manager's pid into a shared page (struct cluster_shared) so the cluster
- * process can report whether it runs. A child that exits is logged and started again after
- * a back-off that grows while it keeps dying young (1 s, then doubling up
- * to 30 s).
+ * process can report whether it runs. A child that exits is logged and
+ * started again after a back-off that grows while it keeps dying young
+ * (1 s, then doubling up to 30 s).
  *
  * Signals: SIGTERM or SIGINT stops the children (workers send 421/BYE to
  * their sessions) and exits once they are gone, killing stragglers after
- * shutdown_timeout plus a grace of two seconds. SIGHUP reloads the config:
- * a bad file is logged and ignored; a good one gets listeners rebound as
- * needed, new workers started, and the old ones retired (they stop
- * accepting and exit when their last session ends). New workers read
+ * shutdown_timeout plus a grace of two seconds. SIGHUP reloads the
+ * config. A bad file is logged and ignored. A good one gets listeners
+ * rebound as needed and new workers started, and the old workers retire:
+ * they stop accepting and exit when their last session ends. New workers read
  * the TLS certificates again; a certificate or key that does not load
  * fails the start or the reload. The queue manager is
  * restarted only after the old one has exited, so two never deliver at

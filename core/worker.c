@@ -2,9 +2,9 @@
  * worker - accept loop and session bookkeeping of a protocol worker
  *
  * Every worker inherits all listening sockets from the master and watches
- * each with an ev_io; the kernel hands a new connection to whichever
- * worker's accept4() wins, and the losers get EAGAIN. That wake-up of
- * every worker is cheap at the handful of workers a 2-core node runs.
+ * each with an ev_io. The kernel hands a new connection to whichever
+ * worker's accept4() wins, and the losers get EAGAIN. Waking every worker
+ * this way is cheap at the handful of workers a 2-core node runs.
  *
  * Limits applied at accept: max_connections per worker (the listeners
  * pause while at the limit) and sessions_per_ip summed over all workers
