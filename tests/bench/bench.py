@@ -1,6 +1,6 @@
 """Benchmarks of hapost against Postfix and Dovecot on this machine.
 
-Usage: bench.py [smtp] [mailbox] [idle] [failover]   (default: all four)
+Usage: bench.py [smtp] [mailbox] [idle] [failover] [tls]   (default: all)
 
     smtp     smtp-source into one local mailbox: accepted and delivered
              msgs/s, hapost against a private Postfix
@@ -12,6 +12,8 @@ Usage: bench.py [smtp] [mailbox] [idle] [failover]   (default: all four)
     failover the two-node lab (deploy/lab): node kill to SMTP 220 and
              IMAP greeting at the VIP, and planned moves with
              crm_resource --move and pcs resource move (failover.py)
+    tls      full TLS 1.3 and 1.2 handshakes per second on IMAPS, hapost
+             against a private Dovecot (tlsbench.py)
 
 Environment:
     top_builddir       build tree with hapostd and hapostctl (make bench
@@ -49,6 +51,7 @@ import clients  # noqa: E402
 import failover  # noqa: E402
 import mailgen  # noqa: E402
 import refservers  # noqa: E402
+import tlsbench  # noqa: E402
 from conftest import (ALICE, ALICE_PASSWORD, Hapost,  # noqa: E402
                       ensure_service_user)
 
@@ -422,8 +425,13 @@ def hapost_revision():
     return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
+def bench_tls(results):
+    tlsbench.bench_tls(results, log, mail_user)
+
+
 BENCHMARKS = {"smtp": bench_smtp, "mailbox": bench_mailbox,
-              "idle": bench_idle, "failover": failover.bench_failover}
+              "idle": bench_idle, "failover": failover.bench_failover,
+              "tls": bench_tls}
 
 
 def main(argv):

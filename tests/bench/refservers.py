@@ -40,6 +40,20 @@ def wait_for_greeting(port, timeout=20):
                        f"{timeout} s")
 
 
+def wait_for_port(port, timeout=20):
+    """Waits until 127.0.0.1:port accepts a connection (a TLS listener
+    sends nothing before the client's hello)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing accepted on 127.0.0.1:{port} within "
+                       f"{timeout} s")
+
+
 def find_program(name, dirs=("/usr/sbin", "/usr/bin", "/usr/lib/postfix",
                              "/usr/lib/postfix/sbin")):
     found = shutil.which(name)
@@ -205,6 +219,24 @@ def pid_alive(pid):
         return False
 
 
+# With TLS: the certificate, TLS 1.2 as the minimum version and the
+# caller's TLS 1.2 cipher list, as hapost's tls_* settings have them.
+DOVECOT_SSL = """\
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+ssl_cipher_list = {ciphers}
+ssl_prefer_server_ciphers = yes"""
+
+# Dovecot's high-performance login mode: each imap-login process serves
+# many connections (service_count = 0), one process per CPU core is
+# started ahead (process_min_avail).
+DOVECOT_FAST_LOGIN = """\
+  service_count = 0
+  process_min_avail = {cpus}
+  vsz_limit = 1G"""
+
 DOVECOT_CONF = """\
 base_dir = {base_dir}
 state_dir = {state_dir}
@@ -212,7 +244,7 @@ log_path = {log_path}
 instance_name = hapost-bench-{port_imap}
 protocols = imap pop3
 listen = 127.0.0.1
-ssl = no
+{ssl_settings}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
@@ -233,8 +265,11 @@ service imap-login {{
     port = {port_imap}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {port_imaps}
+    ssl = yes
   }}
+{login_settings}
 }}
 service pop3-login {{
   inet_listener pop3 {{
@@ -255,7 +290,10 @@ class Dovecot:
     uid:gid; the caller fills it before the first login.
     """
 
-    def __init__(self, address, password, uid, gid):
+    def __init__(self, address, password, uid, gid, tls=None):
+        """tls, when given, is (certificate file, key file, TLS 1.2 cipher
+        list): it turns on the imaps listener (self.imaps_port) and the
+        high-performance login mode."""
         self.dovecot = find_program("dovecot")
         self.doveadm = find_program("doveadm")
         self.tmp = tempfile.mkdtemp(prefix="hapost-bench-dovecot-")
@@ -268,6 +306,7 @@ class Dovecot:
         self.maildir = os.path.join(self.tmp, "mail", address)
         self.imap_port = free_port()
         self.pop3_port = free_port()
+        self.imaps_port = free_port() if tls else 0
         self.started = False
         for d in (self.base_dir, self.state_dir, self.maildir):
             os.makedirs(d, exist_ok=True)
@@ -280,11 +319,20 @@ class Dovecot:
         with open(self.passwd, "w") as f:
             f.write(f"{address}:{{PLAIN}}{password}:{uid}:{gid}::"
                     f"{self.maildir}::\n")
+        ssl_settings = "ssl = no"
+        login_settings = ""
+        if tls:
+            ssl_settings = DOVECOT_SSL.format(cert=tls[0], key=tls[1],
+                                              ciphers=tls[2])
+            login_settings = DOVECOT_FAST_LOGIN.format(
+                cpus=os.cpu_count() or 1)
         with open(self.conf, "w") as f:
             f.write(DOVECOT_CONF.format(
                 base_dir=self.base_dir, state_dir=self.state_dir,
                 log_path=self.log_path, passwd=self.passwd,
-                port_imap=self.imap_port, port_pop3=self.pop3_port))
+                port_imap=self.imap_port, port_pop3=self.pop3_port,
+                port_imaps=self.imaps_port, ssl_settings=ssl_settings,
+                login_settings=login_settings))
 
     def start(self):
         # The daemon keeps its stdout and stderr open, so they go to a
@@ -299,6 +347,8 @@ class Dovecot:
                                f"({res.returncode}):\n{self.log_text()}")
         wait_for_greeting(self.imap_port)
         wait_for_greeting(self.pop3_port)
+        if self.imaps_port:
+            wait_for_port(self.imaps_port)
         return self
 
     def pids(self):
