@@ -30,6 +30,7 @@
 
 #include "fsutil.h"
 #include "maildir_int.h"
+#include "mutf7.h"
 #include "xalloc.h"
 
 /* Keeps "." NAME within NAME_MAX (255) with room to spare. */
@@ -212,87 +213,6 @@ maildir_is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
-static int
-mbase64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
-
-/*
- * Checks one shifted sequence: the bytes between '&' and '-'. They must
- * decode to UTF-16 with paired surrogates, carry no printable ASCII
- * character (those must appear directly) and leave zero padding bits.
- */
-static bool
-mutf7_shift_valid(const char *p, size_t len)
-{
-	uint32_t bits = 0;
-	unsigned nbits = 0;
-	uint16_t high = 0;
-	bool any = false;
-
-	for (size_t i = 0; i < len; i++) {
-		int v = mbase64_value((unsigned char)p[i]);
-
-		if (v < 0)
-			return false;
-		bits = (bits << 6) | (uint32_t)v;
-		nbits += 6;
-		if (nbits < 16)
-			continue;
-		nbits -= 16;
-		uint16_t unit = (uint16_t)(bits >> nbits);
-
-		bits &= (1u << nbits) - 1;
-		any = true;
-		if (high != 0) {
-			if (unit < 0xdc00 || unit > 0xdfff)
-				return false;
-			high = 0;
-		} else if (unit >= 0xd800 && unit <= 0xdbff) {
-			high = unit;
-		} else if (unit >= 0xdc00 && unit <= 0xdfff) {
-			return false;
-		} else if (unit >= 0x20 && unit <= 0x7e) {
-			return false;
-		}
-	}
-	return any && high == 0 && nbits < 6 && bits == 0;
-}
-
-static bool
-mutf7_valid(const char *name)
-{
-	const char *p = name;
-
-	while (*p != '\0') {
-		const char *end;
-
-		if (*p != '&') {
-			p++;
-			continue;
-		}
-		end = strchr(p + 1, '-');
-		if (end == NULL)
-			return false;
-		if (end != p + 1 &&
-		    !mutf7_shift_valid(p + 1, (size_t)(end - p - 1)))
-			return false;
-		p = end + 1;
-	}
-	return true;
-}
-
 bool
 maildir_folder_name_valid(const char *name, char *err, size_t errlen)
 {
@@ -340,7 +260,7 @@ maildir_folder_name_valid(const char *name, char *err, size_t errlen)
 				"INBOX cannot have child folders");
 		return false;
 	}
-	if (!mutf7_valid(name)) {
+	if (!mutf7_valid(name, len)) {
 		maildir_set_err(err, errlen,
 				"folder name is not valid modified UTF-7");
 		return false;
