@@ -85,6 +85,12 @@ main(int argc, char **argv)
 		free(cfg);
 		return 1;
 	}
+	if (test_only && tls_check(cfg, err, sizeof(err)) < 0) {
+		log_error("%s: %s", path, err);
+		cfg_free(cfg);
+		free(cfg);
+		return 1;
+	}
 	if (test_only) {
 		printf("%s: configuration OK\n", path);
 		cfg_free(cfg);

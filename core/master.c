@@ -535,16 +535,23 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_timer_start(loop, &kill_timer);
 }
 
-/* Loads the certificates of cfg once, so a bad file stops a start or a
- * reload instead of every worker. Fills err; returns -1 on failure. */
-static int
+/* Loads the certificates and the outbound CA bundle of cfg once, so a bad
+ * file stops a start or a reload instead of every worker. Fills err;
+ * returns -1 on failure. */
+int
 tls_check(const struct cfg *cfg, char *err, size_t errlen)
 {
 	struct tls_server *tls;
+	SSL_CTX *client;
 
 	if (tls_server_load(cfg, &tls, err, errlen) < 0)
 		return -1;
 	tls_server_free(tls);
+	/* The outbound settings too, so a missing CA bundle shows now. */
+	client = tls_client_ctx_new(cfg, err, errlen);
+	if (client == NULL)
+		return -1;
+	SSL_CTX_free(client);
 	return 0;
 }
 

@@ -15,4 +15,10 @@
  */
 int master_run(struct cfg *cfg, bool foreground);
 
+/*
+ * Loads the certificates and the outbound CA bundle of cfg once, as a
+ * start or a reload does. Returns -1 with the file and reason in err.
+ */
+int tls_check(const struct cfg *cfg, char *err, size_t errlen);
+
 #endif

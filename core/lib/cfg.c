@@ -60,6 +60,11 @@ static const struct cfg_key cfg_keys[] = {
 	{"tls_ciphers", T_STRING, F(tls_ciphers), 0, 0},
 	{"tls_ciphersuites", T_STRING, F(tls_ciphersuites), 0, 0},
 	{"tls_sni", T_SNI, F(tls_sni), 0, 0},
+	{"smtp_client_tls", T_STRING, F(smtp_client_tls), 0, 0},
+	{"smtp_client_tls_ca_file", T_STRING, F(smtp_client_tls_ca_file), 0,
+	 0},
+	{"smtp_client_tls_min_version", T_STRING,
+	 F(smtp_client_tls_min_version), 0, 0},
 	{"tls_handshake_timeout", T_DURATION, F(tls_handshake_timeout), 1,
 	 3600},
 	{"require_tls_for_auth", T_BOOL, F(require_tls_for_auth), 0, 0},
@@ -140,6 +145,9 @@ cfg_free(struct cfg *cfg)
 	free(cfg->tls_min_version);
 	free(cfg->tls_ciphers);
 	free(cfg->tls_ciphersuites);
+	free(cfg->smtp_client_tls);
+	free(cfg->smtp_client_tls_ca_file);
+	free(cfg->smtp_client_tls_min_version);
 	free(cfg->site_key_file);
 	cfg_sni_list_free(&cfg->tls_sni);
 	listen_list_free(&cfg->smtp_listen);
@@ -199,6 +207,11 @@ cfg_defaults(struct cfg *cfg)
 	cfg->cluster_probe_interval = 5;
 	cfg->log_debug = false;
 	cfg_set(cfg, "tls_min_version", "TLSv1.2", err, sizeof(err));
+	cfg_set(cfg, "smtp_client_tls", "may", err, sizeof(err));
+	cfg_set(cfg, "smtp_client_tls_ca_file",
+		"/etc/ssl/certs/ca-certificates.crt", err, sizeof(err));
+	cfg_set(cfg, "smtp_client_tls_min_version", "TLSv1.2", err,
+		sizeof(err));
 	cfg_set(cfg, "tls_ciphers", CFG_TLS_CIPHERS, err, sizeof(err));
 	cfg_set(cfg, "tls_ciphersuites", CFG_TLS_CIPHERSUITES, err,
 		sizeof(err));
@@ -558,11 +571,29 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 			snprintf(err, errlen, "%s: value is empty", key);
 			return -1;
 		}
-		if (strcmp(key, "tls_min_version") == 0 &&
+		if ((strcmp(key, "tls_min_version") == 0 ||
+		     strcmp(key, "smtp_client_tls_min_version") == 0) &&
 		    !tls_version_valid(value)) {
 			snprintf(err, errlen,
-				 "tls_min_version: unknown version '%s': use "
+				 "%s: unknown version '%s': use "
 				 "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3",
+				 key, value);
+			return -1;
+		}
+		if (strcmp(key, "smtp_client_tls") == 0 &&
+		    strcmp(value, "none") != 0 && strcmp(value, "may") != 0 &&
+		    strcmp(value, "encrypt") != 0 &&
+		    strcmp(value, "verify") != 0) {
+			snprintf(err, errlen,
+				 "smtp_client_tls: unknown policy '%s': use "
+				 "none, may, encrypt or verify",
+				 value);
+			return -1;
+		}
+		if (strcmp(key, "smtp_client_tls_ca_file") == 0 &&
+		    value[0] != '/') {
+			snprintf(err, errlen,
+				 "%s: '%s' is not an absolute path", key,
 				 value);
 			return -1;
 		}

@@ -58,6 +58,11 @@ struct cfg {
 	char *tls_min_version;	/* "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3" */
 	char *tls_ciphers;	/* OpenSSL cipher list for TLS 1.2 and older */
 	char *tls_ciphersuites; /* TLS 1.3 cipher suites */
+	/* Outbound SMTP (the client side): "none", "may", "encrypt" or
+	 * "verify"; the CA bundle for "verify"; the oldest version. */
+	char *smtp_client_tls;
+	char *smtp_client_tls_ca_file;
+	char *smtp_client_tls_min_version;
 	struct tls_sni_list tls_sni;
 	unsigned tls_handshake_timeout; /* seconds */
 	bool require_tls_for_auth;

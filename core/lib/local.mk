@@ -20,3 +20,9 @@ libhapost_a_SOURCES += \
 	core/lib/mutf7.c core/lib/mutf7.h \
 	core/lib/tls.c core/lib/tls.h \
 	core/lib/worker.h
+
+check_PROGRAMS += tests/unit/test-tls-client
+TESTS += tests/unit/test-tls-client
+tests_unit_test_tls_client_SOURCES = tests/unit/test-tls-client.c
+tests_unit_test_tls_client_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_tls_client_LDADD = $(TEST_LIBS)

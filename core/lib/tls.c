@@ -227,3 +227,44 @@ tls_server_ssl_new(struct tls_server *t)
 {
 	return SSL_new(t->ctx);
 }
+
+SSL_CTX *
+tls_client_ctx_new(const struct cfg *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	int min = version_number(cfg->smtp_client_tls_min_version);
+	char why[512];
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		tls_error_string(why, sizeof(why));
+		snprintf(err, errlen, "SSL_CTX_new failed: %s", why);
+		return NULL;
+	}
+	if (min < TLS1_2_VERSION)
+		SSL_CTX_set_security_level(ctx, 0);
+	if (!SSL_CTX_set_min_proto_version(ctx, min)) {
+		tls_error_string(why, sizeof(why));
+		snprintf(err, errlen, "smtp_client_tls_min_version %s: %s",
+			 cfg->smtp_client_tls_min_version, why);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (strcmp(cfg->smtp_client_tls, "verify") != 0) {
+		/* "may" and "encrypt" take any certificate, as opportunistic
+		 * SMTP TLS must (RFC 7435). */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	if (SSL_CTX_load_verify_locations(ctx, cfg->smtp_client_tls_ca_file,
+					  NULL) != 1) {
+		tls_error_string(why, sizeof(why));
+		snprintf(err, errlen, "smtp_client_tls_ca_file %s: %s",
+			 cfg->smtp_client_tls_ca_file, why);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}

@@ -34,6 +34,14 @@ int tls_server_load(const struct cfg *cfg, struct tls_server **out,
 void tls_server_free(struct tls_server *t);
 /* Returns a new server-side SSL for one connection, or NULL. */
 SSL *tls_server_ssl_new(struct tls_server *t);
+/*
+ * Builds the client-side context for outbound SMTP from the
+ * smtp_client_tls* keys: TLS_client_method, the minimum version, and for
+ * the policy "verify" the CA bundle with peer verification (the caller
+ * sets the host name to check on each SSL). Returns NULL with the reason
+ * in err when the CA bundle does not load or a setting is rejected.
+ */
+SSL_CTX *tls_client_ctx_new(const struct cfg *cfg, char *err, size_t errlen);
 /* Copies OpenSSL's error queue (oldest first) into err and clears it. */
 void tls_error_string(char *err, size_t errlen);
 

@@ -99,6 +99,12 @@ cfg_bad_lines_name_line(void **state)
 		{"imap_cache_size = lots\n", "invalid size"},
 		{"smtp_idle_timeout = 5x\n", "invalid duration"},
 		{"smtp_vrfy = maybe\n", "invalid boolean"},
+		{"smtp_client_tls = sometimes\n",
+		 "smtp_client_tls: unknown policy 'sometimes'"},
+		{"smtp_client_tls_ca_file = certs.pem\n",
+		 "is not an absolute path"},
+		{"smtp_client_tls_min_version = SSLv3\n",
+		 "smtp_client_tls_min_version: unknown version 'SSLv3'"},
 		{"workers = 2\nworkers = 3\n", ":2: key 'workers' is set twice"},
 		{"hostname =\n", "value is empty"},
 		{"queue_retry_min = 2h\nqueue_retry_max = 1h\n",
@@ -219,6 +225,11 @@ cfg_example_file_matches_defaults(void **state)
 	listen_text_equal(&file.submission_listen, &def.submission_listen);
 	listen_text_equal(&file.pop3_listen, &def.pop3_listen);
 	listen_text_equal(&file.imap_listen, &def.imap_listen);
+	assert_string_equal(file.smtp_client_tls, def.smtp_client_tls);
+	assert_string_equal(file.smtp_client_tls_ca_file,
+			    def.smtp_client_tls_ca_file);
+	assert_string_equal(file.smtp_client_tls_min_version,
+			    def.smtp_client_tls_min_version);
 	assert_int_equal(file.workers, def.workers);
 	assert_int_equal(file.message_size_limit, def.message_size_limit);
 	assert_int_equal(file.recipient_limit, def.recipient_limit);
