@@ -46,11 +46,26 @@ struct listener_probe {
 	ev_timer timer;
 };
 
+/*
+ * The worker's answer when sessions_per_ip is reached for the probe's
+ * own address (loopback, shared with local clients such as webmail): the
+ * listener and its worker are alive, only saturated, so it counts as a
+ * working listener rather than a failure Pacemaker would act on.
+ */
+#define BUSY_TEXT "too many connections from your IP"
+
 bool
 greeting_ok(const char *service, const char *line, size_t len)
 {
 	const char *want;
 	size_t wlen;
+
+	if (len >= sizeof(BUSY_TEXT) - 1 &&
+	    memmem(line, len, BUSY_TEXT, sizeof(BUSY_TEXT) - 1) != NULL &&
+	    ((len >= 4 && memcmp(line, "421 ", 4) == 0) ||
+	     (len >= 16 && memcmp(line, "-ERR [SYS/TEMP] ", 16) == 0) ||
+	     (len >= 6 && memcmp(line, "* BYE ", 6) == 0)))
+		return true;
 
 	if (strcmp(service, "smtp") == 0 || strcmp(service, "submission") == 0)
 		want = "220";

@@ -9,6 +9,7 @@ EXTRA_DIST += \
 	tests/proto/test_crash.py \
 	tests/proto/test_daemon.py \
 	tests/proto/test_hapostctl.py \
+	tests/proto/test_hostile.py \
 	tests/proto/test_imap.py \
 	tests/proto/test_imap_view.py \
 	tests/proto/test_pop3.py \

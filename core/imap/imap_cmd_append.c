@@ -56,6 +56,13 @@ imap_cmd_append(struct imap_session *s, struct imap_parser *p)
 	if (imap_parse_literal_data(p, &msg) < 0 || imap_parse_end(p) < 0)
 		goto syntax;
 
+	/* NUL cannot be sent back in an IMAP literal (RFC 3501 section
+	 * 4.3), and SMTP rejects it too. */
+	if (memchr(msg.data, '\0', msg.len) != NULL) {
+		imap_no(s, "[CANNOT] The message contains a NUL octet");
+		free(name);
+		return 0;
+	}
 	if (!imap_mailbox_exists(s, name)) {
 		imap_no(s, "[TRYCREATE] Target mailbox does not exist");
 		free(name);

@@ -526,6 +526,13 @@ run_commands(struct imap_session *s)
 		.literal_max = c->worker->cfg->imap_literal_limit,
 	};
 
+	/* Before login a literal can only carry a user name, a password or
+	 * a SASL response, so an anonymous client cannot make the worker
+	 * hold a message-sized buffer. */
+	if (s->state == IMAP_NOT_AUTHENTICATED &&
+	    lim.literal_max > IMAP_PREAUTH_LITERAL_MAX)
+		lim.literal_max = IMAP_PREAUTH_LITERAL_MAX;
+
 	while (!c->closing && !c->dead && !s->busy && !s->out_paused &&
 	       c->in.len > 0) {
 		size_t used = 0;

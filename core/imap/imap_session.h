@@ -32,6 +32,9 @@ struct imap_session;
  */
 const char *imap_capabilities(const struct imap_session *s);
 
+/* The largest literal accepted before login (octets). */
+#define IMAP_PREAUTH_LITERAL_MAX 8192
+
 enum imap_state {
 	IMAP_NOT_AUTHENTICATED = 1,
 	IMAP_AUTHENTICATED = 2,

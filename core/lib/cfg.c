@@ -120,6 +120,31 @@ cfg_key_name(size_t i)
 	return i < cfg_key_count() ? cfg_keys[i].name : NULL;
 }
 
+/* A host name goes into greetings and headers: LDH labels only. */
+static bool
+hostname_valid(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+
+	if (len == 0 || len > 253 || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+
+		if (ch == '.') {
+			if (label == 0 || name[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)ch) && ch != '-')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return name[len - 1] != '-';
+}
+
 static void
 listen_list_free(struct listen_list *l)
 {
@@ -578,6 +603,12 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 				 "%s: unknown version '%s': use "
 				 "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3",
 				 key, value);
+			return -1;
+		}
+		if (strcmp(key, "hostname") == 0 && !hostname_valid(value)) {
+			snprintf(err, errlen,
+				 "hostname: invalid host name: use letters, "
+				 "digits, '-' and '.', at most 253 characters");
 			return -1;
 		}
 		if (strcmp(key, "smtp_client_tls") == 0 &&

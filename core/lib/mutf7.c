@@ -58,8 +58,10 @@ shift_valid(const char *p, size_t len)
 			high = unit;
 		} else if (unit >= 0xdc00 && unit <= 0xdfff) {
 			return false;
-		} else if (unit >= 0x20 && unit <= 0x7e) {
-			/* Printable ASCII must appear directly. */
+		} else if (unit < 0x20 || (unit >= 0x7f && unit <= 0x9f) ||
+			   (unit >= 0x20 && unit <= 0x7e)) {
+			/* Control characters (NUL among them) never belong
+			 * in a name; printable ASCII must appear directly. */
 			return false;
 		}
 	}

@@ -11,7 +11,7 @@
  * Checks that name[0..len) is valid modified UTF-7. Only printable ASCII
  * may appear, and "&-" stands for '&'. Each other "&...-" shift holds
  * base64 (',' in place of '/') of UTF-16 with paired surrogates, no
- * printable ASCII character, and zero padding bits.
+ * printable ASCII or control character, and zero padding bits.
  */
 bool mutf7_valid(const char *name, size_t len);
 

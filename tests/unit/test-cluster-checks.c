@@ -240,6 +240,14 @@ greeting_ok_table(void **state)
 	    {"imap", "* BYE busy", false},
 	    {"imap", "* OKish", false},
 	    {"ftp", "220 ftp", false},
+	    /* sessions_per_ip reached: saturated, not dead. */
+	    {"smtp", "421 4.7.0 too many connections from your IP\r\n",
+	     true},
+	    {"pop3", "-ERR [SYS/TEMP] too many connections from your IP\r\n",
+	     true},
+	    {"imap", "* BYE too many connections from your IP\r\n", true},
+	    {"imap", "* BYE server shutting down\r\n", false},
+	    {"smtp", "554 too many connections from your IP", false},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
