@@ -330,3 +330,37 @@ def test_imap_malformed_mime_bodystructure(hapost):
     assert balanced(b"".join(lines[:-1]))
     c.close()
     assert_all_serving(hapost)
+
+
+def test_imap_preauth_literal_limited(hapost):
+    # Before login a literal may only hold a user name or a password.
+    c = Raw(hapost.imap_port)
+    c.send("P1 LOGIN {100000}\r\n")
+    reply = c.line()
+    assert reply.startswith(b"P1 NO [TOOBIG]"), reply
+    c.send(b"P2 LOGIN {8}\r\n")
+    assert c.line().startswith(b"+")
+    c.send(b"nobody@x {3}\r\n")
+    assert c.line().startswith(b"+")
+    c.send(b"pw!\r\n")
+    assert c.until_tagged("P2")[-1].startswith(b"P2 NO")
+    c.close()
+    assert_all_serving(hapost)
+
+
+def test_imap_append_with_nul_rejected(hapost):
+    c = imap_login(hapost)
+    message = b"Subject: a\0b\r\n\r\nx\0y\r\n"
+    c.send(b"A APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+    reply = c.until_tagged("A")[-1]
+    assert reply.startswith(b"A NO [CANNOT]"), reply
+    c.close()
+    assert_all_serving(hapost)
+
+
+def test_imap_utf7_name_with_nul_rejected(hapost):
+    c = imap_login(hapost)
+    c.send('U CREATE "&AAA-"\r\n')
+    assert c.until_tagged("U")[-1].startswith(b"U BAD")
+    c.close()
+    assert_all_serving(hapost)
