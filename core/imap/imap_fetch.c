@@ -40,6 +40,12 @@
 #include "xalloc.h"
 
 #define IMAP_FETCH_HIGH (128 * 1024)
+/*
+ * Body sections one FETCH may name. Each message's answer is built whole
+ * in memory, so without a bound one command repeating BODY[] could make
+ * the worker hold hundreds of copies of a large message.
+ */
+#define FETCH_SECTIONS_MAX 64
 
 enum fetch_item {
 	F_UID = 1,
@@ -100,6 +106,16 @@ job_free(struct fetch_job *job)
 	free(job);
 }
 
+/* Returns false (with the parser error set) when no section may follow. */
+static bool
+section_room(struct imap_parser *p, const struct fetch_job *job)
+{
+	if (job->nsec < FETCH_SECTIONS_MAX)
+		return true;
+	p->error = "Too many body sections in one FETCH";
+	return false;
+}
+
 static struct fetch_section *
 add_section(struct fetch_job *job)
 {
@@ -137,6 +153,8 @@ parse_section(struct imap_parser *p, struct fetch_job *job, bool peek)
 		p->error = "Invalid body section: missing ']'";
 		return -1;
 	}
+	if (!section_room(p, job))
+		return -1;
 	sec = add_section(job);
 	sec->spec = imap_parser_strdup(p, start, (size_t)(p->p - 1 - start));
 	buf_puts(&label, "BODY[");
@@ -198,6 +216,8 @@ parse_att(struct imap_parser *p, struct fetch_job *job, bool macros)
 	if (strcasecmp(name, "RFC822") == 0 ||
 	    strcasecmp(name, "RFC822.HEADER") == 0 ||
 	    strcasecmp(name, "RFC822.TEXT") == 0) {
+		if (!section_room(p, job))
+			return -1;
 		sec = add_section(job);
 		sec->spec = name[6] == '\0'   ? ""
 			    : name[7] == 'H' || name[7] == 'h' ? "HEADER"

@@ -364,3 +364,16 @@ def test_imap_utf7_name_with_nul_rejected(hapost):
     assert c.until_tagged("U")[-1].startswith(b"U BAD")
     c.close()
     assert_all_serving(hapost)
+
+
+def test_imap_fetch_too_many_sections(hapost):
+    imap_append(hapost, b"Subject: big\r\n\r\n" + b"x" * 1000 + b"\r\n")
+    c = imap_select(hapost)
+    items = b" ".join([b"BODY.PEEK[]"] * 65)
+    c.send(b"F FETCH 1 (" + items + b")\r\n")
+    reply = c.until_tagged("F")[-1]
+    assert reply.startswith(b"F BAD"), reply
+    c.send(b"G FETCH 1 (" + b" ".join([b"BODY.PEEK[]"] * 64) + b")\r\n")
+    assert c.until_tagged("G")[-1].startswith(b"G OK")
+    c.close()
+    assert_all_serving(hapost)
