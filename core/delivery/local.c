@@ -2,7 +2,7 @@
  * local - delivery of a queued message into a local account's Maildir
  *
  * For one recipient: look the account up in the directory, prepend
- * "Return-Path: <sender>" and "Delivered-To: <address>" to the queued
+ * "Return-Path: <sender>" and "Delivered-To: address" to the queued
  * message and hand both to maildir_deliver().
  *
  * Exactly once: the Maildir file name is derived only from the entry,
@@ -113,7 +113,7 @@ prepare(struct directory *dir, const char *hostname,
 	}
 
 	buf_init(prefix);
-	buf_printf(prefix, "Return-Path: <%s>\r\nDelivered-To: <%s>\r\n",
+	buf_printf(prefix, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
 		   env->sender, r->address);
 	*base = local_maildir_base(env, rcpt, hostname,
 				   prefix->len + env->msg_size);

@@ -84,7 +84,7 @@ def test_delivered_mail_leaves_queue(hapost):
     with open(paths[-1], "rb") as f:
         data = f.read()
     assert data.startswith(b"Return-Path: <" + SENDER.encode() + b">\r\n"
-                           b"Delivered-To: <" + BOB.encode() + b">\r\n")
+                           b"Delivered-To: " + BOB.encode() + b"\r\n")
     assert b"Subject: straight through" in data
     wait_for(lambda: queue_lines(hapost) == [], what="an empty queue")
     assert re.search(r"to=<" + re.escape(BOB) + r"> status=delivered",
@@ -208,7 +208,7 @@ def write_entry(h, qid, arrival, rcpt, body):
 def earlier_copy_name(h, qid, arrival, rcpt, body):
     """The Maildir name local delivery gives recipient 0 of an entry."""
     prefix = (f"Return-Path: <{SENDER}>\r\n"
-              f"Delivered-To: <{rcpt}>\r\n").encode()
+              f"Delivered-To: {rcpt}\r\n").encode()
     return (f"{arrival}.Q{qid}_R0.{h.settings['hostname']},"
             f"S={len(prefix) + len(body)}")
 

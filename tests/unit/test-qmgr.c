@@ -270,7 +270,7 @@ delivery_stores_with_prefix(void **state)
 	struct fixture *fx = *state;
 	const char *rcpts[] = {"bob@example.org"};
 	const char *expected = "Return-Path: <" SENDER ">\r\n"
-			       "Delivered-To: <bob@example.org>\r\n" MESSAGE;
+			       "Delivered-To: bob@example.org\r\n" MESSAGE;
 	struct queue_envelope env;
 	struct buf data = BUF_INIT;
 	char name[NAME_MAX + 1], size_tag[32];
