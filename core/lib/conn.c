@@ -198,7 +198,10 @@ conn_flush(struct conn *c)
 		/* One close_notify, without waiting for the client's. */
 		if (c->ssl != NULL && c->tls == CONN_TLS_ON)
 			SSL_shutdown(c->ssl);
-		shutdown(c->fd, SHUT_WR);
+		/* No shutdown(SHUT_WR) here: the client must not see the
+		 * end of the stream before ops->free has released what the
+		 * session holds (a POP3 maildrop lock), which conn_finish
+		 * does before it closes the socket. */
 		conn_kill(c, NULL);
 		return;
 	}
