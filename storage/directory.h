@@ -111,6 +111,10 @@ int directory_account_add(struct directory *d, const char *address,
 			  const char *password, char *err, size_t errlen);
 int directory_account_del(struct directory *d, const char *address, char *err,
 			  size_t errlen);
+/* Turns an account's imap, pop3 or smtp_auth switch on or off. */
+int directory_account_set(struct directory *d, const char *address,
+			  const char *name, bool on, char *err,
+			  size_t errlen);
 /* Sets a new password hash and drops any cram_md5 and apop option, which
  * would still match the old password. */
 int directory_account_passwd(struct directory *d, const char *address,

@@ -566,6 +566,79 @@ done:
 	return ret;
 }
 
+/* The switch to set in an account line's options. */
+struct account_switch {
+	const char *name; /* "imap", "pop3" or "smtp_auth" */
+	bool on;
+};
+
+/* Rewrites an account line without any NAME= option, then adds NAME=no
+ * when the switch is off (on is the default). */
+static void
+replace_switch(struct buf *out, const char *line, size_t len,
+	       const void *arg)
+{
+	const struct account_switch *sw = arg;
+	const char *first = memchr(line, ':', len);
+	const char *second =
+	    first ? memchr(first + 1, ':', len - (size_t)(first + 1 - line))
+		  : NULL;
+	size_t nlen = strlen(sw->name), start;
+	const char *opts;
+	size_t olen;
+
+	if (second == NULL) {
+		buf_append(out, line, len);
+		buf_putc(out, '\n');
+		return;
+	}
+	buf_append(out, line, (size_t)(second - line) + 1);
+	start = out->len;
+	opts = second + 1;
+	olen = len - (size_t)(opts - line);
+	while (olen > 0) {
+		const char *comma = memchr(opts, ',', olen);
+		size_t one = comma ? (size_t)(comma - opts) : olen;
+		size_t tlen = one;
+		const char *t = dir_trim(opts, &tlen);
+
+		if (tlen > 0 &&
+		    !(tlen > nlen && strncmp(t, sw->name, nlen) == 0 &&
+		      t[nlen] == '=')) {
+			if (out->len > start)
+				buf_putc(out, ',');
+			buf_append(out, t, tlen);
+		}
+		opts += one;
+		olen -= one;
+		if (olen > 0) {
+			opts++;
+			olen--;
+		}
+	}
+	if (!sw->on)
+		buf_printf(out, "%s%s=no", out->len > start ? "," : "",
+			   sw->name);
+	buf_putc(out, '\n');
+}
+
+int
+directory_account_set(struct directory *d, const char *address,
+		      const char *name, bool on, char *err, size_t errlen)
+{
+	struct account_switch sw = {name, on};
+
+	if (strcmp(name, "imap") != 0 && strcmp(name, "pop3") != 0 &&
+	    strcmp(name, "smtp_auth") != 0) {
+		snprintf(err, errlen,
+			 "unknown switch '%s': use imap, pop3 or smtp_auth",
+			 name);
+		return -1;
+	}
+	return edit_account_lines(d, address, replace_switch, &sw, err,
+				  errlen);
+}
+
 /* Appends ", target" to the first line of the alias. */
 struct alias_extend {
 	const char *target;

@@ -270,6 +270,26 @@ run_account_show(struct directory *d, const char *what, char **args, int nargs)
 }
 
 static int
+run_account_set(struct directory *d, const char *what, char **args, int nargs)
+{
+	char err[512], shown[64];
+	bool on;
+
+	if (strcmp(args[2], "on") == 0 || strcmp(args[2], "yes") == 0)
+		on = true;
+	else if (strcmp(args[2], "off") == 0 || strcmp(args[2], "no") == 0)
+		on = false;
+	else
+		return ctl_usage_error(
+		    "%s: expected on or off, not '%s'", what,
+		    ctl_printable(shown, sizeof(shown), args[2]));
+	return edit_result(what,
+			   directory_account_set(d, args[0], args[1], on, err,
+						 sizeof(err)),
+			   err);
+}
+
+static int
 run_alias_add(struct directory *d, const char *what, char **args, int nargs)
 {
 	char err[512];
@@ -311,6 +331,8 @@ static const struct dir_command commands[] = {
      run_account_passwd},
     {"account", "list", "[DOMAIN]", 0, 1, run_account_list},
     {"account", "show", "ADDRESS", 1, 1, run_account_show},
+    {"account", "set", "ADDRESS imap|pop3|smtp_auth on|off", 3, 3,
+     run_account_set},
     {"alias", "add", "ALIAS TARGET", 2, 2, run_alias_add},
     {"alias", "del", "ALIAS [TARGET]", 1, 2, run_alias_del},
     {"alias", "list", "", 0, 0, run_alias_list},

@@ -431,3 +431,45 @@ def test_running_daemon_sees_new_password(hapost):
         pop.quit()
     finally:
         hapost.ctl("account", "del", dave)
+
+
+def test_account_set_switches(ctl):
+    add_example(ctl)
+    ctl.ok("account", "set", "alice@example.test", "imap", "off")
+    ctl.ok("account", "set", "alice@example.test", "smtp_auth", "no")
+    shown = ctl.ok("account", "show", "alice@example.test")
+    assert "imap: no" in shown
+    assert "pop3: yes" in shown
+    assert "smtp_auth: no" in shown
+    line = ctl.table("accounts").splitlines()[0]
+    assert line.split(":")[2] == "imap=no,smtp_auth=no"
+    ctl.ok("account", "set", "alice@example.test", "imap", "on")
+    line = ctl.table("accounts").splitlines()[0]
+    assert line.split(":")[2] == "smtp_auth=no"
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["alice@example.test", "ftp", "off"], 1, "unknown switch 'ftp'"),
+    (["alice@example.test", "imap", "maybe"], 2, "expected on or off"),
+    (["nobody@example.test", "imap", "off"], 1, "account not found"),
+])
+def test_account_set_rejects_bad_input(ctl, args, code, message):
+    add_example(ctl)
+    res = ctl.run("account", "set", *args)
+    assert res.returncode == code
+    assert message in res.stderr
+
+
+def test_account_set_reaches_running_daemon(hapost):
+    import imaplib
+
+    from conftest import BOB, BOB_PASSWORD
+    hapost.ctl("account", "set", BOB, "imap", "off")
+    m = imaplib.IMAP4(hapost.host, hapost.imap_port)
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login(BOB, BOB_PASSWORD)
+    m.logout()
+    hapost.ctl("account", "set", BOB, "imap", "on")
+    m = imaplib.IMAP4(hapost.host, hapost.imap_port)
+    m.login(BOB, BOB_PASSWORD)
+    m.logout()
