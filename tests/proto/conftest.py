@@ -21,6 +21,7 @@ Run as root, the daemon drops privileges to the system user "hapost",
 which is created if missing; otherwise it runs as the invoking user.
 """
 
+import json
 import os
 import pwd
 import shutil
@@ -234,6 +235,25 @@ class Hapost:
                 time.sleep(0.02)
         if os.path.exists(pid_file):
             os.unlink(pid_file)
+
+    def wait_listener_checks(self, timeout=10):
+        """Waits until the cluster process has checked every listener.
+
+        Its checks are connections from 127.0.0.1, so tests that count
+        sessions per IP wait for the first round to end.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            res = self.ctl("status", "--json", check=False)
+            try:
+                listeners = json.loads(res.stdout).get("listeners", [])
+            except ValueError:
+                listeners = []
+            if listeners and all(item.get("healthy") is True
+                                 for item in listeners):
+                return
+            time.sleep(0.05)
+        raise AssertionError("listener checks did not finish")
 
     def reload(self):
         self.proc.send_signal(signal.SIGHUP)

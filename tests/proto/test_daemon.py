@@ -1,6 +1,5 @@
 """hapostd as a process: startup errors, privileges, signals, limits."""
 
-import json
 import os
 import signal
 import smtplib
@@ -165,24 +164,13 @@ def test_sighup_with_bad_config_keeps_running(hapost_factory):
     assert h.proc.poll() is None
 
 
-def listener_checks_done(h):
-    """True once the cluster process has checked every listener."""
-    res = h.ctl("status", "--json", check=False)
-    try:
-        report = json.loads(res.stdout)
-    except ValueError:
-        return False
-    return all(item.get("healthy") is True
-               for item in report.get("listeners", []))
-
-
 def test_sessions_per_ip_limit(hapost_factory):
     # The cluster process's listener checks (one connection per listener
     # at once) come from 127.0.0.1 too: the limit leaves room for them,
     # the test waits for the first round and the next is an hour away.
     limit = 6
     h = hapost_factory(sessions_per_ip=limit, cluster_probe_interval="1h")
-    assert wait_until(lambda: listener_checks_done(h))
+    h.wait_listener_checks()
     held = []
     try:
         for _ in range(limit):
