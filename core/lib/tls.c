@@ -67,6 +67,28 @@ version_number(const char *name)
 	return TLS1_2_VERSION;
 }
 
+/*
+ * Sets the oldest protocol version of ctx from the value of config key
+ * key. TLS 1.0 and 1.1 need SHA-1, so they also lower the security level
+ * to 0. Returns -1 with the key, value and OpenSSL's reason in err.
+ */
+static int
+set_min_version(SSL_CTX *ctx, const char *key, const char *value, char *err,
+		size_t errlen)
+{
+	int min = version_number(value);
+	char why[512];
+
+	if (min < TLS1_2_VERSION)
+		SSL_CTX_set_security_level(ctx, 0);
+	if (!SSL_CTX_set_min_proto_version(ctx, min)) {
+		tls_error_string(why, sizeof(why));
+		snprintf(err, errlen, "%s %s: %s", key, value, why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Returns true when host (the SNI name) matches pattern. */
 static bool
 host_matches(const char *pattern, const char *host)
@@ -109,7 +131,6 @@ ctx_new(const struct cfg *cfg, const char *cert_file, const char *key_file,
 	char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	int min = version_number(cfg->tls_min_version);
 	char why[512];
 
 	ERR_clear_error();
@@ -118,14 +139,9 @@ ctx_new(const struct cfg *cfg, const char *cert_file, const char *key_file,
 		snprintf(err, errlen, "SSL_CTX_new failed: %s", why);
 		return NULL;
 	}
-	if (min < TLS1_2_VERSION)
-		SSL_CTX_set_security_level(ctx, 0);
-	if (!SSL_CTX_set_min_proto_version(ctx, min)) {
-		tls_error_string(why, sizeof(why));
-		snprintf(err, errlen, "tls_min_version %s: %s",
-			 cfg->tls_min_version, why);
+	if (set_min_version(ctx, "tls_min_version", cfg->tls_min_version, err,
+			    errlen) < 0)
 		goto fail;
-	}
 	if (!SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers)) {
 		tls_error_string(why, sizeof(why));
 		snprintf(err, errlen, "tls_ciphers '%s': %s", cfg->tls_ciphers,
@@ -232,7 +248,6 @@ SSL_CTX *
 tls_client_ctx_new(const struct cfg *cfg, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
-	int min = version_number(cfg->smtp_client_tls_min_version);
 	char why[512];
 
 	ERR_clear_error();
@@ -242,12 +257,9 @@ tls_client_ctx_new(const struct cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "SSL_CTX_new failed: %s", why);
 		return NULL;
 	}
-	if (min < TLS1_2_VERSION)
-		SSL_CTX_set_security_level(ctx, 0);
-	if (!SSL_CTX_set_min_proto_version(ctx, min)) {
-		tls_error_string(why, sizeof(why));
-		snprintf(err, errlen, "smtp_client_tls_min_version %s: %s",
-			 cfg->smtp_client_tls_min_version, why);
+	if (set_min_version(ctx, "smtp_client_tls_min_version",
+			    cfg->smtp_client_tls_min_version, err,
+			    errlen) < 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
