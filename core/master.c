@@ -17,10 +17,11 @@
  * rebound as needed and new workers started, and the old workers retire:
  * they stop accepting and exit when their last session ends. New workers read
  * the TLS certificates again; a certificate or key that does not load
- * fails the start or the reload. The queue manager is
- * restarted only after the old one has exited, so two never deliver at
- * once; the cluster process too, so it rebinds the control socket and
- * checks the new listeners. data_dir, run_dir and user need a restart to change.
+ * fails the start or the reload. The queue manager is restarted only
+ * after the old one has exited, so two never deliver at once. The cluster
+ * process is restarted the same way, so the new one rebinds the control
+ * socket and checks the new listeners. data_dir, run_dir and user need a
+ * restart to change.
  */
 #include "config.h"
 
@@ -86,7 +87,6 @@ static char *pid_path;
 static uid_t run_uid;
 static gid_t run_gid;
 static bool drop_privileges;
-static bool qmgr_wanted = true;
 static struct cluster_shared *cshared;
 static ev_signal sig_term, sig_int, sig_hup;
 /* libev reaps every child in the default loop and reports it here. */
@@ -449,8 +449,7 @@ start_single_if_needed(enum child_kind kind)
 static void
 start_singles_if_needed(void)
 {
-	if (qmgr_wanted)
-		start_single_if_needed(CHILD_QMGR);
+	start_single_if_needed(CHILD_QMGR);
 	start_single_if_needed(CHILD_CLUSTER);
 }
 

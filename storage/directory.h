@@ -53,8 +53,9 @@ enum dir_result {
 	DIR_TEMPFAIL = -2,  /* the table could not be read */
 };
 
-/* Opens the file backend under data_dir. Never fails: tables may appear
- * later. */
+/* Opens the file backend under data_dir without reading the tables,
+ * which may appear later. It never returns NULL: running out of memory
+ * exits the process (xalloc.h). */
 struct directory *directory_open_file(const char *data_dir);
 void directory_close(struct directory *d);
 

@@ -13,9 +13,9 @@ with hapostctl:
 
 Fixtures:
     hapost          one daemon shared by the tests of a module
-    hapost_factory  hapost_factory(**config_overrides) starts a daemon of
-                    its own, for tests that need other limits; stopped at
-                    the end of the test
+    hapost_factory  hapost_factory(**config_overrides) starts a daemon
+                    of its own, for tests that need other limits. It is
+                    stopped at the end of the test.
 
 Run as root, the daemon drops privileges to the system user "hapost",
 which is created if missing; otherwise it runs as the invoking user.
@@ -283,7 +283,7 @@ class Hapost:
         return found
 
     def wait_for_messages(self, address, count, timeout=10, folder=None):
-        """Waits until the mailbox holds at least count messages."""
+        """Waits until the mailbox contains at least count messages."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.messages(address, folder)
