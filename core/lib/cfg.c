@@ -99,6 +99,32 @@ static const struct cfg_key cfg_keys[] = {
 	{"queue_retry_min", T_DURATION, F(queue_retry_min), 1, 86400},
 	{"queue_retry_max", T_DURATION, F(queue_retry_max), 1, 7 * 86400},
 	{"queue_lifetime", T_DURATION, F(queue_lifetime), 60, 60 * 86400},
+	{"queue_unreachable_retry_min", T_DURATION,
+	 F(queue_unreachable_retry_min), 1, 86400},
+	{"queue_unreachable_retry_max", T_DURATION,
+	 F(queue_unreachable_retry_max), 1, 7 * 86400},
+	{"delay_warning_time", T_DURATION, F(delay_warning_time), 0,
+	 60 * 86400},
+	{"dns_servers", T_OPTIONAL, F(dns_servers), 0, 0},
+	{"smtp_client_port", T_UINT, F(smtp_client_port), 1, 65535},
+	{"smtp_client_connect_timeout", T_DURATION,
+	 F(smtp_client_connect_timeout), 1, 600},
+	{"smtp_client_timeout", T_DURATION, F(smtp_client_timeout), 1, 3600},
+	{"smtp_client_concurrency", T_UINT, F(smtp_client_concurrency), 1,
+	 1000},
+	{"smtp_client_destination_concurrency", T_UINT,
+	 F(smtp_client_destination_concurrency), 1, 100},
+	{"smtp_client_recipients", T_UINT, F(smtp_client_recipients), 1,
+	 1000},
+	{"gateway_table", T_OPTIONAL, F(gateway_table), 0, 0},
+	{"delivery_window", T_OPTIONAL, F(delivery_window), 0, 0},
+	{"storage_mode", T_STRING, F(storage_mode), 0, 0},
+	{"replication_listen", T_LISTEN, F(replication_listen), 0, 0},
+	{"replication_peer", T_OPTIONAL, F(replication_peer), 0, 0},
+	{"replication_key_file", T_OPTIONAL, F(replication_key_file), 0, 0},
+	{"replication_timeout", T_DURATION, F(replication_timeout), 1, 600},
+	{"replication_require_peer", T_BOOL, F(replication_require_peer), 0,
+	 0},
 	{"node_name", T_STRING, F(node_name), 0, 0},
 	{"cluster_group", T_STRING, F(cluster_group), 0, 0},
 	{"cluster_heartbeat_interval", T_DURATION,
@@ -174,6 +200,13 @@ cfg_free(struct cfg *cfg)
 	free(cfg->smtp_client_tls_ca_file);
 	free(cfg->smtp_client_tls_min_version);
 	free(cfg->site_key_file);
+	free(cfg->dns_servers);
+	free(cfg->gateway_table);
+	free(cfg->delivery_window);
+	free(cfg->storage_mode);
+	free(cfg->replication_peer);
+	free(cfg->replication_key_file);
+	listen_list_free(&cfg->replication_listen);
 	cfg_sni_list_free(&cfg->tls_sni);
 	listen_list_free(&cfg->smtp_listen);
 	listen_list_free(&cfg->submission_listen);
@@ -226,6 +259,18 @@ cfg_defaults(struct cfg *cfg)
 	cfg->queue_retry_min = 300;
 	cfg->queue_retry_max = 4 * 3600;
 	cfg->queue_lifetime = 5 * 86400;
+	cfg->queue_unreachable_retry_min = 900;
+	cfg->queue_unreachable_retry_max = 4 * 3600;
+	cfg->delay_warning_time = 4 * 3600;
+	cfg->smtp_client_port = 25;
+	cfg->smtp_client_connect_timeout = 30;
+	cfg->smtp_client_timeout = 300;
+	cfg->smtp_client_concurrency = 20;
+	cfg->smtp_client_destination_concurrency = 5;
+	cfg->smtp_client_recipients = 50;
+	cfg_set(cfg, "storage_mode", "shared", err, sizeof(err));
+	cfg->replication_timeout = 5;
+	cfg->replication_require_peer = false;
 	cfg_set(cfg, "node_name", "", err, sizeof(err));
 	cfg_set(cfg, "cluster_group", "hapost", err, sizeof(err));
 	cfg->cluster_heartbeat_interval = 1;
@@ -621,6 +666,15 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 				 value);
 			return -1;
 		}
+		if (strcmp(key, "storage_mode") == 0 &&
+		    strcmp(value, "shared") != 0 &&
+		    strcmp(value, "replicated") != 0) {
+			snprintf(err, errlen,
+				 "storage_mode: unknown mode '%s': use shared "
+				 "or replicated",
+				 value);
+			return -1;
+		}
 		if (strcmp(key, "smtp_client_tls_ca_file") == 0 &&
 		    value[0] != '/') {
 			snprintf(err, errlen,
@@ -770,6 +824,46 @@ check_tls(const struct cfg *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Replicated storage needs a listener, the peer and the shared key. */
+static int
+check_replication(const struct cfg *cfg, char *err, size_t errlen)
+{
+	struct listen_addr peer;
+	char reason[200];
+
+	if (cfg->replication_peer != NULL) {
+		if (cfg_parse_addr(cfg->replication_peer, &peer, reason,
+				   sizeof(reason)) < 0) {
+			snprintf(err, errlen, "replication_peer: %s", reason);
+			return -1;
+		}
+		free(peer.text);
+	}
+	if (cfg->replication_key_file != NULL &&
+	    cfg->replication_key_file[0] != '/') {
+		snprintf(err, errlen,
+			 "replication_key_file: '%s' is not an absolute path",
+			 cfg->replication_key_file);
+		return -1;
+	}
+	if (strcmp(cfg->storage_mode, "replicated") != 0)
+		return 0;
+	if (cfg->replication_listen.n != 1) {
+		snprintf(err, errlen,
+			 "storage_mode = replicated needs exactly one "
+			 "replication_listen address");
+		return -1;
+	}
+	if (cfg->replication_peer == NULL ||
+	    cfg->replication_key_file == NULL) {
+		snprintf(err, errlen,
+			 "storage_mode = replicated needs replication_peer "
+			 "and replication_key_file");
+		return -1;
+	}
+	return 0;
+}
+
 int
 cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 {
@@ -833,6 +927,18 @@ cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "%s: queue_retry_min is larger than queue_retry_max",
 			 path);
+		goto out;
+	}
+	if (cfg->queue_unreachable_retry_min >
+	    cfg->queue_unreachable_retry_max) {
+		snprintf(err, errlen,
+			 "%s: queue_unreachable_retry_min is larger than "
+			 "queue_unreachable_retry_max",
+			 path);
+		goto out;
+	}
+	if (check_replication(cfg, reason, sizeof(reason)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, reason);
 		goto out;
 	}
 	if (check_tls(cfg, reason, sizeof(reason)) < 0) {

@@ -93,6 +93,27 @@ struct cfg {
 	unsigned queue_retry_min; /* seconds */
 	unsigned queue_retry_max;
 	unsigned queue_lifetime;
+	/* Retries after no answer at all (connect failure, timeout). */
+	unsigned queue_unreachable_retry_min;
+	unsigned queue_unreachable_retry_max;
+	unsigned delay_warning_time; /* 0: no delay warnings */
+	/* Outbound SMTP: DNS, next hops, limits. */
+	char *dns_servers;   /* NULL: the servers of /etc/resolv.conf */
+	unsigned smtp_client_port;
+	unsigned smtp_client_connect_timeout;
+	unsigned smtp_client_timeout;
+	unsigned smtp_client_concurrency;
+	unsigned smtp_client_destination_concurrency;
+	unsigned smtp_client_recipients; /* per transaction */
+	char *gateway_table;		 /* NULL: no gateway routes */
+	char *delivery_window;		 /* NULL: deliver at any time */
+	/* Storage: "shared" or "replicated", and the replication link. */
+	char *storage_mode;
+	struct listen_list replication_listen;
+	char *replication_peer; /* "address:port" of the peer's listener */
+	char *replication_key_file;
+	unsigned replication_timeout;
+	bool replication_require_peer;
 	char *node_name;     /* this node in heartbeats and status */
 	char *cluster_group; /* the Corosync CPG group of the pair */
 	unsigned cluster_heartbeat_interval; /* seconds */

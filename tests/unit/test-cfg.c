@@ -259,6 +259,31 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.queue_retry_min, def.queue_retry_min);
 	assert_int_equal(file.queue_retry_max, def.queue_retry_max);
 	assert_int_equal(file.queue_lifetime, def.queue_lifetime);
+	assert_int_equal(file.queue_unreachable_retry_min,
+			 def.queue_unreachable_retry_min);
+	assert_int_equal(file.queue_unreachable_retry_max,
+			 def.queue_unreachable_retry_max);
+	assert_int_equal(file.delay_warning_time, def.delay_warning_time);
+	assert_null(file.dns_servers);
+	assert_int_equal(file.smtp_client_port, def.smtp_client_port);
+	assert_int_equal(file.smtp_client_connect_timeout,
+			 def.smtp_client_connect_timeout);
+	assert_int_equal(file.smtp_client_timeout, def.smtp_client_timeout);
+	assert_int_equal(file.smtp_client_concurrency,
+			 def.smtp_client_concurrency);
+	assert_int_equal(file.smtp_client_destination_concurrency,
+			 def.smtp_client_destination_concurrency);
+	assert_int_equal(file.smtp_client_recipients,
+			 def.smtp_client_recipients);
+	assert_null(file.gateway_table);
+	assert_null(file.delivery_window);
+	assert_string_equal(file.storage_mode, def.storage_mode);
+	assert_int_equal(file.replication_listen.n, 0);
+	assert_null(file.replication_peer);
+	assert_null(file.replication_key_file);
+	assert_int_equal(file.replication_timeout, def.replication_timeout);
+	assert_int_equal(file.replication_require_peer,
+			 def.replication_require_peer);
 	assert_string_equal(file.node_name, def.node_name);
 	assert_string_equal(file.cluster_group, def.cluster_group);
 	assert_int_equal(file.cluster_heartbeat_interval,

@@ -1,0 +1,145 @@
+/*
+ * repl_wire - the replication stream: frames, change records, applying
+ * them to a data_dir, manifests and librsync deltas
+ *
+ * Frame: a 4-byte big-endian length of what follows (type and body),
+ * a 1-byte type, then the body; at most REPL_FRAME_MAX bytes. The frame
+ * types belong to the links that use them (replicator.c); this module
+ * only cuts and checks frames and encodes the records inside them.
+ *
+ * A change record (struct repl_op) is one of the operations of repl.h.
+ * File content travels in pieces of at most REPL_CHUNK bytes: WRITE
+ * records fill a staging file (by stage number) and COMMIT moves it to
+ * its path with its mode and modification time, so a file of any size
+ * fits in bounded frames. DELTA turns a staging file that holds a
+ * librsync delta against the existing file into the new file.
+ *
+ * Applying (struct repl_apply) happens on the standby: every path is
+ * checked (relative, no "." or ".." or empty components, no NUL, not
+ * excluded) before use, files are written under DATA_DIR/replication/
+ * and renamed into place, and repl_apply_sync() makes everything applied
+ * since the last call durable with one syncfs(2) (fsync per file where
+ * syncfs does not report errors). Excluded from replication (node-local
+ * state and files in the making): "generation", "replication/",
+ * "queue/tmp/", every Maildir "tmp/" under "mail/", and
+ * ".cluster-probe.*".
+ */
+#ifndef HAPOST_REPL_WIRE_H
+#define HAPOST_REPL_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#define REPL_FRAME_MAX ((size_t)8 << 20)
+#define REPL_CHUNK ((size_t)1 << 20)
+#define REPL_PATH_MAX 4096
+
+enum repl_op_type {
+	REPL_OP_WRITE = 1, /* stage, offset, data */
+	REPL_OP_COMMIT,	   /* stage -> path, mode, mtime */
+	REPL_OP_APPEND,	   /* path, data */
+	REPL_OP_RENAME,	   /* path -> path2 */
+	REPL_OP_UNLINK,	   /* path */
+	REPL_OP_MKDIR,	   /* path, mode */
+	REPL_OP_RMTREE,	   /* path */
+	REPL_OP_DELTA,	   /* stage holds a delta for path: patch, commit */
+};
+
+struct repl_op {
+	enum repl_op_type type;
+	uint64_t stage;
+	uint64_t offset;
+	const char *path; /* decoded records point into the frame */
+	const char *path2;
+	uint32_t mode;
+	int64_t mtime_ns;
+	const void *data;
+	size_t len;
+};
+
+/* Appends one frame header for a body of body_len bytes. */
+void repl_frame_begin(struct buf *out, uint8_t type, size_t body_len);
+/*
+ * Cuts the next frame from in[0..len). Returns the bytes it used (its
+ * type and body through the pointers), 0 when more bytes are needed, or
+ * -1 when the frame is invalid (too large, or empty).
+ */
+ssize_t repl_frame_next(const void *in, size_t len, uint8_t *type,
+			const void **body, size_t *body_len);
+
+/* Appends op's record to out. */
+void repl_op_encode(struct buf *out, const struct repl_op *op);
+/*
+ * Decodes the next record of body[*pos..len) into op and advances *pos.
+ * Returns 1, 0 at the end of the body, or -1 with the reason in err.
+ */
+int repl_op_decode(const void *body, size_t len, size_t *pos,
+		   struct repl_op *op, char *err, size_t errlen);
+
+/* True when rel may be replicated (well formed and not excluded). */
+bool repl_path_ok(const char *rel);
+
+struct repl_apply;
+struct repl_apply *repl_apply_new(const char *data_dir, bool use_syncfs);
+/* Applies one record. Returns 0, or -1 with the reason in err. */
+int repl_apply_op(struct repl_apply *a, const struct repl_op *op, char *err,
+		  size_t errlen);
+/* Makes everything applied so far durable. Returns 0 or -1. */
+int repl_apply_sync(struct repl_apply *a, char *err, size_t errlen);
+/* Removes staging files left by an interrupted stream. */
+void repl_apply_reset(struct repl_apply *a);
+void repl_apply_free(struct repl_apply *a);
+
+/*
+ * A manifest lists every replicated file and directory of a data_dir:
+ * path, type, size, mode and modification time (nanoseconds). Files
+ * with the same size and time are taken to be equal, as rsync does by
+ * default; the replication keeps times equal on both sides.
+ */
+struct repl_manifest_entry {
+	char *path;
+	bool dir;
+	uint64_t size;
+	uint32_t mode;
+	int64_t mtime_ns;
+};
+struct repl_manifest {
+	struct repl_manifest_entry *v; /* sorted by path */
+	size_t n;
+};
+int repl_manifest_build(const char *data_dir, struct repl_manifest *m,
+			char *err, size_t errlen);
+/* The encoded form for a frame body, and back. */
+void repl_manifest_encode(const struct repl_manifest *m, struct buf *out);
+int repl_manifest_decode(const void *body, size_t len,
+			 struct repl_manifest *m, char *err, size_t errlen);
+void repl_manifest_free(struct repl_manifest *m);
+
+/* What the active must send so that the standby's manifest matches. */
+enum repl_diff_kind {
+	REPL_DIFF_MISSING, /* send whole */
+	REPL_DIFF_CHANGED, /* send a delta against the standby's copy */
+	REPL_DIFF_EXTRA,   /* remove on the standby */
+	REPL_DIFF_DIR,	   /* create the directory */
+};
+struct repl_diff {
+	enum repl_diff_kind kind;
+	const struct repl_manifest_entry *entry; /* the active's, or the
+						   standby's for EXTRA */
+};
+/* Lists the differences; *out is malloc'd, in an order safe to apply. */
+void repl_manifest_diff(const struct repl_manifest *active,
+			const struct repl_manifest *standby,
+			struct repl_diff **out, size_t *n);
+
+/* librsync: the signature of a file, and a delta of a file against one. */
+int repl_signature(const char *path, struct buf *out, char *err,
+		   size_t errlen);
+int repl_delta(const char *path, const void *sig, size_t siglen,
+	       struct buf *out, char *err, size_t errlen);
+
+#endif
