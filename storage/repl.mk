@@ -3,3 +3,14 @@ libhapost_a_SOURCES += \
 	storage/repl.c storage/repl.h \
 	storage/repl_admin.c storage/repl_admin.h \
 	storage/repl_local.c storage/repl_local.h
+
+# The replication stream: frames and records, applying them on the
+# standby, manifests and librsync deltas.
+libhapost_a_SOURCES += \
+	storage/repl_wire.c storage/repl_wire.h
+
+check_PROGRAMS += tests/unit/test-repl-wire
+TESTS += tests/unit/test-repl-wire
+tests_unit_test_repl_wire_SOURCES = tests/unit/test-repl-wire.c
+tests_unit_test_repl_wire_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_repl_wire_LDADD = $(TEST_LIBS)

@@ -3,9 +3,23 @@
  * them to a data_dir, manifests and librsync deltas
  *
  * Frame: a 4-byte big-endian length of what follows (type and body),
- * a 1-byte type, then the body; at most REPL_FRAME_MAX bytes. The frame
- * types belong to the links that use them (replicator.c); this module
- * only cuts and checks frames and encodes the records inside them.
+ * a 1-byte type, then the body. The length is at least 1 and at most
+ * REPL_FRAME_MAX. The frame types belong to the links that use them
+ * (replicator.c); this module only cuts and checks frames and encodes
+ * the records inside them.
+ *
+ * Record: a 1-byte type, then the fields that type uses, in this order:
+ * stage (u64), offset (u64), path, path2, mode (u32), mtime_ns (i64),
+ * size (u64), data (u32 length, then the bytes). Integers are
+ * big-endian. A path is a u16 length, the bytes and a NUL, so decoded
+ * paths are C strings inside the frame. Fields per type:
+ *   WRITE   stage offset data        COMMIT  stage path mode mtime_ns
+ *   APPEND  path data                RENAME  path path2
+ *   UNLINK  path                     MKDIR   path mode
+ *   RMTREE  path                     DELTA   stage path mode mtime_ns size
+ * The decoder rejects unknown types, truncated fields, paths that are
+ * not repl_path_valid(), modes above 07777, data past the body and
+ * offsets or sizes past INT64_MAX.
  *
  * A change record (struct repl_op) is one of the operations of repl.h.
  * File content travels in pieces of at most REPL_CHUNK bytes: WRITE
@@ -59,10 +73,22 @@ struct repl_op {
 	int64_t mtime_ns;
 	const void *data;
 	size_t len;
+	uint64_t size; /* DELTA: the size of the patched file, checked */
 };
 
-/* Appends one frame header for a body of body_len bytes. */
+#define REPL_FRAME_HEADER 5 /* length and type */
+
+/*
+ * Appends one frame header for a body of body_len bytes; body_len + 1
+ * must not exceed REPL_FRAME_MAX (the process aborts otherwise).
+ */
 void repl_frame_begin(struct buf *out, uint8_t type, size_t body_len);
+/*
+ * Appends a frame header whose length repl_frame_end() fills in once the
+ * body is appended; returns the header's offset in out.
+ */
+size_t repl_frame_start(struct buf *out, uint8_t type);
+void repl_frame_end(struct buf *out, size_t start);
 /*
  * Cuts the next frame from in[0..len). Returns the bytes it used (its
  * type and body through the pointers), 0 when more bytes are needed, or
@@ -73,6 +99,10 @@ ssize_t repl_frame_next(const void *in, size_t len, uint8_t *type,
 
 /* Appends op's record to out. */
 void repl_op_encode(struct buf *out, const struct repl_op *op);
+/* The number of bytes repl_op_encode() appends for op. */
+size_t repl_op_encoded_len(const struct repl_op *op);
+/* The record type's name for messages ("WRITE"), "?" when unknown. */
+const char *repl_op_name(enum repl_op_type type);
 /*
  * Decodes the next record of body[*pos..len) into op and advances *pos.
  * Returns 1, 0 at the end of the body, or -1 with the reason in err.
@@ -82,6 +112,16 @@ int repl_op_decode(const void *body, size_t len, size_t *pos,
 
 /* True when rel may be replicated (well formed and not excluded). */
 bool repl_path_ok(const char *rel);
+/*
+ * True when rel is well formed: relative, at most REPL_PATH_MAX bytes,
+ * no empty, "." or ".." component.
+ */
+bool repl_path_valid(const char *rel);
+/*
+ * True when the well-formed path rel is node-local or in the making and
+ * so never replicated. Everything below an excluded path is excluded.
+ */
+bool repl_path_excluded(const char *rel);
 
 struct repl_apply;
 struct repl_apply *repl_apply_new(const char *data_dir, bool use_syncfs);
