@@ -397,6 +397,8 @@ queue_envelope_free(struct queue_envelope *env)
 		free(env->rcpts[i].address);
 		free(env->rcpts[i].orig);
 		free(env->rcpts[i].last_error);
+		free(env->rcpts[i].dsn);
+		free(env->rcpts[i].relay);
 	}
 	free(env->rcpts);
 	free(env->sender);

@@ -14,8 +14,10 @@
  * queue_writer_commit() returns, and only then may SMTP reply 250.
  * The status log records "delivered", "failed" and "deferred" lines, each
  * durable (fsync'd, or covered by one syncfs(2) for a batch of entries)
- * before the queue manager acts on it. When every recipient is
- * final the entry is removed: messages/ID first, then status/ID.
+ * before the queue manager acts on it, and notices ("reported",
+ * "warned") that say a report about a recipient was queued. When every
+ * recipient is final the entry is removed: messages/ID first, then
+ * status/ID.
  *
  * Queue IDs are 16 upper-case hex digits: arrival time in microseconds
  * (12 digits, wrapping) then 4 random digits, so they sort by arrival.
@@ -45,6 +47,11 @@ struct queue_rcpt {
 	unsigned attempts;
 	time_t next_attempt; /* 0: now */
 	char *last_error;    /* NULL when none */
+	/* From the last result record of a remote attempt, else NULL. */
+	char *dsn;   /* enhanced status code, "4.4.1" */
+	char *relay; /* "mx.example.net[192.0.2.1]:25", or "-" for none */
+	bool reported; /* its failure was reported to the sender */
+	bool warned;   /* a delay warning listed it */
 };
 
 struct queue_envelope {
@@ -133,6 +140,22 @@ void queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
 		     enum queue_rcpt_state state, time_t next_attempt,
 		     const char *error);
 size_t queue_marks_commit(struct queue_marks *m);
+/*
+ * queue_marks_add() with the details of a remote attempt: dsn is the
+ * enhanced status code and relay the host that answered ("-" or NULL for
+ * none). They are stored only with a non-empty error.
+ */
+void queue_marks_add_result(struct queue_marks *m, const char *id,
+			    size_t rcpt, enum queue_rcpt_state state,
+			    time_t next_attempt, const char *error,
+			    const char *dsn, const char *relay);
+/* Notices: records that change no state and count as no attempt. */
+enum queue_notice {
+	QUEUE_NOTICE_REPORTED, /* the failure was reported to the sender */
+	QUEUE_NOTICE_WARNED,   /* a delay warning listed the recipient */
+};
+void queue_marks_add_notice(struct queue_marks *m, const char *id,
+			    size_t rcpt, enum queue_notice notice);
 int queue_marks_result(const struct queue_marks *m, const char *id, char *err,
 		       size_t errlen);
 void queue_marks_free(struct queue_marks *m);

@@ -84,10 +84,9 @@ marks_find(const struct queue_marks *m, const char *id)
 	return NULL;
 }
 
-void
-queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
-		enum queue_rcpt_state state, time_t next_attempt,
-		const char *error)
+/* Returns the entry for id, added when missing. */
+static struct queue_marks_entry *
+marks_entry(struct queue_marks *m, const char *id)
 {
 	struct queue_marks_entry *e = marks_find(m, id);
 
@@ -108,7 +107,32 @@ queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
 				 "invalid queue ID");
 		}
 	}
-	queue_format_status(&e->records, rcpt, state, next_attempt, error);
+	return e;
+}
+
+void
+queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
+		enum queue_rcpt_state state, time_t next_attempt,
+		const char *error)
+{
+	queue_format_status(&marks_entry(m, id)->records, rcpt, state,
+			    next_attempt, error);
+}
+
+void
+queue_marks_add_result(struct queue_marks *m, const char *id, size_t rcpt,
+		       enum queue_rcpt_state state, time_t next_attempt,
+		       const char *error, const char *dsn, const char *relay)
+{
+	queue_format_result(&marks_entry(m, id)->records, rcpt, state,
+			    next_attempt, error, dsn, relay);
+}
+
+void
+queue_marks_add_notice(struct queue_marks *m, const char *id, size_t rcpt,
+		       enum queue_notice notice)
+{
+	queue_format_notice(&marks_entry(m, id)->records, rcpt, notice);
 }
 
 /* Fails e with "CALL(PATH) failed: " and errno's text, closing its file. */

@@ -29,11 +29,17 @@
  *
  * Status records, appended to queue/status/ID, one per line:
  *
- *   INDEX STATE NEXT [ERROR]
+ *   INDEX STATE NEXT [ERROR [DSN RELAY]]
+ *   INDEX NOTICE 0
  *
  * INDEX is the recipient's position (0-based), STATE one of "delivered",
  * "failed" or "deferred", NEXT the time of the next attempt (seconds,
- * 0 for none), ERROR the escaped reason when there is one.
+ * 0 for none), ERROR the escaped reason when there is one. A remote
+ * attempt adds DSN, the enhanced status code ("4.4.1"), and RELAY, the
+ * escaped "host[address]:port" that answered or "-". NOTICE is
+ * "reported" (the recipient's failure was reported to the sender) or
+ * "warned" (a delay warning listed it); a notice changes no state and
+ * counts as no attempt.
  *
  * Limits: a header line may not exceed 1 MiB and the whole header
  * QUEUE_HEADER_MAX; larger input is reported as corrupt.
@@ -488,40 +494,83 @@ state_name(enum queue_rcpt_state state)
 	}
 }
 
+/* Appends " " and the escaped text, with line ends folded into spaces. */
+static void
+put_record_text(struct buf *out, const char *text)
+{
+	struct buf clean = BUF_INIT;
+	const char *p;
+
+	/* A reason is free text: fold line ends into spaces. */
+	for (p = text; *p != '\0'; p++)
+		buf_putc(&clean, (*p == '\r' || *p == '\n') ? ' ' : *p);
+	buf_putc(out, ' ');
+	queue_escape(out, buf_cstr(&clean));
+	buf_free(&clean);
+}
+
 void
-queue_format_status(struct buf *out, size_t rcpt, enum queue_rcpt_state state,
-		    time_t next_attempt, const char *error)
+queue_format_result(struct buf *out, size_t rcpt, enum queue_rcpt_state state,
+		    time_t next_attempt, const char *error, const char *dsn,
+		    const char *relay)
 {
 	buf_printf(out, "%zu %s %" PRIdMAX, rcpt, state_name(state),
 		   (intmax_t)next_attempt);
 	if (error != NULL && error[0] != '\0') {
-		struct buf clean = BUF_INIT;
-		const char *p;
-
-		/* A reason is free text: fold line ends into spaces. */
-		for (p = error; *p != '\0'; p++)
-			buf_putc(&clean, (*p == '\r' || *p == '\n') ? ' ' : *p);
-		buf_putc(out, ' ');
-		queue_escape(out, buf_cstr(&clean));
-		buf_free(&clean);
+		put_record_text(out, error);
+		if ((dsn != NULL && dsn[0] != '\0') ||
+		    (relay != NULL && relay[0] != '\0')) {
+			put_record_text(out,
+					dsn != NULL && dsn[0] != '\0' ? dsn
+								       : "-");
+			put_record_text(out, relay != NULL && relay[0] != '\0'
+						 ? relay
+						 : "-");
+		}
 	}
 	buf_putc(out, '\n');
+}
+
+void
+queue_format_status(struct buf *out, size_t rcpt, enum queue_rcpt_state state,
+		    time_t next_attempt, const char *error)
+{
+	queue_format_result(out, rcpt, state, next_attempt, error, NULL, NULL);
+}
+
+void
+queue_format_notice(struct buf *out, size_t rcpt, enum queue_notice notice)
+{
+	buf_printf(out, "%zu %s 0\n", rcpt,
+		   notice == QUEUE_NOTICE_WARNED ? "warned" : "reported");
+}
+
+/* Decodes an optional field; "-" stands for none. Returns -1 if bad. */
+static int
+unescape_field(const char *s, size_t len, char **out)
+{
+	*out = NULL;
+	if (len == 1 && s[0] == '-')
+		return 0;
+	*out = queue_unescape(s, len);
+	return *out == NULL ? -1 : 0;
 }
 
 /* Parses one complete status line (without its LF) into env. */
 static int
 apply_status_line(struct queue_envelope *env, const char *line, size_t len)
 {
-	const char *fields[4];
-	size_t flen[4];
+	const char *fields[6];
+	size_t flen[6];
 	size_t nfields = 0, i = 0;
 	uint64_t index;
 	enum queue_rcpt_state state;
 	time_t next;
 	struct queue_rcpt *r;
-	char *error = NULL;
+	char *error = NULL, *dsn = NULL, *relay = NULL;
+	int notice = -1;
 
-	while (i < len && nfields < 4) {
+	while (i < len && nfields < 6) {
 		size_t start = i;
 
 		while (i < len && line[i] != ' ')
@@ -536,7 +585,7 @@ apply_status_line(struct queue_envelope *env, const char *line, size_t len)
 		else
 			break;
 	}
-	if (i < len || nfields < 3 || line[len - 1] == ' ')
+	if (i < len || nfields < 3 || nfields == 5 || line[len - 1] == ' ')
 		return -1;
 	if (parse_u64(fields[0], flen[0], &index) < 0 || index >= env->nrcpts)
 		return -1;
@@ -546,22 +595,45 @@ apply_status_line(struct queue_envelope *env, const char *line, size_t len)
 		state = QUEUE_RCPT_FAILED;
 	else if (flen[1] == 8 && memcmp(fields[1], "deferred", 8) == 0)
 		state = QUEUE_RCPT_PENDING;
+	else if (flen[1] == 8 && memcmp(fields[1], "reported", 8) == 0)
+		notice = QUEUE_NOTICE_REPORTED;
+	else if (flen[1] == 6 && memcmp(fields[1], "warned", 6) == 0)
+		notice = QUEUE_NOTICE_WARNED;
 	else
 		return -1;
 	if (parse_time(fields[2], flen[2], &next) < 0)
 		return -1;
-	if (nfields == 4) {
+	r = &env->rcpts[index];
+	if (notice >= 0) {
+		if (nfields != 3)
+			return -1;
+		if (notice == QUEUE_NOTICE_REPORTED)
+			r->reported = true;
+		else
+			r->warned = true;
+		return 0;
+	}
+	if (nfields >= 4) {
 		error = queue_unescape(fields[3], flen[3]);
 		if (error == NULL)
 			return -1;
 	}
+	if (nfields == 6 && (unescape_field(fields[4], flen[4], &dsn) < 0 ||
+			     unescape_field(fields[5], flen[5], &relay) < 0)) {
+		free(error);
+		free(dsn);
+		return -1;
+	}
 
-	r = &env->rcpts[index];
 	r->state = state;
 	r->next_attempt = next;
 	r->attempts++;
 	free(r->last_error);
 	r->last_error = error;
+	free(r->dsn);
+	r->dsn = dsn;
+	free(r->relay);
+	r->relay = relay;
 	return 0;
 }
 

@@ -58,6 +58,17 @@ void queue_format_status(struct buf *out, size_t rcpt,
 			 enum queue_rcpt_state state, time_t next_attempt,
 			 const char *error);
 /*
+ * queue_format_status() with the details of a remote attempt, written
+ * only when error is not empty; dsn and relay may be NULL.
+ */
+void queue_format_result(struct buf *out, size_t rcpt,
+			 enum queue_rcpt_state state, time_t next_attempt,
+			 const char *error, const char *dsn,
+			 const char *relay);
+/* Appends one notice record ("INDEX reported 0" or "INDEX warned 0"). */
+void queue_format_notice(struct buf *out, size_t rcpt,
+			 enum queue_notice notice);
+/*
  * Applies the status records in data[0..len) to env: the last record of
  * each recipient sets its state, next attempt and error, and attempts
  * counts its records. An unterminated last line is a write torn by a
