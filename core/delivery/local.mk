@@ -3,10 +3,27 @@ libhapost_a_SOURCES += \
 	core/delivery/qmgr.c core/delivery/qmgr.h \
 	core/delivery/job.c core/delivery/job.h \
 	core/delivery/batch.c core/delivery/batch.h \
-	core/delivery/local.c core/delivery/local.h
+	core/delivery/local.c core/delivery/local.h \
+	core/delivery/window.c core/delivery/window.h
 
 check_PROGRAMS += tests/unit/test-qmgr
 TESTS += tests/unit/test-qmgr
 tests_unit_test_qmgr_SOURCES = tests/unit/test-qmgr.c
 tests_unit_test_qmgr_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
 tests_unit_test_qmgr_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-window
+TESTS += tests/unit/test-window
+tests_unit_test_window_SOURCES = tests/unit/test-window.c
+tests_unit_test_window_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
+tests_unit_test_window_LDADD = $(TEST_LIBS)
+
+# The window parser's fuzz target, replayed over its corpus by make check
+# (see tests/fuzz/README.md).
+check_PROGRAMS += tests/fuzz/fuzz-window
+tests_fuzz_fuzz_window_SOURCES = tests/fuzz/fuzz-window.c \
+	tests/fuzz/fuzz-driver.c
+tests_fuzz_fuzz_window_LDADD = $(HAPOST_LIBS)
+TESTS += tests/fuzz/run-corpus-window
+dist_noinst_SCRIPTS += tests/fuzz/run-corpus-window
+EXTRA_DIST += tests/fuzz/corpus-window

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "delivery/window.h"
 #include "fsutil.h"
 #include "xalloc.h"
 
@@ -615,6 +616,17 @@ cfg_set(struct cfg *cfg, const char *key, const char *value, char *err,
 	field = (char *)cfg + k->offset;
 	switch (k->type) {
 	case T_OPTIONAL:
+		if (strcmp(key, "delivery_window") == 0) {
+			struct delivery_window *w;
+			size_t prefix_len;
+
+			snprintf(err, errlen, "%s: ", key);
+			prefix_len = strlen(err);
+			if (delivery_window_parse(value, &w, err + prefix_len,
+						  errlen - prefix_len) < 0)
+				return -1;
+			delivery_window_free(w);
+		}
 		free(*(char **)field);
 		*(char **)field = value[0] != '\0' ? xstrdup(value) : NULL;
 		return 0;
