@@ -15,6 +15,13 @@
  * - queue_load rejects a file whose header is corrupt or whose message is
  *   shorter or longer than the header records, with the reason in err.
  *
+ * With storage_mode = replicated every change is committed to the
+ * replicator before it happens locally (repl_write.h): the FILE record
+ * of tmp/ID before the rename to messages/ID, the APPEND record of a
+ * status record before the local append, the UNLINK records before a
+ * removal. A refused commit fails the operation with errno EAGAIN and
+ * leaves nothing changed locally (a new entry's tmp/ID is removed).
+ *
  * Failures return -1 with "queue entry ID: reason" in err and errno from
  * the failing call (ENOENT for an entry that does not exist).
  *
@@ -44,6 +51,7 @@
 #include "queue.h"
 #include "queue_format.h"
 #include "queue_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 #define WRITE_BUFFER_SIZE (64u * 1024)
@@ -114,9 +122,19 @@ int
 queue_init(const char *data_dir, char *err, size_t errlen)
 {
 	static const char *const subdirs[] = {"tmp", "messages", "status"};
+	struct repl_batch *b = NULL;
 	char path[PATH_MAX];
 	size_t i;
 
+	/* queue/tmp/ is node-local: repl_write_add_mkdirs() skips it. */
+	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++)
+		if (queue_path(path, data_dir, subdirs[i], NULL) == 0)
+			repl_write_add_mkdirs(&b, path, 0700);
+	if (b != NULL) {
+		if (repl_write_commit(b, err, errlen) < 0)
+			return -1;
+		repl_done();
+	}
 	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		if (queue_path(path, data_dir, subdirs[i], NULL) < 0 ||
 		    mkdir_p(path, 0700) < 0) {
@@ -272,6 +290,7 @@ queue_writer_finish(struct queue_writer *w, const char **step)
 int
 queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 {
+	char reason[256];
 	const char *step;
 
 	if (queue_writer_finish(w, &step) < 0)
@@ -285,6 +304,12 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 		goto fail;
 	}
 	w->fd = -1;
+	if (queue_writer_replicate(&w, 1, reason, sizeof(reason)) < 0) {
+		queue_entry_error(err, errlen, w->id, "%s", reason);
+		queue_writer_abort(w);
+		errno = EAGAIN;
+		return -1;
+	}
 	step = "rename";
 	if (rename(w->tmp_path, w->final_path) < 0)
 		goto fail;
@@ -298,11 +323,13 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 		unlink(w->final_path);
 		queue_entry_error(err, errlen, w->id, "fsync(%s) failed: %s",
 				  w->messages_dir, strerror(saved));
+		queue_writer_withdraw(&w, 1);
 		buf_free(&w->pending);
 		free(w);
 		errno = saved;
 		return -1;
 	}
+	repl_done();
 	buf_free(&w->pending);
 	free(w);
 	return 0;
@@ -326,6 +353,80 @@ queue_writer_abort(struct queue_writer *w)
 	buf_free(&w->pending);
 	free(w);
 	errno = saved;
+}
+
+int
+queue_writer_replicate(struct queue_writer *const *v, size_t n, char *err,
+		       size_t errlen)
+{
+	struct repl_batch *b = NULL;
+	char reason[256];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *rel;
+
+		if (v[i] == NULL)
+			continue;
+		rel = repl_write_rel(v[i]->final_path);
+		if (rel != NULL)
+			repl_add_file(repl_write_batch(&b), rel,
+				      v[i]->tmp_path);
+	}
+	if (repl_write_commit(b, reason, sizeof(reason)) == 0)
+		return 0;
+	snprintf(err, errlen, "%s", reason);
+	return -1;
+}
+
+void
+queue_writer_withdraw(struct queue_writer *const *v, size_t n)
+{
+	struct repl_batch *b = NULL;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *rel;
+
+		if (v[i] == NULL)
+			continue;
+		rel = repl_write_rel(v[i]->final_path);
+		if (rel != NULL)
+			repl_add_unlink(repl_write_batch(&b), rel);
+	}
+	if (repl_write_commit(b, err, sizeof(err)) < 0)
+		log_warning("queue: withdrawing entries on the peer failed: "
+			    "%s",
+			    err);
+	else if (b != NULL)
+		repl_done();
+}
+
+int
+queue_status_replicate(const char *data_dir, const char *id, const void *data,
+		       size_t len, char *err, size_t errlen)
+{
+	char msg_path[PATH_MAX], path[PATH_MAX], reason[256];
+	struct repl_batch *b = NULL;
+	const char *rel;
+
+	if (!queue_id_valid(id) ||
+	    queue_path(path, data_dir, "status", id) < 0 ||
+	    queue_path(msg_path, data_dir, "messages", id) < 0)
+		return 0; /* queue_status_append() reports it */
+	rel = repl_write_rel(path);
+	if (rel == NULL)
+		return 0;
+	/* A deleted entry must not get a status file back on the peer. */
+	if (access(msg_path, F_OK) < 0)
+		return 0;
+	repl_add_append(repl_write_batch(&b), rel, data, len);
+	if (repl_write_commit(b, reason, sizeof(reason)) == 0)
+		return 0;
+	queue_entry_error(err, errlen, id, "%s", reason);
+	errno = EAGAIN;
+	return -1;
 }
 
 static int
@@ -639,6 +740,11 @@ queue_mark(const char *data_dir, const char *id, size_t rcpt,
 	int fd;
 
 	queue_format_status(&record, rcpt, state, next_attempt, error);
+	if (queue_status_replicate(data_dir, id, record.data, record.len, err,
+				   errlen) < 0) {
+		buf_free(&record);
+		return -1;
+	}
 	fd = queue_status_append(data_dir, id, record.data, record.len,
 				 &created, err, errlen);
 	buf_free(&record);
@@ -663,13 +769,14 @@ queue_mark(const char *data_dir, const char *id, size_t rcpt,
 				  strerror(errno));
 		return -1;
 	}
+	repl_done();
 	return 0;
 }
 
 int
 queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
 {
-	char msg_path[PATH_MAX], status_path[PATH_MAX];
+	char msg_path[PATH_MAX], status_path[PATH_MAX], reason[256];
 	bool missing = false;
 
 	if (!queue_id_valid(id)) {
@@ -682,6 +789,12 @@ queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
 	if (queue_path(msg_path, data_dir, "messages", id) < 0 ||
 	    queue_path(status_path, data_dir, "status", id) < 0) {
 		queue_entry_error(err, errlen, id, "path too long");
+		return -1;
+	}
+	if (queue_remove_replicate(data_dir, &id, 1, reason, sizeof(reason)) <
+	    0) {
+		queue_entry_error(err, errlen, id, "%s", reason);
+		errno = EAGAIN;
 		return -1;
 	}
 	if (unlink(msg_path) < 0) {
@@ -712,11 +825,55 @@ queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
 				  strerror(errno));
 		return -1;
 	}
+	repl_done();
 	if (missing) {
 		queue_entry_error(err, errlen, id, "not found");
 		errno = ENOENT;
 		return -1;
 	}
+	return 0;
+}
+
+int
+queue_remove_replicate(const char *data_dir, const char *const *ids, size_t n,
+		       char *err, size_t errlen)
+{
+	static const char *const subs[] = {"messages", "status"};
+	struct repl_batch *b = NULL;
+	char path[PATH_MAX];
+
+	/* Every messages/ID before any status/ID, as the local removal. */
+	for (size_t s = 0; s < 2; s++) {
+		for (size_t i = 0; i < n; i++) {
+			const char *rel;
+
+			if (ids[i] == NULL ||
+			    queue_path(path, data_dir, subs[s], ids[i]) < 0)
+				continue;
+			rel = repl_write_rel(path);
+			if (rel != NULL)
+				repl_add_unlink(repl_write_batch(&b), rel);
+		}
+	}
+	return repl_write_commit(b, err, errlen);
+}
+
+/* Replicates the removal of a stale file; -1 keeps the file for now. */
+static int
+cleanup_replicate(const char *path)
+{
+	struct repl_batch *b = NULL;
+	const char *rel = repl_write_rel(path);
+	char err[256];
+
+	if (rel == NULL)
+		return 0;
+	repl_add_unlink(repl_write_batch(&b), rel);
+	if (repl_write_commit(b, err, sizeof(err)) < 0) {
+		log_warning("queue cleanup: %s kept: %s", path, err);
+		return -1;
+	}
+	repl_done();
 	return 0;
 }
 
@@ -744,6 +901,8 @@ cleanup_dir(const char *data_dir, const char *sub,
 		if (queue_path(path, data_dir, sub, de->d_name) < 0)
 			continue;
 		if (!stale(data_dir, path, de->d_name))
+			continue;
+		if (cleanup_replicate(path) < 0)
 			continue;
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_warning("queue cleanup: unlink(%s) failed: %m",

@@ -4,7 +4,8 @@ libhapost_a_SOURCES += \
 	storage/queue.c storage/queue.h storage/queue_int.h \
 	storage/queue_batch.c \
 	storage/queue_format.c storage/queue_format.h \
-	storage/maildir_deliver.c
+	storage/maildir_deliver.c \
+	storage/repl_write.c storage/repl_write.h
 
 check_PROGRAMS += tests/unit/test-queue
 TESTS += tests/unit/test-queue

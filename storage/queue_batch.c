@@ -22,6 +22,11 @@
  * for the entry it hit. A record counts only when queue_marks_result()
  * returns 0 for its entry.
  *
+ * Replicated mode: each group goes to the replicator as one batch with
+ * one commit, after the local sync of the new files and before any
+ * rename, append or unlink, so a refused commit fails the whole group
+ * and changes nothing locally.
+ *
  * Limits: syncfs(2) also writes back every other dirty file on that file
  * system, so a data_dir that shares its file system with busy programs
  * makes each sync slower. Before Linux 5.8 syncfs(2) does not report
@@ -43,6 +48,7 @@
 #include "queue.h"
 #include "queue_format.h"
 #include "queue_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 #define REASON_MAX 256
@@ -179,6 +185,47 @@ sync_each(struct queue_marks *m)
 	}
 }
 
+/*
+ * Replicates the records of every entry that will be appended, in one
+ * batch, before anything is appended locally. A failed commit fails all
+ * of those entries.
+ */
+static void
+marks_replicate(struct queue_marks *m)
+{
+	char path[PATH_MAX], msg_path[PATH_MAX], reason[REASON_MAX];
+	struct repl_batch *b = NULL;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		struct queue_marks_entry *e = &m->v[i];
+		const char *rel;
+
+		if (e->failed || e->records.len == 0 ||
+		    !queue_id_valid(e->id) ||
+		    queue_path(path, m->data_dir, "status", e->id) < 0 ||
+		    queue_path(msg_path, m->data_dir, "messages", e->id) < 0)
+			continue;
+		rel = repl_write_rel(path);
+		/* A deleted entry must not get a status file back. */
+		if (rel == NULL || access(msg_path, F_OK) < 0)
+			continue;
+		repl_add_append(repl_write_batch(&b), rel, e->records.data,
+				e->records.len);
+	}
+	if (repl_write_commit(b, reason, sizeof(reason)) == 0)
+		return;
+	for (i = 0; i < m->n; i++) {
+		struct queue_marks_entry *e = &m->v[i];
+
+		if (e->failed || e->records.len == 0)
+			continue;
+		e->failed = true;
+		queue_entry_error(e->reason, sizeof(e->reason), e->id, "%s",
+				  reason);
+	}
+}
+
 size_t
 queue_marks_commit(struct queue_marks *m)
 {
@@ -186,6 +233,7 @@ queue_marks_commit(struct queue_marks *m)
 	size_t i, failed = 0;
 	int first_fd = -1;
 
+	marks_replicate(m);
 	for (i = 0; i < m->n; i++) {
 		struct queue_marks_entry *e = &m->v[i];
 
@@ -229,6 +277,7 @@ queue_marks_commit(struct queue_marks *m)
 		if (e->failed)
 			failed++;
 	}
+	repl_done();
 	return failed;
 }
 
@@ -316,6 +365,32 @@ unlink_all(const char *data_dir, const char *sub, struct queue_removal *v,
 			removal_failed(&v[i], "fsync", path);
 }
 
+/*
+ * Replicates the removal of every entry without an error so far, in one
+ * batch. A failed commit fails them all, with errno EAGAIN.
+ */
+static void
+remove_replicate(const char *data_dir, struct queue_removal *v, size_t n)
+{
+	const char **ids = xcalloc(n ? n : 1, sizeof(*ids));
+	char reason[REASON_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ids[i] = v[i].error == 0 ? v[i].id : NULL;
+	if (queue_remove_replicate(data_dir, ids, n, reason, sizeof(reason)) <
+	    0) {
+		for (i = 0; i < n; i++) {
+			if (ids[i] == NULL)
+				continue;
+			v[i].error = EAGAIN;
+			queue_entry_error(v[i].reason, sizeof(v[i].reason),
+					  v[i].id, "%s", reason);
+		}
+	}
+	free(ids);
+}
+
 void
 queue_remove_many(const char *data_dir, struct queue_removal *v, size_t n)
 {
@@ -332,6 +407,7 @@ queue_remove_many(const char *data_dir, struct queue_removal *v, size_t n)
 				 "invalid queue ID (16 hex digits expected)");
 		}
 	}
+	remove_replicate(data_dir, v, n);
 	unlink_all(data_dir, "messages", v, n, unlinked, gone);
 	/* The status files go second: without messages/ID they are inert. */
 	unlink_all(data_dir, "status", v, n, unlinked, NULL);
@@ -344,6 +420,7 @@ queue_remove_many(const char *data_dir, struct queue_removal *v, size_t n)
 	}
 	free(unlinked);
 	free(gone);
+	repl_done();
 }
 
 /* Fails c with "CALL(PATH) failed: " and errno's text, dropping its file. */
@@ -393,6 +470,33 @@ commit_sync(struct queue_commit *v, size_t n, bool use_syncfs)
 			commit_failed(&v[i], "fsync");
 }
 
+/*
+ * Replicates the entries still live after the sync, in one batch. A
+ * failed commit fails them all (errno EAGAIN) and removes their files.
+ */
+static void
+commit_replicate(struct queue_commit *v, size_t n)
+{
+	struct queue_writer **w = xcalloc(n ? n : 1, sizeof(*w));
+	char reason[REASON_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		w[i] = v[i].writer;
+	if (queue_writer_replicate(w, n, reason, sizeof(reason)) < 0) {
+		for (i = 0; i < n; i++) {
+			if (w[i] == NULL)
+				continue;
+			v[i].error = EAGAIN;
+			queue_entry_error(v[i].reason, sizeof(v[i].reason),
+					  w[i]->id, "%s", reason);
+			queue_writer_abort(w[i]);
+			v[i].writer = NULL;
+		}
+	}
+	free(w);
+}
+
 void
 queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
 {
@@ -409,6 +513,7 @@ queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
 			commit_failed(&v[i], step);
 	}
 	commit_sync(v, n, use_syncfs);
+	commit_replicate(v, n);
 	for (i = 0; i < n; i++) {
 		struct queue_writer *w = v[i].writer;
 		int ret;
@@ -441,12 +546,15 @@ queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
 			if (!renamed[i])
 				continue;
 			unlink(v[i].writer->final_path);
+			queue_writer_withdraw(&v[i].writer, 1);
 			v[i].error = saved;
 			queue_entry_error(v[i].reason, sizeof(v[i].reason),
 					  v[i].writer->id,
 					  "fsync(%s) failed: %s", messages_dir,
 					  strerror(saved));
 		}
+	} else if (messages_dir[0] != '\0') {
+		repl_done();
 	}
 	for (i = 0; i < n; i++) {
 		struct queue_writer *w = v[i].writer;

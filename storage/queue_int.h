@@ -56,4 +56,30 @@ int queue_status_append(const char *data_dir, const char *id, const void *data,
  */
 int queue_writer_finish(struct queue_writer *w, const char **step);
 
+/*
+ * Replicates the new entries of the n writers (NULL ones skipped): each
+ * tmp/ID becomes messages/ID on the peer. Returns 0, or -1 with the
+ * reason in err; nothing may be renamed then.
+ */
+int queue_writer_replicate(struct queue_writer *const *v, size_t n, char *err,
+			   size_t errlen);
+/* Removes on the peer the entries withdrawn after a failed fsync. */
+void queue_writer_withdraw(struct queue_writer *const *v, size_t n);
+/*
+ * Replicates len bytes of status records for entry id before they are
+ * appended locally. Returns 0 (also when there is nothing to replicate:
+ * shared mode, an invalid ID or a deleted entry, which the append then
+ * reports), or -1 with the reason in err and errno EAGAIN.
+ */
+int queue_status_replicate(const char *data_dir, const char *id,
+			   const void *data, size_t len, char *err,
+			   size_t errlen);
+/*
+ * Replicates the removal of n entries (messages/ID of all, then
+ * status/ID of all; NULL ids skipped). Returns 0, or -1 with the reason
+ * in err; nothing may be removed locally then.
+ */
+int queue_remove_replicate(const char *data_dir, const char *const *ids,
+			   size_t n, char *err, size_t errlen);
+
 #endif

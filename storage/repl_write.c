@@ -1,0 +1,178 @@
+/*
+ * repl_write - helpers that let the storage writers replicate a change
+ * before they publish it (see repl_write.h)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "repl_wire.h"
+#include "repl_write.h"
+#include "xalloc.h"
+
+static bool last_refused;
+
+const char *
+repl_write_rel(const char *abs)
+{
+	const char *rel;
+
+	if (!repl_enabled() || abs == NULL)
+		return NULL;
+	rel = repl_rel(abs);
+	if (rel == NULL || !repl_path_ok(rel))
+		return NULL;
+	return rel;
+}
+
+struct repl_batch *
+repl_write_batch(struct repl_batch **b)
+{
+	if (*b == NULL)
+		*b = repl_batch_new();
+	return *b;
+}
+
+int
+repl_write_commit(struct repl_batch *b, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (b == NULL)
+		return 0;
+	if (repl_commit(b, why, sizeof(why)) == 0) {
+		last_refused = false;
+		return 0;
+	}
+	last_refused = true;
+	snprintf(err, errlen, "replication: %s", why);
+	return -1;
+}
+
+bool
+repl_write_refused(void)
+{
+	return last_refused;
+}
+
+void
+repl_write_reset(void)
+{
+	last_refused = false;
+}
+
+int
+repl_write_file_atomic(const char *path, const void *data, size_t len,
+		       mode_t mode, char *err, size_t errlen)
+{
+	struct repl_batch *b = NULL;
+	const char *rel = repl_write_rel(path);
+	char tmp[PATH_MAX];
+	int fd, saved;
+
+	if (rel == NULL) {
+		if (write_file_atomic(path, data, len, mode) == 0)
+			return 0;
+		saved = errno;
+		snprintf(err, errlen, "write(%s) failed: %s", path,
+			 strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	/* The same steps as write_file_atomic(), with the commit between
+	 * the fsync and the rename. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
+			     (long)getpid()) >= sizeof(tmp)) {
+		snprintf(err, errlen, "path too long: %.200s", path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		goto fail_errno;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  mode);
+	if (fd < 0)
+		goto fail_errno;
+	if (write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		goto fail_errno;
+	}
+	if (close(fd) < 0)
+		goto fail_errno;
+	repl_add_file(repl_write_batch(&b), rel, tmp);
+	if (repl_write_commit(b, err, errlen) < 0) {
+		unlink(tmp);
+		errno = EAGAIN;
+		return -1;
+	}
+	if (rename(tmp, path) < 0 || fsync_parent(path) < 0)
+		goto fail_errno;
+	repl_done();
+	return 0;
+fail_errno:
+	saved = errno;
+	snprintf(err, errlen, "write(%s) failed: %s", path, strerror(saved));
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+void
+repl_write_add_mkdirs(struct repl_batch **b, const char *dir, mode_t mode)
+{
+	char path[PATH_MAX];
+	size_t ends[64], n = 0;
+	struct stat st;
+
+	if (repl_write_rel(dir) == NULL ||
+	    (size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path))
+		return;
+	/* Walks up to the first directory that exists, remembering where
+	 * each missing level ends. */
+	for (;;) {
+		char *slash;
+
+		if (stat(path, &st) == 0 || repl_write_rel(path) == NULL ||
+		    n == sizeof(ends) / sizeof(ends[0]))
+			break;
+		ends[n++] = strlen(path);
+		slash = strrchr(path, '/');
+		if (slash == NULL || slash == path)
+			break;
+		*slash = '\0';
+	}
+	/* Top down, so each MKDIR finds its parent. */
+	while (n-- > 0) {
+		snprintf(path, sizeof(path), "%s", dir);
+		path[ends[n]] = '\0';
+		repl_add_mkdir(repl_write_batch(b), repl_write_rel(path), mode);
+	}
+}
+
+void
+repl_write_created_file(const char *path)
+{
+	struct repl_batch *b = NULL;
+	const char *rel = repl_write_rel(path);
+	char err[300];
+
+	if (rel == NULL)
+		return;
+	repl_add_file(repl_write_batch(&b), rel, path);
+	if (repl_write_commit(b, err, sizeof(err)) < 0) {
+		log_warning("cannot replicate the new file %s: %s", path, err);
+		return;
+	}
+	repl_done();
+}
