@@ -16,6 +16,7 @@ tests_unit_test_buf_LDADD = $(TEST_LIBS)
 
 libhapost_a_SOURCES += \
 	core/lib/conn.c core/lib/conn.h core/lib/conn_private.h \
+	core/lib/dns.c core/lib/dns.h \
 	core/lib/ipcount.c core/lib/ipcount.h \
 	core/lib/mutf7.c core/lib/mutf7.h \
 	core/lib/tls.c core/lib/tls.h \
