@@ -18,6 +18,11 @@
  * with cur/, new/ and tmp/ (mode 0700, fsync'd) before the account line
  * is written, so an account never exists without its mailbox. Deleting
  * an account or a domain leaves the mail on disk.
+ *
+ * In replicated mode the new table is committed to the replicator
+ * between the fsync of its temporary file and the rename, and a new
+ * Maildir's directories before they are made; a refused commit fails
+ * the edit with nothing changed.
  */
 #include "config.h"
 
@@ -32,6 +37,7 @@
 
 #include "directory_file.h"
 #include "fsutil.h"
+#include "repl_write.h"
 #include "sasl/sasl.h"
 #include "sasl/site_key.h"
 #include "xalloc.h"
@@ -46,16 +52,29 @@ static int
 lock_tables(struct directory *d, char *err, size_t errlen)
 {
 	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct repl_batch *b = NULL;
 	char *path;
 	int fd;
 
+	repl_write_add_mkdirs(&b, d->table_dir, 0750);
+	if (repl_write_commit(b, err, errlen) < 0)
+		return -1;
 	if (mkdir_p(d->table_dir, 0750) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", d->table_dir,
 			 strerror(errno));
 		return -1;
 	}
 	path = xasprintf("%s/.lock", d->table_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path,
+			  O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			  0600);
+		if (fd >= 0)
+			repl_write_created_file(path);
+		else if (errno == EEXIST)
+			fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path,
 			 strerror(errno));
@@ -108,10 +127,12 @@ edit_write(struct edit *e, enum dir_table_kind kind, struct buf *text,
 	struct dir_table *t = &e->d->tables[kind];
 	mode_t mode = kind == DIR_ACCOUNTS ? 0600 : 0640;
 
-	if (write_file_atomic(t->path, text->data ? text->data : "", text->len,
-			      mode) < 0) {
+	char why[512];
+
+	if (repl_write_file_atomic(t->path, text->data ? text->data : "",
+				   text->len, mode, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", t->path,
-			 strerror(errno));
+			 repl_write_refused() ? why : strerror(errno));
 		return -1;
 	}
 	dir_invalidate(t);
@@ -319,8 +340,18 @@ create_maildir(struct directory *d, const char *address, char *err,
 	int local_len = (int)(domain - 1 - address);
 	char *domain_dir = xasprintf("%s/%s", d->mail_dir, domain);
 	char *root = xasprintf("%s/%.*s", domain_dir, local_len, address);
+	struct repl_batch *b = NULL;
 	int ret = -1;
 
+	/* tmp/ is node-local: repl_write_add_mkdirs() skips it. */
+	for (size_t i = 0; i < 3; i++) {
+		char *sub = xasprintf("%s/%s", root, subdirs[i]);
+
+		repl_write_add_mkdirs(&b, sub, 0700);
+		free(sub);
+	}
+	if (repl_write_commit(b, err, errlen) < 0)
+		goto done;
 	if (mkdir_p(domain_dir, 0700) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", domain_dir,
 			 strerror(errno));
@@ -342,6 +373,7 @@ create_maildir(struct directory *d, const char *address, char *err,
 			 root, strerror(errno));
 		goto done;
 	}
+	repl_done();
 	ret = 0;
 done:
 	free(root);

@@ -20,6 +20,13 @@
  * Subscriptions are ROOT/subscriptions, one name per line, rewritten
  * atomically under ROOT/hapost-subscriptions.lock. Subscribing to a name
  * that does not exist is allowed, as RFC 3501 permits.
+ *
+ * In replicated mode each change is committed to the replicator before
+ * it happens here: a new folder as MKDIR records and its two files,
+ * taken from the scratch copy (the scratch itself is in tmp/, which is
+ * not replicated), a deletion as one RMTREE, a rename as the RENAME
+ * records of every moved folder. A refused commit fails the command with
+ * nothing changed.
  */
 #include "config.h"
 
@@ -37,6 +44,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 static unsigned scratch_counter;
@@ -164,6 +172,42 @@ remove_tree(const char *path)
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * Commits a new folder: target's directories and the files of scratch
+ * that will appear under target once scratch is renamed.
+ *
+ * NOTE: two sessions creating one name at the same moment both commit;
+ * the loser's rename then fails here, but the peer keeps the loser's
+ * uidlist until the folder's next sync rewrites it.
+ */
+static int
+create_replicate(const char *scratch, const char *target, const char *name,
+		 char *err, size_t errlen)
+{
+	static const char *const files[] = {"maildirfolder", UIDLIST_FILE};
+	struct repl_batch *b = NULL;
+	char path[4096], from[4096];
+	struct stat st;
+
+	if (repl_write_rel(target) == NULL)
+		return 0;
+	if (lstat(target, &st) == 0) {
+		maildir_set_err(err, errlen, "mailbox %s already exists", name);
+		return -1;
+	}
+	repl_add_mkdir(repl_write_batch(&b), repl_write_rel(target), 0700);
+	snprintf(path, sizeof(path), "%s/cur", target);
+	repl_add_mkdir(repl_write_batch(&b), repl_write_rel(path), 0700);
+	snprintf(path, sizeof(path), "%s/new", target);
+	repl_add_mkdir(repl_write_batch(&b), repl_write_rel(path), 0700);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", target, files[i]);
+		snprintf(from, sizeof(from), "%s/%s", scratch, files[i]);
+		repl_add_file(repl_write_batch(&b), repl_write_rel(path), from);
+	}
+	return repl_write_commit(b, err, errlen);
+}
+
 int
 maildir_folder_create(const char *root, const char *name, char *err,
 		      size_t errlen)
@@ -188,6 +232,8 @@ maildir_folder_create(const char *root, const char *name, char *err,
 	if (ul.uidvalidity == 0 || uidlist_write(scratch, &ul, err,
 						 errlen) < 0)
 		goto out;
+	if (create_replicate(scratch, target, name, err, errlen) < 0)
+		goto out;
 	if (renameat2(AT_FDCWD, scratch, AT_FDCWD, target,
 		      RENAME_NOREPLACE) < 0) {
 		if (errno == EEXIST || errno == ENOTEMPTY)
@@ -204,6 +250,7 @@ maildir_folder_create(const char *root, const char *name, char *err,
 				strerror(errno));
 		goto out;
 	}
+	repl_done();
 	ret = 0;
 out:
 	if (ret < 0)
@@ -211,6 +258,29 @@ out:
 	free(scratch);
 	free(target);
 	return ret;
+}
+
+/* Commits the removal of folder directory dir. */
+static int
+delete_replicate(const char *dir, const char *name, char *err, size_t errlen)
+{
+	struct repl_batch *b = NULL;
+	const char *rel = repl_write_rel(dir);
+	struct stat st;
+
+	if (rel == NULL)
+		return 0;
+	if (lstat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			maildir_set_err(err, errlen,
+					"mailbox %s does not exist", name);
+		else
+			maildir_set_err(err, errlen, "lstat(%s) failed: %s",
+					dir, strerror(errno));
+		return -1;
+	}
+	repl_add_rmtree(repl_write_batch(&b), rel);
+	return repl_write_commit(b, err, errlen);
 }
 
 int
@@ -228,6 +298,8 @@ maildir_folder_delete(const char *root, const char *name, char *err,
 		return -1;
 	dir = maildir_folder_dir(root, name);
 	scratch = scratch_path(root, "delete");
+	if (delete_replicate(dir, name, err, errlen) < 0)
+		goto out;
 	if (rename(dir, scratch) < 0) {
 		if (errno == ENOENT)
 			maildir_set_err(err, errlen,
@@ -243,6 +315,7 @@ maildir_folder_delete(const char *root, const char *name, char *err,
 				strerror(errno));
 		goto out;
 	}
+	repl_done();
 	remove_tree(scratch);
 	ret = 0;
 out:
@@ -277,6 +350,22 @@ renew_uidvalidity(const char *root, const char *dir)
 	}
 	uidlist_free(&ul);
 	close(fd);
+}
+
+/* Commits the renames of from[i] to to[i], in that order. */
+static int
+renames_replicate(char **from, char **to, size_t n, char *err, size_t errlen)
+{
+	struct repl_batch *b = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *from_rel = repl_write_rel(from[i]);
+		const char *to_rel = repl_write_rel(to[i]);
+
+		if (from_rel != NULL && to_rel != NULL)
+			repl_add_rename(repl_write_batch(&b), from_rel, to_rel);
+	}
+	return repl_write_commit(b, err, errlen);
 }
 
 int
@@ -350,12 +439,22 @@ maildir_folder_rename(const char *root, const char *from, const char *to,
 			goto out;
 		}
 	}
+	if (renames_replicate(src, dst, n, err, errlen) < 0)
+		goto out;
 	for (done = 0; done < n; done++) {
 		if (renameat2(AT_FDCWD, src[done], AT_FDCWD, dst[done],
 			      RENAME_NOREPLACE) < 0) {
+			char why[512];
+
 			maildir_set_err(err, errlen,
 					"rename(%s, %s) failed: %s", src[done],
 					dst[done], strerror(errno));
+			/* The peer did all n renames: undo them there. */
+			if (renames_replicate(dst, src, n, why, sizeof(why)) <
+			    0)
+				log_error("maildir: %s while undoing a folder "
+					  "rename",
+					  why);
 			while (done-- > 0) {
 				if (rename(dst[done], src[done]) < 0)
 					log_error("maildir: rename(%s, %s) "
@@ -372,6 +471,7 @@ maildir_folder_rename(const char *root, const char *from, const char *to,
 				strerror(errno));
 		goto out;
 	}
+	repl_done();
 	for (size_t i = 0; i < n; i++)
 		renew_uidvalidity(root, dst[i]);
 	ret = 0;
@@ -471,12 +571,9 @@ maildir_subscribe(const char *root, const char *name, bool on, char *err,
 	if (found != on) {
 		snprintf(path, sizeof(path), "%s/%s", root,
 			 SUBSCRIPTIONS_FILE);
-		if (write_file_atomic(path, b.data ? b.data : "", b.len,
-				      0600) < 0) {
-			maildir_set_err(err, errlen, "write(%s) failed: %s",
-					path, strerror(errno));
+		if (repl_write_file_atomic(path, b.data ? b.data : "", b.len,
+					   0600, err, errlen) < 0)
 			ret = -1;
-		}
 	}
 	for (i = 0; i < n; i++)
 		free(names[i]);

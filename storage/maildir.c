@@ -12,6 +12,10 @@
  * (no fsync: a crash leaves the file in one of the two, and both are
  * read).
  *
+ * In replicated mode the moves and the rewritten list go to the
+ * replicator as one batch before either happens here, so a refused
+ * commit fails the sync and leaves the folder as it was.
+ *
  * When a file listed in the uidlist is missing, new/ and cur/ are read a
  * second time before its UID is dropped, because readdir may skip a file
  * that another program renames during the scan.
@@ -45,6 +49,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 struct scan_entry {
@@ -326,20 +331,27 @@ sync_match(struct sync_run *run, struct maildir_msg **out, size_t *nout)
 	*nout = n;
 }
 
+/* Formats the names of message m in new/ and in cur/ after the move. */
+static void
+move_names(const struct maildir_msg *m, char name[1024], char to[1040])
+{
+	const char *suffix = maildir_msg_suffix(m);
+
+	snprintf(name, 1024, "%s%s", m->base, suffix);
+	snprintf(to, 1040, "%s%s", name, suffix[0] == '\0' ? ":2," : "");
+}
+
 /* Moves every message still in new/ to cur/ as "BASE:2,FLAGS". */
 static void
 sync_move_new(struct sync_run *run, struct maildir_msg *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct maildir_msg *m = &v[i];
-		const char *suffix = maildir_msg_suffix(m);
 		char name[1024], to[1040];
 
 		if (!m->in_new)
 			continue;
-		snprintf(name, sizeof(name), "%s%s", m->base, suffix);
-		snprintf(to, sizeof(to), "%s%s", name,
-			 suffix[0] == '\0' ? ":2," : "");
+		move_names(m, name, to);
 		if (renameat(run->new_fd, name, run->cur_fd, to) == 0) {
 			maildir_msg_set_name(m, m->base, strlen(m->base),
 					     to + strlen(m->base));
@@ -349,6 +361,57 @@ sync_move_new(struct sync_run *run, struct maildir_msg *v, size_t n)
 				    run->mb->dir, name);
 		}
 	}
+}
+
+/*
+ * Publishes a sync in replicated mode: the moves from new/ to cur/ and
+ * the new uidlist go to the replicator in one batch, and only after its
+ * commit are the files moved and the list renamed into place.
+ */
+static int
+sync_publish_replicated(struct sync_run *run, struct maildir_msg *v, size_t n,
+			char *err, size_t errlen)
+{
+	struct mailbox *mb = run->mb;
+	struct repl_batch *b = NULL;
+	char tmp[4096] = "", list[4096];
+
+	for (size_t i = 0; !mb->readonly && i < n; i++) {
+		char name[1024], to[1040], from_path[4096], to_path[4096];
+		const char *from_rel;
+
+		if (!v[i].in_new)
+			continue;
+		move_names(&v[i], name, to);
+		snprintf(from_path, sizeof(from_path), "%s/new/%s", mb->dir,
+			 name);
+		snprintf(to_path, sizeof(to_path), "%s/cur/%s", mb->dir, to);
+		from_rel = repl_write_rel(from_path);
+		if (from_rel == NULL || repl_write_rel(to_path) == NULL)
+			continue;
+		/* repl_write_rel() points into its argument. */
+		repl_add_rename(repl_write_batch(&b), from_rel,
+				repl_write_rel(to_path));
+	}
+	snprintf(list, sizeof(list), "%s/%s", mb->dir, UIDLIST_FILE);
+	if (run->list_changed) {
+		if (uidlist_stage(mb->dir, &run->ul, tmp, sizeof(tmp), err,
+				  errlen) < 0)
+			goto fail;
+		repl_add_file(repl_write_batch(&b), repl_write_rel(list), tmp);
+	}
+	if (repl_write_commit(b, err, errlen) < 0)
+		goto fail;
+	if (!mb->readonly)
+		sync_move_new(run, v, n);
+	if (tmp[0] != '\0' && repl_write_publish(tmp, list, err, errlen) < 0)
+		return -1;
+	repl_done();
+	return 0;
+fail:
+	if (tmp[0] != '\0')
+		unlink(tmp);
+	return -1;
 }
 
 static void
@@ -545,11 +608,16 @@ mailbox_sync_run(struct mailbox *mb, struct mailbox_changes *ch, char *err,
 		}
 	}
 	sync_match(&run, &v, &n);
-	if (!mb->readonly)
-		sync_move_new(&run, v, n);
-	if (run.list_changed && uidlist_write(mb->dir, &run.ul, err,
-					      errlen) < 0)
-		goto out;
+	if (repl_write_rel(mb->dir) != NULL) {
+		if (sync_publish_replicated(&run, v, n, err, errlen) < 0)
+			goto out;
+	} else {
+		if (!mb->readonly)
+			sync_move_new(&run, v, n);
+		if (run.list_changed &&
+		    uidlist_write(mb->dir, &run.ul, err, errlen) < 0)
+			goto out;
+	}
 	if (mb->uidvalidity != 0 && mb->uidvalidity != run.ul.uidvalidity) {
 		maildir_set_err(err, errlen,
 				"UIDVALIDITY of %s changed from %u to %u; "

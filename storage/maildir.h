@@ -132,6 +132,14 @@ int maildir_deliver_stage(const char *dir, const char *base,
 /* Fsyncs a staged file, for when a syncfs(2) of its file system failed. */
 int maildir_stage_fsync(struct maildir_stage *st, char *err, size_t errlen);
 /*
+ * Commits the staged files of v (NULL entries skipped) to the replicator
+ * in one batch, each as DIR/new/BASE, before they are published; a no-op
+ * in shared mode. Returns 0, or -1 with the reason in err: the caller
+ * then aborts them.
+ */
+int maildir_stage_replicate(struct maildir_stage *const *v, size_t n,
+			    char *err, size_t errlen);
+/*
  * The second half, once the staged file is durable: closes it and renames
  * tmp/BASE to new/BASE without replacing. Returns 1 when renamed, 0 when
  * new/BASE already existed (an earlier attempt; tmp/BASE is removed), -1

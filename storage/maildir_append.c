@@ -9,6 +9,10 @@
  * durable) and falls back to copying the bytes when link(2) fails with
  * EXDEV, EPERM or EMLINK. Keyword letters are translated by name, since
  * each folder numbers its keywords on its own.
+ *
+ * In replicated mode the new files are committed to the replicator (one
+ * batch for a whole COPY) after their fsync and before the renames into
+ * cur/; a refused commit removes them and fails the call.
  */
 #include "config.h"
 
@@ -24,6 +28,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 /* Returns the folder directory of name if it exists as a Maildir. */
@@ -51,11 +56,53 @@ existing_folder_dir(const char *root, const char *name, char *err,
 	return dir;
 }
 
+/*
+ * Creates tmp (O_EXCL), making the folder's tmp/ first when it is
+ * missing: replication does not copy tmp/ folders, so a folder that
+ * reached this node through replication has none.
+ */
+static int
+open_tmp(const char *tmp)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	char *dir;
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	dir = path_dirname(tmp);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		free(dir);
+		errno = ENOENT;
+		return -1;
+	}
+	free(dir);
+	return open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+/* Commits the new files tmps[k] as curs[k] (n of them, NULL skipped)
+ * to the replicator before they are renamed into cur/. */
+static int
+replicate_new(char **tmps, char **curs, size_t n, char *err, size_t errlen)
+{
+	struct repl_batch *b = NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		const char *rel;
+
+		if (tmps[k] == NULL)
+			continue;
+		rel = repl_write_rel(curs[k]);
+		if (rel != NULL)
+			repl_add_file(repl_write_batch(&b), rel, tmps[k]);
+	}
+	return repl_write_commit(b, err, errlen);
+}
+
 static int
 write_tmp(const char *tmp, const void *data, size_t len, time_t date,
 	  char *err, size_t errlen)
 {
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = open_tmp(tmp);
 
 	if (fd < 0) {
 		maildir_set_err(err, errlen, "open(%s) failed: %s", tmp,
@@ -123,7 +170,7 @@ mailbox_append(const char *root, const char *name, const void *data,
 	       size_t errlen)
 {
 	char base[512], tmp[4096], cur[4096], f[48];
-	char *dir, *bases[1];
+	char *dir, *bases[1], *tmps[1], *curs[1];
 	int ret = -1;
 
 	if (!maildir_flags_normalize(flags ? flags : "", f)) {
@@ -139,6 +186,12 @@ mailbox_append(const char *root, const char *name, const void *data,
 	snprintf(cur, sizeof(cur), "%s/cur/%s:2,%s", dir, base, f);
 	if (write_tmp(tmp, data, len, internal_date, err, errlen) < 0)
 		goto out;
+	tmps[0] = tmp;
+	curs[0] = cur;
+	if (replicate_new(tmps, curs, 1, err, errlen) < 0) {
+		unlink(tmp);
+		goto out;
+	}
 	if (rename(tmp, cur) < 0) {
 		maildir_set_err(err, errlen, "rename(%s) failed: %s", tmp,
 				strerror(errno));
@@ -150,6 +203,7 @@ mailbox_append(const char *root, const char *name, const void *data,
 				strerror(errno));
 		goto out;
 	}
+	repl_done();
 	bases[0] = base;
 	ret = uids_of_bases(root, name, bases, 1, uidvalidity, uid, err,
 			    errlen);
@@ -163,7 +217,7 @@ static int
 copy_bytes(int in, const char *tmp, time_t date, char *err, size_t errlen)
 {
 	char chunk[65536];
-	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int out = open_tmp(tmp);
 	ssize_t n;
 
 	if (out < 0) {
@@ -258,20 +312,44 @@ link_one(struct mailbox *mb, size_t i, const char *tmp, char *err,
 	return ret;
 }
 
-/* Removes the files a failed COPY already stored, so the target is left
- * as it was (RFC 3501 requires this of COPY). */
+/*
+ * Removes the files a failed COPY already stored, so the target is left
+ * as it was (RFC 3501 requires this of COPY): tmps[k] when it is still
+ * set, else curs[k]. The peer may hold copies already renamed here, so
+ * their removal is replicated too (best effort: a catch-up repairs a
+ * failure).
+ */
 static void
-undo_copies(const char *dir, char **curs, size_t n)
+undo_copies(const char *dir, char **tmps, char **curs, size_t n)
 {
-	char path[4096];
+	struct repl_batch *b = NULL;
+	char path[4096], err[300];
+	bool renamed = false;
 
 	for (size_t k = 0; k < n; k++) {
-		if (curs[k] != NULL && unlink(curs[k]) < 0 && errno != ENOENT)
-			log_error("maildir: unlink(%s) failed: %m", curs[k]);
+		const char *rel;
+
+		if (tmps[k] != NULL || curs[k] == NULL)
+			continue;
+		renamed = true;
+		rel = repl_write_rel(curs[k]);
+		if (rel != NULL)
+			repl_add_unlink(repl_write_batch(&b), rel);
 	}
+	if (repl_write_commit(b, err, sizeof(err)) < 0)
+		log_error("maildir: %s while undoing a COPY", err);
+	for (size_t k = 0; k < n; k++) {
+		const char *path_k = tmps[k] != NULL ? tmps[k] : curs[k];
+
+		if (path_k != NULL && unlink(path_k) < 0 && errno != ENOENT)
+			log_error("maildir: unlink(%s) failed: %m", path_k);
+	}
+	if (!renamed)
+		return;
 	snprintf(path, sizeof(path), "%s/cur", dir);
 	if (fsync_dir(path) < 0)
 		log_error("maildir: fsync(%s) failed: %m", path);
+	repl_done();
 }
 
 int
@@ -281,15 +359,21 @@ mailbox_copy_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 {
 	struct mailbox dst = {0};
 	char **bases = xcalloc(n + 1, sizeof(*bases));
+	char **tmps = xcalloc(n + 1, sizeof(*tmps));
 	char **curs = xcalloc(n + 1, sizeof(*curs));
 	char path[4096];
-	size_t done;
+	size_t done, k;
 	int ret = -1;
 
 	dst.dir = existing_folder_dir(mb->root, target, err, errlen);
 	if (dst.dir == NULL)
 		goto out;
+	/* A replicated folder may lack tmp/ (see open_tmp()). */
+	snprintf(path, sizeof(path), "%s/tmp", dst.dir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		log_warning("maildir: mkdir(%s) failed: %m", path);
 	mailbox_load_keywords(&dst);
+	/* Every copy goes to tmp/ first, so one commit replicates all. */
 	for (done = 0; done < n; done++) {
 		struct maildir_msg *m;
 		char base[512], tmp[4096], f[48];
@@ -306,16 +390,20 @@ mailbox_copy_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dst.dir, base);
 		if (link_one(mb, idx[done], tmp, err, errlen) < 0)
 			goto fail;
+		tmps[done] = xstrdup(tmp);
 		curs[done] = xasprintf("%s/cur/%s:2,%s", dst.dir, base, f);
-		if (rename(tmp, curs[done]) < 0) {
+		bases[done] = xstrdup(base);
+	}
+	if (replicate_new(tmps, curs, n, err, errlen) < 0)
+		goto fail;
+	for (k = 0; k < n; k++) {
+		if (rename(tmps[k], curs[k]) < 0) {
 			maildir_set_err(err, errlen, "rename(%s) failed: %s",
-					tmp, strerror(errno));
-			unlink(tmp);
-			free(curs[done]);
-			curs[done] = NULL;
+					tmps[k], strerror(errno));
 			goto fail;
 		}
-		bases[done] = xstrdup(base);
+		free(tmps[k]);
+		tmps[k] = NULL;
 	}
 	snprintf(path, sizeof(path), "%s/cur", dst.dir);
 	if (fsync_dir(path) < 0) {
@@ -323,19 +411,22 @@ mailbox_copy_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 				strerror(errno));
 		goto fail;
 	}
+	repl_done();
 	ret = uids_of_bases(mb->root, target, bases, n, uidvalidity, uids, err,
 			    errlen);
 	goto out;
 fail:
-	undo_copies(dst.dir, curs, n);
+	undo_copies(dst.dir, tmps, curs, n);
 out:
-	for (size_t k = 0; k < n; k++) {
+	for (k = 0; k < n; k++) {
 		free(bases[k]);
+		free(tmps[k]);
 		free(curs[k]);
 	}
 	free(bases);
+	free(tmps);
 	free(curs);
-	for (size_t k = 0; k < MAILDIR_MAX_KEYWORDS; k++)
+	for (k = 0; k < MAILDIR_MAX_KEYWORDS; k++)
 		free(dst.keywords[k]);
 	free(dst.dir);
 	return ret;

@@ -25,6 +25,11 @@
  * Missing cur/, new/ and tmp/ directories (and the root) are created with
  * mode 0700 and their parent directory fsync'd.
  *
+ * In storage_mode = replicated a staged file is committed to the
+ * replicator (tmp/BASE sent as new/BASE, maildir_stage_replicate())
+ * after its fsync and before the rename, so the peer holds every copy
+ * before it becomes visible here.
+ *
  * Limits: a copy the user has already expunged is not found, so a retry
  * after a crash between the rename and the caller's record delivers it
  * again.
@@ -43,6 +48,7 @@
 
 #include "fsutil.h"
 #include "maildir.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 #define COPY_BUFFER_SIZE (64u * 1024)
@@ -311,6 +317,24 @@ maildir_stage_fsync(struct maildir_stage *st, char *err, size_t errlen)
 }
 
 int
+maildir_stage_replicate(struct maildir_stage *const *v, size_t n, char *err,
+			size_t errlen)
+{
+	struct repl_batch *b = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rel;
+
+		if (v[i] == NULL || v[i]->tmp_path == NULL)
+			continue;
+		rel = repl_write_rel(v[i]->new_path);
+		if (rel != NULL)
+			repl_add_file(repl_write_batch(&b), rel, v[i]->tmp_path);
+	}
+	return repl_write_commit(b, err, errlen);
+}
+
+int
 maildir_deliver_publish(struct maildir_stage *st, char *err, size_t errlen)
 {
 	int ret = close(st->fd);
@@ -355,7 +379,7 @@ maildir_deliver(const char *dir, const char *base, const void *prefix,
 		size_t prefix_len, int fd, off_t offset, size_t len,
 		bool check_existing, char *err, size_t errlen)
 {
-	struct maildir_stage st;
+	struct maildir_stage st, *stp;
 	int ret;
 
 	ret = maildir_deliver_stage(dir, base, prefix, prefix_len, fd, offset,
@@ -363,6 +387,11 @@ maildir_deliver(const char *dir, const char *base, const void *prefix,
 	if (ret <= 0)
 		return ret;
 	if (maildir_stage_fsync(&st, err, errlen) < 0) {
+		maildir_stage_abort(&st);
+		return -1;
+	}
+	stp = &st;
+	if (maildir_stage_replicate(&stp, 1, err, errlen) < 0) {
 		maildir_stage_abort(&st);
 		return -1;
 	}
@@ -375,6 +404,8 @@ maildir_deliver(const char *dir, const char *base, const void *prefix,
 		snprintf(err, errlen, "fsync(%s) failed: %s", st.new_dir,
 			 strerror(errno));
 		ret = -1;
+	} else if (ret >= 0) {
+		repl_done();
 	}
 	maildir_stage_free(&st);
 	return ret;

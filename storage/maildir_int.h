@@ -76,9 +76,14 @@ struct uidlist {
  */
 int uidlist_read(const char *dir, struct uidlist *ul, char *err,
 		 size_t errlen);
-/* Rewrites DIR/hapost-uidlist atomically and durably. */
+/* Rewrites DIR/hapost-uidlist atomically and durably (replicated first
+ * in replicated mode). */
 int uidlist_write(const char *dir, const struct uidlist *ul, char *err,
 		  size_t errlen);
+/* Writes the list to a temporary file beside DIR/hapost-uidlist and
+ * fsyncs it; its name goes to tmp. repl_write_publish() renames it. */
+int uidlist_stage(const char *dir, const struct uidlist *ul, char *tmp,
+		  size_t tmplen, char *err, size_t errlen);
 void uidlist_add(struct uidlist *ul, uint32_t uid, const char *base,
 		 size_t baselen, time_t mtime);
 void uidlist_free(struct uidlist *ul);

@@ -7,6 +7,8 @@
  * matched case-insensitively and must be IMAP atoms (RFC 3501 flag-keyword)
  * of at most 100 bytes. The file is rewritten atomically under the
  * folder's uidlist lock, so two sessions never give one letter two names.
+ * In replicated mode the new file is committed to the replicator before
+ * the rename; a refused commit leaves the keyword unassigned.
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 #define KEYWORD_MAX_LEN 100
@@ -86,7 +89,7 @@ static int
 keywords_write(const struct mailbox *mb)
 {
 	struct buf b = BUF_INIT;
-	char path[4096];
+	char path[4096], err[4400];
 	int ret;
 
 	for (size_t i = 0; i < MAILDIR_MAX_KEYWORDS; i++) {
@@ -95,9 +98,10 @@ keywords_write(const struct mailbox *mb)
 				   mb->keywords[i]);
 	}
 	snprintf(path, sizeof(path), "%s/%s", mb->dir, KEYWORDS_FILE);
-	ret = write_file_atomic(path, b.data ? b.data : "", b.len, 0600);
+	ret = repl_write_file_atomic(path, b.data ? b.data : "", b.len, 0600,
+				     err, sizeof(err));
 	if (ret < 0)
-		log_error("maildir: write(%s) failed: %m", path);
+		log_error("maildir: %s", err);
 	buf_free(&b);
 	return ret;
 }

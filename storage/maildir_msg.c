@@ -10,6 +10,11 @@
  * message whose file is gone has been expunged elsewhere and is skipped.
  * A record that changes is first copied out of an array shared with
  * other mailboxes (maildir_snap_own), so they keep their own view.
+ *
+ * In replicated mode the renames of a flag change and the unlinks of an
+ * expunge are committed to the replicator, under the lock and as one
+ * batch per call, before any of them happens here; a refused commit
+ * fails the call with nothing changed.
  */
 #include "config.h"
 
@@ -24,6 +29,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 /* Finds message i's file again by BASE and updates its name and flags
@@ -125,6 +131,77 @@ fsync_sub(struct mailbox *mb, const char *sub, char *err, size_t errlen)
 	return 0;
 }
 
+/* Formats the rename that gives message i flags f. Returns false when
+ * the file already has that name. */
+static bool
+flag_rename_paths(const struct mailbox *mb, size_t i, const char *f,
+		  char from[4096], char to[4096])
+{
+	const struct maildir_msg *m = &mb->msgs[i];
+	const char *suffix = maildir_msg_suffix(m);
+
+	if (!m->in_new && strcmp(m->flags, f) == 0 &&
+	    strncmp(suffix, ":2,", 3) == 0)
+		return false;
+	snprintf(from, 4096, "%s/%s/%s%s", mb->dir, m->in_new ? "new" : "cur",
+		 m->base, suffix);
+	snprintf(to, 4096, "%s/cur/%s:2,%s", mb->dir, m->base, f);
+	return true;
+}
+
+/* Formats the path of message i's file. */
+static void
+msg_file_path(const struct mailbox *mb, size_t i, char path[4096])
+{
+	const struct maildir_msg *m = &mb->msgs[i];
+
+	snprintf(path, 4096, "%s/%s/%s%s", mb->dir, m->in_new ? "new" : "cur",
+		 m->base, maildir_msg_suffix(m));
+}
+
+/*
+ * Finds message i's file (looking it up again by BASE once when it moved)
+ * so the records sent to the peer name the file the local change will
+ * touch. Returns false when the file is gone.
+ */
+static bool
+msg_locate(struct mailbox *mb, size_t i)
+{
+	char path[4096];
+
+	msg_file_path(mb, i, path);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return true;
+	return msg_relocate(mb, i) == 0;
+}
+
+/*
+ * Commits the renames of a flag change to the replicator before they
+ * happen (the caller holds the folder lock). Returns 0, or -1 with the
+ * reason in err.
+ */
+static int
+flags_replicate(struct mailbox *mb, const size_t *idx,
+		const char *const *flags, size_t n, char *err, size_t errlen)
+{
+	struct repl_batch *b = NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		char f[48], from[4096], to[4096];
+		const char *from_rel, *to_rel;
+
+		maildir_flags_normalize(flags[k], f);
+		if (!msg_locate(mb, idx[k]) ||
+		    !flag_rename_paths(mb, idx[k], f, from, to))
+			continue;
+		from_rel = repl_write_rel(from);
+		to_rel = repl_write_rel(to);
+		if (from_rel != NULL && to_rel != NULL)
+			repl_add_rename(repl_write_batch(&b), from_rel, to_rel);
+	}
+	return repl_write_commit(b, err, errlen);
+}
+
 /* Renames message i to carry flags f. Sets *left_new when the file moved
  * out of new/. Returns 0, or -1 on an error other than a vanished file. */
 static int
@@ -133,17 +210,11 @@ rename_flags(struct mailbox *mb, size_t i, const char *f, bool *left_new,
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct maildir_msg *m = &mb->msgs[i];
-		const char *suffix = maildir_msg_suffix(m);
 		bool was_new = m->in_new;
 		char from[4096], to[4096], tail[64];
 
-		if (!was_new && strcmp(m->flags, f) == 0 &&
-		    strncmp(suffix, ":2,", 3) == 0)
+		if (!flag_rename_paths(mb, i, f, from, to))
 			return 0;
-		snprintf(from, sizeof(from), "%s/%s/%s%s", mb->dir,
-			 was_new ? "new" : "cur", m->base, suffix);
-		snprintf(to, sizeof(to), "%s/cur/%s:2,%s", mb->dir, m->base,
-			 f);
 		if (rename(from, to) == 0) {
 			snprintf(tail, sizeof(tail), ":2,%s", f);
 			maildir_snap_own(mb);
@@ -199,6 +270,11 @@ mailbox_set_flags_many(struct mailbox *mb, const size_t *idx,
 	lock_fd = lock_folder(mb, err, errlen);
 	if (lock_fd < 0)
 		return -1;
+	if (repl_write_rel(mb->dir) != NULL &&
+	    flags_replicate(mb, idx, flags, n, err, errlen) < 0) {
+		close(lock_fd);
+		return -1;
+	}
 	for (size_t k = 0; k < n && ret == 0; k++) {
 		char f[48];
 
@@ -209,6 +285,7 @@ mailbox_set_flags_many(struct mailbox *mb, const size_t *idx,
 		ret = -1;
 	if (left_new && fsync_sub(mb, "new", err, errlen) < 0)
 		ret = -1;
+	repl_done();
 	close(lock_fd);
 	return ret;
 }
@@ -218,6 +295,28 @@ mailbox_set_flags(struct mailbox *mb, size_t i, const char *flags,
 		  char *err, size_t errlen)
 {
 	return mailbox_set_flags_many(mb, &i, &flags, 1, err, errlen);
+}
+
+/* Commits the unlinks of an expunge to the replicator before they
+ * happen (the caller holds the folder lock). */
+static int
+expunge_replicate(struct mailbox *mb, const size_t *idx, size_t n, char *err,
+		  size_t errlen)
+{
+	struct repl_batch *b = NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		char path[4096];
+		const char *rel;
+
+		if (idx[k] >= mb->count || !msg_locate(mb, idx[k]))
+			continue;
+		msg_file_path(mb, idx[k], path);
+		rel = repl_write_rel(path);
+		if (rel != NULL)
+			repl_add_unlink(repl_write_batch(&b), rel);
+	}
+	return repl_write_commit(b, err, errlen);
 }
 
 int
@@ -235,6 +334,11 @@ mailbox_expunge_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 	lock_fd = lock_folder(mb, err, errlen);
 	if (lock_fd < 0)
 		return -1;
+	if (repl_write_rel(mb->dir) != NULL &&
+	    expunge_replicate(mb, idx, n, err, errlen) < 0) {
+		close(lock_fd);
+		return -1;
+	}
 	for (size_t k = 0; k < n; k++) {
 		size_t i = idx[k];
 
@@ -267,6 +371,7 @@ mailbox_expunge_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 		ret = -1;
 	if (touched_new && fsync_sub(mb, "new", err, errlen) < 0)
 		ret = -1;
+	repl_done();
 	close(lock_fd);
 	return ret;
 }

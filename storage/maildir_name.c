@@ -30,6 +30,7 @@
 
 #include "fsutil.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "mutf7.h"
 #include "xalloc.h"
 
@@ -282,9 +283,23 @@ int
 maildir_create(const char *dir, bool is_folder, char *err, size_t errlen)
 {
 	static const char *const subdirs[] = {"cur", "new", "tmp"};
+	struct repl_batch *b = NULL;
 	char path[4096];
+	const char *rel;
 	size_t i;
 
+	/* Replicated first; tmp/ stays local (repl_write_rel() skips it). */
+	repl_write_add_mkdirs(&b, dir, 0700);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, subdirs[i]);
+		repl_write_add_mkdirs(&b, path, 0700);
+	}
+	snprintf(path, sizeof(path), "%s/maildirfolder", dir);
+	rel = repl_write_rel(path);
+	if (is_folder && rel != NULL && access(path, F_OK) < 0)
+		repl_add_data(repl_write_batch(&b), rel, "", 0, 0600);
+	if (repl_write_commit(b, err, errlen) < 0)
+		return -1;
 	if (mkdir_p(dir, 0700) < 0) {
 		maildir_set_err(err, errlen, "mkdir(%s) failed: %s", dir,
 				strerror(errno));
@@ -315,5 +330,6 @@ maildir_create(const char *dir, bool is_folder, char *err, size_t errlen)
 				strerror(errno));
 		return -1;
 	}
+	repl_done();
 	return 0;
 }

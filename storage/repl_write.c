@@ -71,13 +71,69 @@ repl_write_reset(void)
 }
 
 int
+repl_write_stage(const char *path, const void *data, size_t len, mode_t mode,
+		 char *tmp, size_t tmplen, char *err, size_t errlen)
+{
+	int fd, saved;
+
+	if ((size_t)snprintf(tmp, tmplen, "%s.tmp.%ld", path,
+			     (long)getpid()) >= tmplen) {
+		snprintf(err, errlen, "path too long: %.200s", path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* As in write_file_atomic(): a leftover of this PID is ours, and
+	 * O_EXCL with O_NOFOLLOW keeps a planted symlink out. */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		goto fail;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  mode);
+	if (fd < 0)
+		goto fail;
+	if (write_full(fd, data, len) < 0 || fsync(fd) < 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	return 0;
+fail:
+	saved = errno;
+	snprintf(err, errlen, "write(%s) failed: %s", tmp, strerror(saved));
+	errno = saved;
+	return -1;
+}
+
+int
+repl_write_publish(const char *tmp, const char *path, char *err,
+		   size_t errlen)
+{
+	int saved;
+
+	if (rename(tmp, path) == 0 && fsync_parent(path) == 0)
+		return 0;
+	saved = errno;
+	snprintf(err, errlen, "write(%s) failed: %s", path, strerror(saved));
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+int
 repl_write_file_atomic(const char *path, const void *data, size_t len,
 		       mode_t mode, char *err, size_t errlen)
 {
 	struct repl_batch *b = NULL;
 	const char *rel = repl_write_rel(path);
 	char tmp[PATH_MAX];
-	int fd, saved;
+	int saved;
 
 	if (rel == NULL) {
 		if (write_file_atomic(path, data, len, mode) == 0)
@@ -88,44 +144,19 @@ repl_write_file_atomic(const char *path, const void *data, size_t len,
 		errno = saved;
 		return -1;
 	}
-	/* The same steps as write_file_atomic(), with the commit between
-	 * the fsync and the rename. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path,
-			     (long)getpid()) >= sizeof(tmp)) {
-		snprintf(err, errlen, "path too long: %.200s", path);
-		errno = ENAMETOOLONG;
+	if (repl_write_stage(path, data, len, mode, tmp, sizeof(tmp), err,
+			     errlen) < 0)
 		return -1;
-	}
-	if (unlink(tmp) < 0 && errno != ENOENT)
-		goto fail_errno;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  mode);
-	if (fd < 0)
-		goto fail_errno;
-	if (write_full(fd, data, len) < 0 || fsync(fd) < 0) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		goto fail_errno;
-	}
-	if (close(fd) < 0)
-		goto fail_errno;
 	repl_add_file(repl_write_batch(&b), rel, tmp);
 	if (repl_write_commit(b, err, errlen) < 0) {
 		unlink(tmp);
 		errno = EAGAIN;
 		return -1;
 	}
-	if (rename(tmp, path) < 0 || fsync_parent(path) < 0)
-		goto fail_errno;
+	if (repl_write_publish(tmp, path, err, errlen) < 0)
+		return -1;
 	repl_done();
 	return 0;
-fail_errno:
-	saved = errno;
-	snprintf(err, errlen, "write(%s) failed: %s", path, strerror(saved));
-	unlink(tmp);
-	errno = saved;
-	return -1;
 }
 
 void

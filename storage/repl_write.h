@@ -51,6 +51,20 @@ bool repl_write_refused(void);
 /* Forgets an earlier failure, before an operation that may commit. */
 void repl_write_reset(void);
 /*
+ * The first half of repl_write_file_atomic(): writes data to
+ * PATH.tmp.PID (its name into tmp) and fsyncs it. Returns 0, or -1 with
+ * errno set and the reason in err (nothing left behind).
+ */
+int repl_write_stage(const char *path, const void *data, size_t len,
+		     mode_t mode, char *tmp, size_t tmplen, char *err,
+		     size_t errlen);
+/*
+ * The second half: renames tmp over path and fsyncs the directory.
+ * Returns 0, or -1 with errno set and the reason in err (tmp removed).
+ */
+int repl_write_publish(const char *tmp, const char *path, char *err,
+		       size_t errlen);
+/*
  * Replaces path with data as write_file_atomic() does, replicating the
  * new content before the rename. Returns 0, or -1 with errno set and the
  * reason in err.

@@ -14,9 +14,14 @@
  * process, so two sessions of one worker process exclude each other.
  * They are released when the fd is closed.
  *
+ * In replicated mode a new lock file is sent to the peer once, when
+ * this call creates it, so both nodes' folders hold the same files.
+ *
  * ROOT/hapost-uidvalidity records the last UIDVALIDITY handed out under
  * this root so a deleted and re-created (or renamed) folder never gets a
- * value it had before, even within the same second.
+ * value it had before, even within the same second. In replicated mode
+ * the file is committed to the replicator before a new value is
+ * returned.
  */
 #include "config.h"
 
@@ -31,6 +36,7 @@
 #include "buf.h"
 #include "fsutil.h"
 #include "maildir_int.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 int
@@ -42,9 +48,16 @@ maildir_lock_file(const char *path, bool wait)
 		.l_start = 0,
 		.l_len = 0,
 	};
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
 	int saved;
 
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			repl_write_created_file(path);
+		else if (errno == EEXIST)
+			fd = open(path, O_RDWR | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -1;
 	for (;;) {
@@ -222,32 +235,64 @@ uidlist_read(const char *dir, struct uidlist *ul, char *err, size_t errlen)
 	return 1;
 }
 
+static void
+uidlist_format(const struct uidlist *ul, struct buf *b)
+{
+	buf_reserve(b, 32 + ul->n * 64);
+	buf_printf(b, "V1 %u %u\n", ul->uidvalidity, ul->uidnext);
+	for (size_t i = 0; i < ul->n; i++) {
+		if (ul->v[i].mtime > 0)
+			buf_printf(b, "%u %s %lld\n", ul->v[i].uid,
+				   ul->v[i].base, (long long)ul->v[i].mtime);
+		else
+			buf_printf(b, "%u %s\n", ul->v[i].uid, ul->v[i].base);
+	}
+}
+
 int
 uidlist_write(const char *dir, const struct uidlist *ul, char *err,
 	      size_t errlen)
 {
 	struct buf b = BUF_INIT;
 	char path[4096];
-	int ret = 0;
+	int ret;
 
-	buf_reserve(&b, 32 + ul->n * 64);
-	buf_printf(&b, "V1 %u %u\n", ul->uidvalidity, ul->uidnext);
-	for (size_t i = 0; i < ul->n; i++) {
-		if (ul->v[i].mtime > 0)
-			buf_printf(&b, "%u %s %lld\n", ul->v[i].uid,
-				   ul->v[i].base, (long long)ul->v[i].mtime);
-		else
-			buf_printf(&b, "%u %s\n", ul->v[i].uid,
-				   ul->v[i].base);
-	}
+	uidlist_format(ul, &b);
 	snprintf(path, sizeof(path), "%s/%s", dir, UIDLIST_FILE);
-	if (write_file_atomic(path, b.data, b.len, 0600) < 0) {
-		maildir_set_err(err, errlen, "write(%s) failed: %s", path,
-				strerror(errno));
-		ret = -1;
-	}
+	ret = repl_write_file_atomic(path, b.data, b.len, 0600, err, errlen);
 	buf_free(&b);
 	return ret;
+}
+
+int
+uidlist_stage(const char *dir, const struct uidlist *ul, char *tmp,
+	      size_t tmplen, char *err, size_t errlen)
+{
+	struct buf b = BUF_INIT;
+	char path[4096];
+	int ret;
+
+	uidlist_format(ul, &b);
+	snprintf(path, sizeof(path), "%s/%s", dir, UIDLIST_FILE);
+	ret = repl_write_stage(path, b.data, b.len, 0600, tmp, tmplen, err,
+			       errlen);
+	buf_free(&b);
+	return ret;
+}
+
+static int
+uidvalidity_replicate(const char *path, char *err, size_t errlen)
+{
+	struct repl_batch *b = NULL;
+	const char *rel = repl_write_rel(path);
+
+	if (rel == NULL)
+		return 0;
+	repl_add_file(repl_write_batch(&b), rel, path);
+	if (repl_write_commit(b, err, errlen) < 0)
+		return -1;
+	repl_done();
+	return 0;
 }
 
 uint32_t
@@ -288,6 +333,15 @@ uidvalidity_next(const char *root, uint32_t at_least, char *err,
 	    ftruncate(fd, len) < 0 || fsync(fd) < 0) {
 		maildir_set_err(err, errlen, "write(%s) failed: %s", path,
 				strerror(errno));
+		close(fd);
+		return 0;
+	}
+	/*
+	 * The value is used only after this commit, and the lock keeps
+	 * the file as it is until then. A value written here but not on
+	 * the peer is never handed out, so the local write may go first.
+	 */
+	if (uidvalidity_replicate(path, err, errlen) < 0) {
 		close(fd);
 		return 0;
 	}

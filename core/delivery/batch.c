@@ -43,6 +43,11 @@
  * file it hit and only that recipient is deferred. Step 5 keeps two
  * directory fsyncs because their order matters (see queue_batch.c).
  *
+ * Replicated mode: between steps 2 and 3 the durable staged copies go
+ * to the replicator in one batch with one commit; a refused commit
+ * defers them all and removes their tmp/ files, so nothing is published
+ * that the peer lacks. Steps 4 and 5 replicate in queue_batch.c.
+ *
  * Failures are per recipient: a missing account, a full or unwritable
  * Maildir or a failed fsync of one file defers or fails that recipient
  * with the same log line as the single-recipient path, and the others in
@@ -71,6 +76,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "queue.h"
+#include "repl.h"
 #include "xalloc.h"
 
 struct delivery_batch_item {
@@ -368,11 +374,43 @@ sync_new_dirs(struct delivery_batch *b)
 	}
 }
 
+/*
+ * Commits every durable staged copy to the replicator in one batch
+ * before any of them is renamed. A refused commit defers them all and
+ * removes their files.
+ */
+static void
+replicate_staged(struct delivery_batch *b)
+{
+	struct maildir_stage **v = xcalloc(b->n ? b->n : 1, sizeof(*v));
+	char err[REASON_MAX];
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		struct delivery_batch_item *it = &b->items[i];
+
+		if (it->dup_of < 0 && it->res.status == DELIVERY_STAGED)
+			v[i] = &it->stage;
+	}
+	if (maildir_stage_replicate(v, b->n, err, sizeof(err)) < 0) {
+		for (i = 0; i < b->n; i++) {
+			if (v[i] == NULL)
+				continue;
+			maildir_stage_abort(v[i]);
+			b->items[i].res.status = DELIVERY_DEFERRED;
+			snprintf(b->items[i].res.reason,
+				 sizeof(b->items[i].res.reason), "%s", err);
+		}
+	}
+	free(v);
+}
+
 void
 delivery_batch_publish(struct delivery_batch *b)
 {
 	size_t i;
 
+	replicate_staged(b);
 	for (i = 0; i < b->n; i++) {
 		struct delivery_batch_item *it = &b->items[i];
 		char err[REASON_MAX];
@@ -395,6 +433,7 @@ delivery_batch_publish(struct delivery_batch *b)
 				 : "stored in mailbox by an earlier attempt");
 	}
 	sync_new_dirs(b);
+	repl_done();
 	for (i = 0; i < b->n; i++) {
 		struct delivery_batch_item *it = &b->items[i];
 
