@@ -7,10 +7,19 @@ libhapost_a_SOURCES += \
 # The replication stream: frames and records, applying them on the
 # standby, manifests and librsync deltas.
 libhapost_a_SOURCES += \
-	storage/repl_wire.c storage/repl_wire.h
+	storage/repl_wire.c storage/repl_wire.h \
+	storage/repl_apply.c storage/repl_delta.c
 
-check_PROGRAMS += tests/unit/test-repl-wire
-TESTS += tests/unit/test-repl-wire
+check_PROGRAMS += tests/unit/test-repl-wire tests/unit/test-repl-apply \
+	tests/unit/test-repl-delta
+TESTS += tests/unit/test-repl-wire tests/unit/test-repl-apply \
+	tests/unit/test-repl-delta
 tests_unit_test_repl_wire_SOURCES = tests/unit/test-repl-wire.c
 tests_unit_test_repl_wire_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_repl_wire_LDADD = $(TEST_LIBS)
+tests_unit_test_repl_apply_SOURCES = tests/unit/test-repl-apply.c
+tests_unit_test_repl_apply_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_repl_apply_LDADD = $(TEST_LIBS)
+tests_unit_test_repl_delta_SOURCES = tests/unit/test-repl-delta.c
+tests_unit_test_repl_delta_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_repl_delta_LDADD = $(TEST_LIBS)

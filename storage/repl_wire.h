@@ -124,6 +124,7 @@ bool repl_path_valid(const char *rel);
 bool repl_path_excluded(const char *rel);
 
 struct repl_apply;
+/* Returns NULL with errno set when data_dir cannot be opened. */
 struct repl_apply *repl_apply_new(const char *data_dir, bool use_syncfs);
 /* Applies one record. Returns 0, or -1 with the reason in err. */
 int repl_apply_op(struct repl_apply *a, const struct repl_op *op, char *err,
@@ -132,6 +133,11 @@ int repl_apply_op(struct repl_apply *a, const struct repl_op *op, char *err,
 int repl_apply_sync(struct repl_apply *a, char *err, size_t errlen);
 /* Removes staging files left by an interrupted stream. */
 void repl_apply_reset(struct repl_apply *a);
+/*
+ * Opens rel under data_dir read-only without following any symlink
+ * (for the standby's signatures). Returns the fd, or -1 with errno.
+ */
+int repl_apply_open(struct repl_apply *a, const char *rel);
 void repl_apply_free(struct repl_apply *a);
 
 /*
@@ -176,10 +182,26 @@ void repl_manifest_diff(const struct repl_manifest *active,
 			const struct repl_manifest *standby,
 			struct repl_diff **out, size_t *n);
 
-/* librsync: the signature of a file, and a delta of a file against one. */
+/*
+ * librsync: the signature of a file, and a delta of a file against one.
+ * Both append to out and return 0, or -1 with the reason in err. The
+ * path forms do not follow a symlink in the last component; the _fd
+ * forms read from the file's current offset to its end. repl_delta()
+ * checks the signature (BLAKE2, sane block and sum lengths) first.
+ */
 int repl_signature(const char *path, struct buf *out, char *err,
 		   size_t errlen);
+int repl_signature_fd(int fd, struct buf *out, char *err, size_t errlen);
 int repl_delta(const char *path, const void *sig, size_t siglen,
 	       struct buf *out, char *err, size_t errlen);
+int repl_delta_fd(int fd, const void *sig, size_t siglen, struct buf *out,
+		  char *err, size_t errlen);
+/*
+ * Writes to out_fd the file that the delta read from delta_fd makes of
+ * the file base_fd (read with pread). Fails unless the result is exactly
+ * size bytes, and writes no more than size bytes.
+ */
+int repl_patch(int base_fd, int delta_fd, int out_fd, uint64_t size,
+	       char *err, size_t errlen);
 
 #endif
