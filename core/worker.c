@@ -30,6 +30,7 @@
 #include "ipcount.h"
 #include "log.h"
 #include "queue.h"
+#include "repl.h"
 #include "sasl/site_key.h"
 #include "tls.h"
 #include "worker.h"
@@ -349,6 +350,7 @@ worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
 	wk.index = index;
 	wk.loop = ev_default_loop(EVFLAG_AUTO);
 	wk.dir = directory_open_file(cfg->data_dir);
+	repl_init(cfg);
 	/* SMTP sessions may write the queue before the queue manager has
 	 * created its directories, so every worker makes sure of them. */
 	if (queue_init(cfg->data_dir, err, sizeof(err)) < 0)

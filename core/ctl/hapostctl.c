@@ -27,6 +27,7 @@
 #include "ctl.h"
 #include "fsutil.h"
 #include "log.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 static const char *const usage_lines[] = {
@@ -133,8 +134,11 @@ ctl_load_config(struct cfg *cfg, const char *path)
 	char err[512];
 
 	cfg_defaults(cfg);
-	if (cfg_load(cfg, path, err, sizeof(err)) == 0)
+	if (cfg_load(cfg, path, err, sizeof(err)) == 0) {
+		/* Changes under data_dir go through the replicator first. */
+		repl_init(cfg);
 		return 0;
+	}
 	ctl_fail("cannot load the configuration", "%s", err);
 	cfg_free(cfg);
 	return -1;
@@ -144,6 +148,7 @@ ctl_load_config(struct cfg *cfg, const char *path)
 static int
 make_owned_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
+	struct repl_batch *b = NULL;
 	struct stat st;
 
 	if (lstat(dir, &st) == 0) {
@@ -152,6 +157,9 @@ make_owned_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 		snprintf(err, errlen, "%s exists and is not a directory", dir);
 		return -1;
 	}
+	repl_write_add_mkdirs(&b, dir, 0750);
+	if (repl_write_commit(b, err, errlen) < 0)
+		return -1;
 	if (mkdir_p(dir, 0750) < 0 || lchown(dir, uid, gid) < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", dir,
 			 strerror(errno));

@@ -61,6 +61,7 @@
 #include "log.h"
 #include "qmgr.h"
 #include "queue.h"
+#include "repl.h"
 #include "xalloc.h"
 
 #define RESCAN_INTERVAL 300.0
@@ -621,6 +622,7 @@ qmgr_main(struct cfg *cfg)
 	int n;
 
 	memset(&q, 0, sizeof(q));
+	repl_init(cfg);
 	q.cfg = cfg;
 	q.inotify_fd = -1;
 	q.sock_fd = -1;
