@@ -13,6 +13,7 @@
 
 #include "imap_session.h"
 #include "log.h"
+#include "repl_write.h"
 
 static bool
 has_keywords(char **flags, size_t n)
@@ -83,10 +84,12 @@ imap_cmd_append(struct imap_session *s, struct imap_parser *p)
 			imap_no(s, "%s", why);
 		goto out;
 	}
+	repl_write_reset();
 	if (mailbox_append(s->acct.maildir, name, msg.data, msg.len, letters,
 			   date, &uidvalidity, &uid, err, sizeof(err)) < 0) {
 		imap_log_storage_error(s, "append", err);
-		imap_no(s, "[SERVERBUG] Cannot store the message");
+		imap_no(s, "[%s] Cannot store the message",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG");
 		goto out;
 	}
 	log_info("conn=%lu imap append user=%s size=%zu uid=%u", s->c->id,

@@ -14,6 +14,7 @@
 
 #include "imap_session.h"
 #include "log.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 /* Appends a UID list as ranges ("4:6,9"); uids need not be sorted in
@@ -77,11 +78,12 @@ copy_common(struct imap_session *s, struct imap_parser *p, bool move)
 	dst = xmalloc((size_t)n * sizeof(*dst));
 	for (i = 0; i < (size_t)n; i++)
 		src[i] = mb->msgs[idx[i]].uid;
+	repl_write_reset();
 	if (mailbox_copy_msgs(mb, idx, (size_t)n, name, &uidvalidity, dst, err,
 			      sizeof(err)) < 0) {
 		imap_log_storage_error(s, move ? "move" : "copy", err);
-		imap_no(s, "[SERVERBUG] %s failed; nothing was copied",
-			move ? "MOVE" : "COPY");
+		imap_no(s, "[%s] %s failed; nothing was copied",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG", move ? "MOVE" : "COPY");
 		goto out;
 	}
 	if (strcmp(name, mb->name) == 0)
@@ -98,8 +100,9 @@ copy_common(struct imap_session *s, struct imap_parser *p, bool move)
 	if (mailbox_expunge_msgs(mb, idx, (size_t)n, err, sizeof(err)) < 0) {
 		imap_log_storage_error(s, "move expunge", err);
 		s->watcher.changed = true;
-		imap_no(s, "[SERVERBUG] Messages were copied but not all "
-			   "removed from the source");
+		imap_no(s, "[%s] Messages were copied but not all "
+			   "removed from the source",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG");
 		goto out;
 	}
 	s->watcher.changed = true;

@@ -17,6 +17,7 @@
 #include "imap_names.h"
 #include "imap_session.h"
 #include "log.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 static void
@@ -73,11 +74,13 @@ select_common(struct imap_session *s, struct imap_parser *p, bool readonly)
 	dir = maildir_folder_dir(s->acct.maildir, name);
 	s->watching = imap_notify_add(s->c->loop, &s->watcher, dir) == 0;
 	free(dir);
+	repl_write_reset();
 	if (mailbox_open(s->acct.maildir, name, readonly, &mb, err,
 			 sizeof(err)) < 0) {
 		imap_log_storage_error(s, "select", err);
 		imap_deselect(s);
-		imap_no(s, "[SERVERBUG] Cannot open the mailbox");
+		imap_no(s, "[%s] Cannot open the mailbox",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG");
 		free(name);
 		return 0;
 	}
@@ -137,6 +140,13 @@ one_mailbox_arg(struct imap_session *s, struct imap_parser *p)
 	return name;
 }
 
+/* The response code of a folder change that failed. */
+static const char *
+cannot_code(void)
+{
+	return repl_write_refused() ? "UNAVAILABLE" : "CANNOT";
+}
+
 int
 imap_cmd_create(struct imap_session *s, struct imap_parser *p)
 {
@@ -149,11 +159,13 @@ imap_cmd_create(struct imap_session *s, struct imap_parser *p)
 	len = strlen(name);
 	if (len > 1 && name[len - 1] == IMAP_SEPARATOR)
 		name[len - 1] = '\0';
+	repl_write_reset();
 	if (is_inbox(name) || imap_mailbox_exists(s, name)) {
 		imap_no(s, "[ALREADYEXISTS] Mailbox already exists");
 	} else if (maildir_folder_create(s->acct.maildir, name, err,
 					 sizeof(err)) < 0) {
-		imap_no(s, "[CANNOT] Cannot create the mailbox: %s", err);
+		imap_no(s, "[%s] Cannot create the mailbox: %s",
+			cannot_code(), err);
 	} else {
 		log_info("conn=%lu imap create user=%s", s->c->id,
 			 s->acct.address);
@@ -170,6 +182,7 @@ imap_cmd_delete(struct imap_session *s, struct imap_parser *p)
 
 	if (name == NULL)
 		return 0;
+	repl_write_reset();
 	if (is_inbox(name))
 		imap_no(s, "[CANNOT] INBOX cannot be deleted");
 	else if (!imap_mailbox_exists(s, name))
@@ -178,7 +191,8 @@ imap_cmd_delete(struct imap_session *s, struct imap_parser *p)
 		imap_no(s, "[INUSE] Cannot delete the selected mailbox");
 	else if (maildir_folder_delete(s->acct.maildir, name, err,
 				       sizeof(err)) < 0)
-		imap_no(s, "[CANNOT] Cannot delete the mailbox: %s", err);
+		imap_no(s, "[%s] Cannot delete the mailbox: %s",
+			cannot_code(), err);
 	else
 		imap_ok(s, "DELETE completed");
 	free(name);
@@ -243,6 +257,7 @@ imap_cmd_rename(struct imap_session *s, struct imap_parser *p)
 		free(to);
 		return 0;
 	}
+	repl_write_reset();
 	if (!is_inbox(from) && !imap_mailbox_exists(s, from))
 		imap_no(s, "[NONEXISTENT] Mailbox does not exist");
 	else if (is_inbox(to) || imap_mailbox_exists(s, to))
@@ -253,7 +268,8 @@ imap_cmd_rename(struct imap_session *s, struct imap_parser *p)
 			 ? rename_inbox(s, to, err, sizeof(err)) < 0
 			 : maildir_folder_rename(s->acct.maildir, from, to, err,
 						 sizeof(err)) < 0)
-		imap_no(s, "[CANNOT] Cannot rename the mailbox: %s", err);
+		imap_no(s, "[%s] Cannot rename the mailbox: %s",
+			cannot_code(), err);
 	else
 		imap_ok(s, "RENAME completed");
 	free(from);
@@ -268,8 +284,9 @@ subscribe_common(struct imap_session *s, struct imap_parser *p, bool on)
 
 	if (name == NULL)
 		return 0;
+	repl_write_reset();
 	if (maildir_subscribe(s->acct.maildir, name, on, err, sizeof(err)) < 0)
-		imap_no(s, "[CANNOT] %s failed: %s",
+		imap_no(s, "[%s] %s failed: %s", cannot_code(),
 			on ? "SUBSCRIBE" : "UNSUBSCRIBE", err);
 	else
 		imap_ok(s, "%s completed", on ? "SUBSCRIBE" : "UNSUBSCRIBE");
@@ -364,12 +381,14 @@ imap_cmd_status(struct imap_session *s, struct imap_parser *p)
 		free(name);
 		return 0;
 	}
+	repl_write_reset();
 	if (is_selected(s, name)) {
 		mb = s->mb;
 	} else if (mailbox_open(s->acct.maildir, name, true, &mb, err,
 				sizeof(err)) < 0) {
 		imap_log_storage_error(s, "status", err);
-		imap_no(s, "[SERVERBUG] Cannot open the mailbox");
+		imap_no(s, "[%s] Cannot open the mailbox",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG");
 		free(name);
 		return 0;
 	}

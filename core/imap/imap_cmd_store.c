@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "imap_session.h"
+#include "repl_write.h"
 #include "xalloc.h"
 
 /* Reads "+FLAGS.SILENT" and the like into op and silent. */
@@ -89,10 +90,14 @@ imap_cmd_store(struct imap_session *s, struct imap_parser *p)
 	n = imap_resolve_set(s, &set, &idx);
 	if (n < 0)
 		return 0;
+	repl_write_reset();
 	if (imap_flags_parse(mb, flags, nflags, op != '-', letters, &msg,
 			     &bad) < 0) {
 		if (bad)
 			imap_bad(s, "%s", msg);
+		else if (repl_write_refused())
+			/* A new keyword could not be replicated. */
+			imap_no(s, "[UNAVAILABLE] Cannot store the flags now");
 		else
 			imap_no(s, "%s", msg);
 		free(idx);
@@ -113,7 +118,8 @@ imap_cmd_store(struct imap_session *s, struct imap_parser *p)
 	    mailbox_set_flags_many(mb, changed, flag_ptrs, nchanged, err,
 				   sizeof(err)) < 0) {
 		imap_log_storage_error(s, "store", err);
-		imap_no(s, "[SERVERBUG] Cannot store the flags");
+		imap_no(s, "[%s] Cannot store the flags",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG");
 		goto out;
 	}
 	if (s->keywords_announced != 0 || op != '-') {
@@ -183,10 +189,12 @@ imap_cmd_expunge(struct imap_session *s, struct imap_parser *p)
 			continue;
 		idx[n++] = i;
 	}
+	repl_write_reset();
 	if (n > 0 && mailbox_expunge_msgs(mb, idx, n, err, sizeof(err)) < 0) {
 		imap_log_storage_error(s, "expunge", err);
 		s->watcher.changed = true;
-		imap_no(s, "[SERVERBUG] Cannot expunge all messages");
+		imap_no(s, "[%s] Cannot expunge all messages",
+			repl_write_refused() ? "UNAVAILABLE" : "SERVERBUG");
 		free(idx);
 		return 0;
 	}

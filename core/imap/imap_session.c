@@ -32,6 +32,7 @@
 #include "imap_names.h"
 #include "imap_session.h"
 #include "log.h"
+#include "repl_write.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -349,7 +350,15 @@ imap_send_updates(struct imap_session *s)
 	if (!s->watcher.changed && !s->watcher.broken)
 		return;
 	s->watcher.changed = false;
+	repl_write_reset();
 	if (mailbox_sync(mb, &ch, err, sizeof(err)) < 0) {
+		if (repl_write_refused()) {
+			/* The view is as it was: retry with the next
+			 * command rather than drop the session. */
+			imap_log_storage_error(s, "sync", err);
+			s->watcher.changed = true;
+			return;
+		}
 		/* The view cannot be kept (UIDVALIDITY changed or the
 		 * folder is unreadable), so the client must start over. */
 		imap_log_storage_error(s, "sync", err);

@@ -15,9 +15,15 @@
  *
  * Without an event loop (the unit tests' fake conn) a message is
  * committed on the spot with queue_writer_commit().
+ *
+ * In replicated mode the batch is also one replication commit (see
+ * queue_batch.c). When the replicator refuses it or does not answer
+ * (error EAGAIN), every session of the batch gets 451 4.3.0 saying so,
+ * and no entry was published.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +53,13 @@ commit_reply(struct smtp_session *s, int error, const char *reason,
 	     const char *id, const char *log_line)
 {
 	s->committing = false;
-	if (error != 0) {
+	if (error == EAGAIN) {
+		/* The replicator refused or did not answer in time. */
+		log_error("conn=%lu queue commit failed for %s: %s", s->c->id,
+			  id, reason);
+		smtp_reply(s, "451 4.3.0 Error: storage replication is "
+			      "unavailable; try again later");
+	} else if (error != 0) {
 		log_error("conn=%lu queue commit failed for %s: %s", s->c->id,
 			  id, reason);
 		smtp_reply(s, "451 4.3.0 Error: queue file write error");
@@ -109,9 +121,13 @@ smtp_commit_message(struct smtp_session *s, const char *log_line)
 	char err[256];
 
 	if (s->c->loop == NULL) {
-		int rc = queue_writer_commit(s->qw, err, sizeof(err));
+		int rc;
 
+		errno = 0;
+		rc = queue_writer_commit(s->qw, err, sizeof(err));
 		s->qw = NULL;
+		if (rc < 0)
+			rc = errno == EAGAIN ? EAGAIN : EIO;
 		commit_reply(s, rc, err, s->env.id, log_line);
 		return;
 	}
