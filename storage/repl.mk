@@ -23,3 +23,11 @@ tests_unit_test_repl_apply_LDADD = $(TEST_LIBS)
 tests_unit_test_repl_delta_SOURCES = tests/unit/test-repl-delta.c
 tests_unit_test_repl_delta_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_repl_delta_LDADD = $(TEST_LIBS)
+
+# The replicator process (replicator_main) and its parts.
+libhapost_a_SOURCES += \
+	storage/replicator.c storage/replicator.h storage/replicator_int.h \
+	storage/repl_active.c storage/repl_catchup.c storage/repl_clients.c \
+	storage/repl_link.c storage/repl_link.h \
+	storage/repl_standby.c storage/repl_state.c
+
