@@ -8,12 +8,12 @@ libhapost_a_SOURCES += \
 # standby, manifests and librsync deltas.
 libhapost_a_SOURCES += \
 	storage/repl_wire.c storage/repl_wire.h \
-	storage/repl_apply.c storage/repl_delta.c
+	storage/repl_apply.c storage/repl_delta.c storage/repl_manifest.c
 
 check_PROGRAMS += tests/unit/test-repl-wire tests/unit/test-repl-apply \
-	tests/unit/test-repl-delta
+	tests/unit/test-repl-delta tests/unit/test-repl-manifest
 TESTS += tests/unit/test-repl-wire tests/unit/test-repl-apply \
-	tests/unit/test-repl-delta
+	tests/unit/test-repl-delta tests/unit/test-repl-manifest
 tests_unit_test_repl_wire_SOURCES = tests/unit/test-repl-wire.c
 tests_unit_test_repl_wire_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_repl_wire_LDADD = $(TEST_LIBS)
@@ -23,6 +23,9 @@ tests_unit_test_repl_apply_LDADD = $(TEST_LIBS)
 tests_unit_test_repl_delta_SOURCES = tests/unit/test-repl-delta.c
 tests_unit_test_repl_delta_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_repl_delta_LDADD = $(TEST_LIBS)
+tests_unit_test_repl_manifest_SOURCES = tests/unit/test-repl-manifest.c
+tests_unit_test_repl_manifest_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_repl_manifest_LDADD = $(TEST_LIBS)
 
 # The replicator process (replicator_main) and its parts.
 libhapost_a_SOURCES += \

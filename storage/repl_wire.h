@@ -145,6 +145,14 @@ void repl_apply_free(struct repl_apply *a);
  * path, type, size, mode and modification time (nanoseconds). Files
  * with the same size and time are taken to be equal, as rsync does by
  * default; the replication keeps times equal on both sides.
+ * Directories have size and time 0. Symlinks and special files are not
+ * listed, and nothing excluded by repl_path_excluded() is.
+ *
+ * Encoded entry: path (u16 length, then the bytes, no NUL), a kind byte
+ * (0 file, 1 directory), size (u64), mode (u32), mtime_ns (i64), all
+ * big-endian; entries follow each other in increasing path order
+ * (strcmp), with no count, so a long manifest can be sent as several
+ * frames and decoded frame by frame with repl_manifest_decode_more().
  */
 struct repl_manifest_entry {
 	char *path;
@@ -161,8 +169,26 @@ int repl_manifest_build(const char *data_dir, struct repl_manifest *m,
 			char *err, size_t errlen);
 /* The encoded form for a frame body, and back. */
 void repl_manifest_encode(const struct repl_manifest *m, struct buf *out);
+/*
+ * Appends entries from index from on until out grew by about max_bytes
+ * (at least one entry when from < m->n). Returns the next index to
+ * send; m->n when all are encoded.
+ */
+size_t repl_manifest_encode_part(const struct repl_manifest *m, size_t from,
+				 size_t max_bytes, struct buf *out);
+/*
+ * repl_manifest_decode() fills m (any previous content is ignored, not
+ * freed); repl_manifest_decode_more() appends to a manifest decoded
+ * before. Both reject truncated entries, invalid or excluded paths,
+ * unknown kinds, modes above 07777, sizes past INT64_MAX, directories
+ * with a size, and paths not above the previous entry's. On error m is
+ * freed and empty.
+ */
 int repl_manifest_decode(const void *body, size_t len,
 			 struct repl_manifest *m, char *err, size_t errlen);
+int repl_manifest_decode_more(const void *body, size_t len,
+			      struct repl_manifest *m, char *err,
+			      size_t errlen);
 void repl_manifest_free(struct repl_manifest *m);
 
 /* What the active must send so that the standby's manifest matches. */
@@ -177,7 +203,14 @@ struct repl_diff {
 	const struct repl_manifest_entry *entry; /* the active's, or the
 						   standby's for EXTRA */
 };
-/* Lists the differences; *out is malloc'd, in an order safe to apply. */
+/*
+ * Lists the differences; *out is malloc'd, in an order safe to apply:
+ * EXTRA files, then EXTRA directories deepest first, then DIR entries
+ * parents first (a directory missing or with another mode), then
+ * MISSING and CHANGED files. CHANGED means size, time or mode differ.
+ * A path that is a file on one side and a directory on the other gives
+ * EXTRA for the standby's entry and DIR or MISSING for the active's.
+ */
 void repl_manifest_diff(const struct repl_manifest *active,
 			const struct repl_manifest *standby,
 			struct repl_diff **out, size_t *n);
