@@ -56,7 +56,7 @@ lock_tables(struct directory *d, char *err, size_t errlen)
 	char *path;
 	int fd;
 
-	repl_write_add_mkdirs(&b, d->table_dir, 0750);
+	repl_write_add_mkdirs(&b, d->table_dir, NULL, 0750);
 	if (repl_write_commit(b, err, errlen) < 0)
 		return -1;
 	if (mkdir_p(d->table_dir, 0750) < 0) {
@@ -335,7 +335,7 @@ static int
 create_maildir(struct directory *d, const char *address, char *err,
 	       size_t errlen)
 {
-	static const char *const subdirs[] = {"cur", "new", "tmp"};
+	static const char *const subdirs[] = {"cur", "new", "tmp", NULL};
 	const char *domain = dir_domain_of(address);
 	int local_len = (int)(domain - 1 - address);
 	char *domain_dir = xasprintf("%s/%s", d->mail_dir, domain);
@@ -344,12 +344,7 @@ create_maildir(struct directory *d, const char *address, char *err,
 	int ret = -1;
 
 	/* tmp/ is node-local: repl_write_add_mkdirs() skips it. */
-	for (size_t i = 0; i < 3; i++) {
-		char *sub = xasprintf("%s/%s", root, subdirs[i]);
-
-		repl_write_add_mkdirs(&b, sub, 0700);
-		free(sub);
-	}
+	repl_write_add_mkdirs(&b, root, subdirs, 0700);
 	if (repl_write_commit(b, err, errlen) < 0)
 		goto done;
 	if (mkdir_p(domain_dir, 0700) < 0) {

@@ -189,6 +189,20 @@ maildir_path(const char *dir, const char *sub, const char *base)
 	return xstrdup(path);
 }
 
+/*
+ * Commits the Maildir directories that the delivery is about to create
+ * (tmp/ stays local). Nothing is sent when they all exist.
+ */
+static int
+dirs_replicate(const char *dir, char *err, size_t errlen)
+{
+	static const char *const subs[] = {"cur", "new", "tmp", NULL};
+	struct repl_batch *b = NULL;
+
+	repl_write_add_mkdirs(&b, dir, subs, 0700);
+	return repl_write_commit(b, err, errlen);
+}
+
 static void
 stage_clear(struct maildir_stage *st)
 {
@@ -262,6 +276,8 @@ maildir_deliver_stage(const char *dir, const char *base, const void *prefix,
 		goto fail;
 	}
 
+	if (dirs_replicate(dir, err, errlen) < 0)
+		goto fail;
 	if (mkdir_p(dir, 0700) < 0 || ensure_dir(cur) < 0 ||
 	    ensure_dir(st->new_dir) < 0 || ensure_dir(tmp_dir) < 0) {
 		snprintf(err, errlen, "creating maildir %s failed: %s", dir,

@@ -282,18 +282,14 @@ maildir_folder_dir(const char *root, const char *name)
 int
 maildir_create(const char *dir, bool is_folder, char *err, size_t errlen)
 {
-	static const char *const subdirs[] = {"cur", "new", "tmp"};
+	static const char *const subdirs[] = {"cur", "new", "tmp", NULL};
 	struct repl_batch *b = NULL;
 	char path[4096];
 	const char *rel;
 	size_t i;
 
 	/* Replicated first; tmp/ stays local (repl_write_rel() skips it). */
-	repl_write_add_mkdirs(&b, dir, 0700);
-	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, subdirs[i]);
-		repl_write_add_mkdirs(&b, path, 0700);
-	}
+	repl_write_add_mkdirs(&b, dir, subdirs, 0700);
 	snprintf(path, sizeof(path), "%s/maildirfolder", dir);
 	rel = repl_write_rel(path);
 	if (is_folder && rel != NULL && access(path, F_OK) < 0)

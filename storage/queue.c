@@ -121,21 +121,22 @@ queue_fsync_dir(const char *data_dir, const char *sub)
 int
 queue_init(const char *data_dir, char *err, size_t errlen)
 {
-	static const char *const subdirs[] = {"tmp", "messages", "status"};
+	static const char *const subdirs[] = {"tmp", "messages", "status",
+					      NULL};
 	struct repl_batch *b = NULL;
 	char path[PATH_MAX];
 	size_t i;
 
 	/* queue/tmp/ is node-local: repl_write_add_mkdirs() skips it. */
-	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++)
-		if (queue_path(path, data_dir, subdirs[i], NULL) == 0)
-			repl_write_add_mkdirs(&b, path, 0700);
+	if ((size_t)snprintf(path, sizeof(path), "%s/queue", data_dir) <
+	    sizeof(path))
+		repl_write_add_mkdirs(&b, path, subdirs, 0700);
 	if (b != NULL) {
 		if (repl_write_commit(b, err, errlen) < 0)
 			return -1;
 		repl_done();
 	}
-	for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+	for (i = 0; subdirs[i] != NULL; i++) {
 		if (queue_path(path, data_dir, subdirs[i], NULL) < 0 ||
 		    mkdir_p(path, 0700) < 0) {
 			snprintf(err, errlen, "mkdir(%s/queue/%s) failed: %s",

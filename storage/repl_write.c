@@ -160,7 +160,8 @@ repl_write_file_atomic(const char *path, const void *data, size_t len,
 }
 
 void
-repl_write_add_mkdirs(struct repl_batch **b, const char *dir, mode_t mode)
+repl_write_add_mkdirs(struct repl_batch **b, const char *dir,
+		      const char *const *subs, mode_t mode)
 {
 	char path[PATH_MAX];
 	size_t ends[64], n = 0;
@@ -188,6 +189,17 @@ repl_write_add_mkdirs(struct repl_batch **b, const char *dir, mode_t mode)
 		snprintf(path, sizeof(path), "%s", dir);
 		path[ends[n]] = '\0';
 		repl_add_mkdir(repl_write_batch(b), repl_write_rel(path), mode);
+	}
+	for (size_t i = 0; subs != NULL && subs[i] != NULL; i++) {
+		const char *rel;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+				     subs[i]) >= sizeof(path) ||
+		    stat(path, &st) == 0)
+			continue;
+		rel = repl_write_rel(path);
+		if (rel != NULL)
+			repl_add_mkdir(repl_write_batch(b), rel, mode);
 	}
 }
 

@@ -72,11 +72,14 @@ int repl_write_publish(const char *tmp, const char *path, char *err,
 int repl_write_file_atomic(const char *path, const void *data, size_t len,
 			   mode_t mode, char *err, size_t errlen);
 /*
- * Adds a MKDIR record (with mode) for dir and for each missing
- * replicated ancestor of it, top down, when dir does not exist yet.
+ * Adds MKDIR records (with mode) for the directories about to be
+ * created: dir and its missing ancestors, top down, when dir does not
+ * exist, then each missing DIR/SUB for the names in subs (NULL-ended,
+ * subs may be NULL). Excluded paths such as a Maildir's tmp/ are left
+ * out.
  */
 void repl_write_add_mkdirs(struct repl_batch **b, const char *dir,
-			   mode_t mode);
+			   const char *const *subs, mode_t mode);
 /*
  * Replicates the creation of a lock or marker file that another
  * process may create at the same time: the file at path (already

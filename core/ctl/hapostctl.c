@@ -157,7 +157,7 @@ make_owned_dir(const char *dir, uid_t uid, gid_t gid, char *err, size_t errlen)
 		snprintf(err, errlen, "%s exists and is not a directory", dir);
 		return -1;
 	}
-	repl_write_add_mkdirs(&b, dir, 0750);
+	repl_write_add_mkdirs(&b, dir, NULL, 0750);
 	if (repl_write_commit(b, err, errlen) < 0)
 		return -1;
 	if (mkdir_p(dir, 0750) < 0 || lchown(dir, uid, gid) < 0) {
