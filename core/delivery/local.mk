@@ -27,3 +27,10 @@ tests_fuzz_fuzz_window_LDADD = $(HAPOST_LIBS)
 TESTS += tests/fuzz/run-corpus-window
 dist_noinst_SCRIPTS += tests/fuzz/run-corpus-window
 EXTRA_DIST += tests/fuzz/corpus-window
+
+# The outbound SMTP client and its reply parser.
+libhapost_a_SOURCES += \
+	core/delivery/smtp_client.c core/delivery/smtp_client.h \
+	core/delivery/smtp_client_auth.c core/delivery/smtp_client_int.h \
+	core/delivery/smtp_client_txn.c \
+	core/delivery/smtp_reply.c core/delivery/smtp_reply.h
