@@ -27,6 +27,20 @@ tests_unit_test_repl_manifest_SOURCES = tests/unit/test-repl-manifest.c
 tests_unit_test_repl_manifest_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_repl_manifest_LDADD = $(TEST_LIBS)
 
+# Fuzz targets for the record and manifest decoders, replayed over their
+# committed corpus by make check (see tests/fuzz/README.md).
+check_PROGRAMS += tests/fuzz/fuzz-repl-wire tests/fuzz/fuzz-repl-manifest
+tests_fuzz_fuzz_repl_wire_SOURCES = tests/fuzz/fuzz-repl-wire.c \
+	tests/fuzz/fuzz-driver.c
+tests_fuzz_fuzz_repl_wire_LDADD = $(HAPOST_LIBS)
+tests_fuzz_fuzz_repl_manifest_SOURCES = tests/fuzz/fuzz-repl-manifest.c \
+	tests/fuzz/fuzz-driver.c
+tests_fuzz_fuzz_repl_manifest_LDADD = $(HAPOST_LIBS)
+TESTS += tests/fuzz/run-corpus-repl-wire tests/fuzz/run-corpus-repl-manifest
+dist_noinst_SCRIPTS += tests/fuzz/run-corpus-repl-wire \
+	tests/fuzz/run-corpus-repl-manifest
+EXTRA_DIST += tests/fuzz/corpus-repl-wire tests/fuzz/corpus-repl-manifest
+
 # The replicator process (replicator_main) and its parts.
 libhapost_a_SOURCES += \
 	storage/replicator.c storage/replicator.h storage/replicator_int.h \
