@@ -12,3 +12,10 @@ TESTS += tests/unit/test-queue
 tests_unit_test_queue_SOURCES = tests/unit/test-queue.c
 tests_unit_test_queue_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_queue_LDADD = $(TEST_LIBS)
+
+# The writers in replicated mode, against a fake replicator.
+check_PROGRAMS += tests/unit/test-repl-writers
+TESTS += tests/unit/test-repl-writers
+tests_unit_test_repl_writers_SOURCES = tests/unit/test-repl-writers.c
+tests_unit_test_repl_writers_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_repl_writers_LDADD = $(TEST_LIBS)
