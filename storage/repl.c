@@ -185,8 +185,8 @@ void
 repl_add_append(struct repl_batch *b, const char *rel, const void *data,
 		size_t len)
 {
-	struct repl_op op = {.type = REPL_OP_APPEND, .path = rel,
-			     .data = data, .len = len};
+	struct repl_op op = {
+	    .type = REPL_OP_APPEND, .path = rel, .data = data, .len = len};
 
 	add_record(b, &op);
 }
@@ -194,8 +194,7 @@ repl_add_append(struct repl_batch *b, const char *rel, const void *data,
 void
 repl_add_rename(struct repl_batch *b, const char *from, const char *to)
 {
-	struct repl_op op = {.type = REPL_OP_RENAME, .path = from,
-			     .path2 = to};
+	struct repl_op op = {.type = REPL_OP_RENAME, .path = from, .path2 = to};
 
 	add_record(b, &op);
 }
@@ -211,8 +210,8 @@ repl_add_unlink(struct repl_batch *b, const char *rel)
 void
 repl_add_mkdir(struct repl_batch *b, const char *rel, mode_t mode)
 {
-	struct repl_op op = {.type = REPL_OP_MKDIR, .path = rel,
-			     .mode = (uint32_t)mode};
+	struct repl_op op = {
+	    .type = REPL_OP_MKDIR, .path = rel, .mode = (uint32_t)mode};
 
 	add_record(b, &op);
 }
@@ -281,8 +280,7 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = repl.fd < 0;
 		if (fresh) {
-			repl.fd = repl_local_connect(repl.run_dir, err,
-						     errlen);
+			repl.fd = repl_local_connect(repl.run_dir, err, errlen);
 			if (repl.fd < 0)
 				goto out;
 		}
@@ -295,8 +293,7 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 	}
 	if (repl.fd < 0)
 		goto out;
-	if (repl_local_read_reply(repl.fd, &reply, deadline, err, errlen) <
-	    0) {
+	if (repl_local_read_reply(repl.fd, &reply, deadline, err, errlen) < 0) {
 		repl_close();
 		goto out;
 	}

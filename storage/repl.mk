@@ -48,3 +48,9 @@ libhapost_a_SOURCES += \
 	storage/repl_link.c storage/repl_link.h \
 	storage/repl_standby.c storage/repl_state.c
 
+# Test programs: the replicator without the master, and a committer.
+check_PROGRAMS += tests/tools/hapost-replicator tests/tools/repl-commit
+tests_tools_hapost_replicator_SOURCES = tests/tools/hapost-replicator.c
+tests_tools_hapost_replicator_LDADD = $(HAPOST_LIBS)
+tests_tools_repl_commit_SOURCES = tests/tools/repl-commit.c
+tests_tools_repl_commit_LDADD = $(HAPOST_LIBS)

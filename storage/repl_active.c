@@ -71,8 +71,8 @@ schedule_connect(struct replicator *rp)
 static void
 answer_without_peer(struct replicator *rp, struct rp_batch *b)
 {
-	rp_answer(rp, b, rp->cfg->replication_require_peer ? REFUSED_NO_PEER
-							   : "ok");
+	rp_answer(rp, b,
+		  rp->cfg->replication_require_peer ? REFUSED_NO_PEER : "ok");
 }
 
 void
@@ -82,11 +82,11 @@ rp_degrade(struct replicator *rp, const char *reason)
 	struct rp_queue unanswered = {0};
 
 	drop_link(rp);
-	snprintf(rp->last_error, sizeof(rp->last_error), "%s", reason);
 	if (rp->state == STATE_IN_SYNC || rp->state == STATE_CATCHING_UP)
 		log_notice("replication degraded: %s", reason);
-	else
+	else if (strcmp(rp->last_error, reason) != 0)
 		log_info("peer %s not connected: %s", rp->peer_name, reason);
+	snprintf(rp->last_error, sizeof(rp->last_error), "%s", reason);
 	rp_set_state(rp, STATE_DEGRADED);
 	/* Batches sent or pending lose their peer: answer them as degraded,
 	 * after the held ones (those came later in the stream). */
@@ -288,9 +288,8 @@ active_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 	case PEER_MANIFEST:
 	case PEER_SIG:
 	case PEER_INSYNCED:
-		if (type == PEER_INSYNCED || (len > 0 && (((const uint8_t *)
-								   body)[0] &
-							  PIECE_LAST)))
+		if (type == PEER_INSYNCED ||
+		    (len > 0 && (((const uint8_t *)body)[0] & PIECE_LAST)))
 			got_reply(rp);
 		rp_catchup_frame(rp, type, body, len);
 		return;
@@ -329,10 +328,10 @@ active_drained(struct repl_link *l, void *arg)
 }
 
 static const struct repl_link_ops active_ops = {
-	.ready = active_ready,
-	.frame = active_frame,
-	.closed = active_closed,
-	.drained = active_drained,
+    .ready = active_ready,
+    .frame = active_frame,
+    .closed = active_closed,
+    .drained = active_drained,
 };
 
 static void
@@ -347,9 +346,9 @@ connect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	fd = socket(peer->ss.ss_family,
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, (struct sockaddr *)&peer->ss,
-			       peer->sslen) < 0 &&
-		       errno != EINPROGRESS)) {
+	if (fd < 0 ||
+	    (connect(fd, (struct sockaddr *)&peer->ss, peer->sslen) < 0 &&
+	     errno != EINPROGRESS)) {
 		snprintf(why, sizeof(why), "connect: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -377,8 +376,8 @@ rp_active_tick(struct replicator *rp, double now)
 		return;
 	if (rp->outstanding > 0) {
 		since = rp->last_received > rp->outstanding_since
-				? rp->last_received
-				: rp->outstanding_since;
+			    ? rp->last_received
+			    : rp->outstanding_since;
 		if (now - since > timeout) {
 			snprintf(why, sizeof(why),
 				 "peer %s did not answer within %u s",

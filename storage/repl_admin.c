@@ -29,8 +29,7 @@ repl_admin(const char *run_dir, const char *request, struct buf *reply,
 		return -1;
 	repl_frame_begin(&out, REPL_LOCAL_ADMIN, len);
 	buf_append(&out, request, len);
-	if (repl_local_send(fd, out.data, out.len, deadline, err, errlen) ==
-	    0)
+	if (repl_local_send(fd, out.data, out.len, deadline, err, errlen) == 0)
 		ret = repl_local_read_reply(fd, reply, deadline, err, errlen);
 	buf_free(&out);
 	close(fd);

@@ -280,8 +280,8 @@ send_delta(struct replicator *rp, const void *sig, size_t siglen)
 	op.stage = (uint64_t)rp->stage;
 	op.path = cu->sig_path;
 	op.mode = after.st_mode & 07777;
-	op.mtime_ns = (int64_t)after.st_mtim.tv_sec * 1000000000 +
-		      after.st_mtim.tv_nsec;
+	op.mtime_ns =
+	    (int64_t)after.st_mtim.tv_sec * 1000000000 + after.st_mtim.tv_nsec;
 	op.size = (uint64_t)after.st_size;
 	send_op(rp, &op);
 	rp->cu_bytes += delta.len;
@@ -317,8 +317,8 @@ send_step(struct replicator *rp)
 			send_op(rp, &op);
 			return true;
 		case REPL_DIFF_EXTRA:
-			op.type = d->entry->dir ? REPL_OP_RMTREE
-						: REPL_OP_UNLINK;
+			op.type =
+			    d->entry->dir ? REPL_OP_RMTREE : REPL_OP_UNLINK;
 			send_op(rp, &op);
 			return true;
 		case REPL_DIFF_CHANGED:
@@ -432,8 +432,8 @@ got_manifest(struct replicator *rp)
 			files++;
 	log_debug("catch-up round %u: %zu differences, %zu files", cu->round,
 		  cu->ndiff, files);
-	if (!cu->final && (cu->ndiff <= FEW_CHANGES ||
-			   cu->round >= ROUNDS_MAX)) {
+	if (!cu->final &&
+	    (cu->ndiff <= FEW_CHANGES || cu->round >= ROUNDS_MAX)) {
 		free_round(cu);
 		cu->hold = true;
 		cu->hold_started = rp_now(rp);

@@ -111,8 +111,7 @@ rp_queue_pop(struct rp_queue *q)
 }
 
 void
-rp_queue_answer_all(struct replicator *rp, struct rp_queue *q,
-		    const char *text)
+rp_queue_answer_all(struct replicator *rp, struct rp_queue *q, const char *text)
 {
 	struct rp_batch *b;
 
@@ -274,8 +273,8 @@ convert_records(struct rp_batch *b, struct buf *body, const void *frame,
 
 /* Appends WRITE records of data to stage (one, empty, when len is 0). */
 static void
-add_writes(struct rp_batch *b, struct buf *body, const void *data,
-	   size_t len, uint64_t stage, uint64_t offset)
+add_writes(struct rp_batch *b, struct buf *body, const void *data, size_t len,
+	   uint64_t stage, uint64_t offset)
 {
 	struct repl_op op = {.type = REPL_OP_WRITE, .stage = stage};
 	size_t done = 0, n;
@@ -294,8 +293,10 @@ static void
 add_commit(struct rp_batch *b, struct buf *body, const char *rel,
 	   uint64_t stage, uint32_t mode, int64_t mtime_ns)
 {
-	struct repl_op op = {.type = REPL_OP_COMMIT, .stage = stage,
-			     .path = rel, .mode = mode & 07777,
+	struct repl_op op = {.type = REPL_OP_COMMIT,
+			     .stage = stage,
+			     .path = rel,
+			     .mode = mode & 07777,
 			     .mtime_ns = mtime_ns};
 
 	rp_records_add(&b->frames, body, &op);
@@ -311,8 +312,7 @@ local_path_ok(struct replicator *rp, const char *path)
 
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
-	if (path[0] != '/' || strncmp(path, dir, len) != 0 ||
-	    path[len] != '/')
+	if (path[0] != '/' || strncmp(path, dir, len) != 0 || path[len] != '/')
 		return false;
 	return repl_path_valid(path + len + 1);
 }
@@ -329,8 +329,9 @@ convert_file(struct replicator *rp, struct rp_batch *b, struct buf *body,
 	int fd, ret = -1;
 
 	nul = memchr(frame, '\0', len);
-	if (nul == NULL || memchr(nul + 1, '\0', len - (size_t)(nul + 1 - frame)) !=
-				   frame + len - 1) {
+	if (nul == NULL ||
+	    memchr(nul + 1, '\0', len - (size_t)(nul + 1 - frame)) !=
+		frame + len - 1) {
 		snprintf(err, errlen, "invalid FILE item");
 		return -1;
 	}
@@ -374,7 +375,8 @@ convert_file(struct replicator *rp, struct rp_batch *b, struct buf *body,
 		goto out;
 	}
 	add_commit(b, body, rel, stage, st.st_mode,
-		   (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+		   (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		       st.st_mtim.tv_nsec);
 	ret = 0;
 out:
 	free(chunk);
@@ -501,7 +503,7 @@ client_frame(struct rp_client *c, uint8_t type, const void *body, size_t len)
 	case REPL_LOCAL_DATA:
 		if (c->waiting != NULL ||
 		    c->batch.len + len + REPL_FRAME_HEADER >
-			    REPL_LOCAL_BATCH_MAX)
+			REPL_LOCAL_BATCH_MAX)
 			return -1;
 		repl_frame_begin(&c->batch, type, len);
 		buf_append(&c->batch, body, len);
@@ -542,8 +544,8 @@ client_read(struct rp_client *c)
 	}
 	c->in.len += (size_t)n;
 	for (;;) {
-		used = repl_frame_next(c->in.data + off, c->in.len - off,
-				       &type, &body, &blen);
+		used = repl_frame_next(c->in.data + off, c->in.len - off, &type,
+				       &body, &blen);
 		if (used == 0)
 			break;
 		if (used < 0 || client_frame(c, type, body, blen) < 0) {

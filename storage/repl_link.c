@@ -86,8 +86,8 @@ psk_session(SSL *ssl)
 }
 
 static int
-psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id,
-	   size_t *idlen, SSL_SESSION **sess)
+psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+	   SSL_SESSION **sess)
 {
 	SSL_SESSION *s = psk_session(ssl);
 
@@ -106,8 +106,7 @@ psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id,
 }
 
 static int
-psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
-	    SSL_SESSION **sess)
+psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen, SSL_SESSION **sess)
 {
 	if (idlen != strlen(PSK_IDENTITY) ||
 	    memcmp(id, PSK_IDENTITY, idlen) != 0) {
@@ -130,8 +129,7 @@ free_key(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 
 /* Reads key_file and derives the PSK into key. */
 static int
-derive_key(const char *key_file, unsigned char *key, char *err,
-	   size_t errlen)
+derive_key(const char *key_file, unsigned char *key, char *err, size_t errlen)
 {
 	struct buf text = BUF_INIT;
 	EVP_MD_CTX *md;
@@ -144,11 +142,10 @@ derive_key(const char *key_file, unsigned char *key, char *err,
 					: strerror(errno));
 		goto out;
 	}
-	while (text.len > 0 &&
-	       (text.data[text.len - 1] == '\n' ||
-		text.data[text.len - 1] == '\r' ||
-		text.data[text.len - 1] == ' ' ||
-		text.data[text.len - 1] == '\t'))
+	while (text.len > 0 && (text.data[text.len - 1] == '\n' ||
+				text.data[text.len - 1] == '\r' ||
+				text.data[text.len - 1] == ' ' ||
+				text.data[text.len - 1] == '\t'))
 		text.len--;
 	if (text.len < REPL_KEY_MIN) {
 		snprintf(err, errlen,
@@ -176,15 +173,14 @@ out:
 }
 
 SSL_CTX *
-repl_link_ctx_new(const char *key_file, bool server, char *err,
-		  size_t errlen)
+repl_link_ctx_new(const char *key_file, bool server, char *err, size_t errlen)
 {
 	unsigned char *key;
 	SSL_CTX *ctx;
 
 	if (psk_ex_index < 0)
-		psk_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
-							free_key);
+		psk_ex_index =
+		    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_key);
 	key = xmalloc(PSK_LEN);
 	if (derive_key(key_file, key, err, errlen) < 0) {
 		free(key);
@@ -206,7 +202,7 @@ repl_link_ctx_new(const char *key_file, bool server, char *err,
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (server)
 		SSL_CTX_set_psk_find_session_callback(ctx, psk_find_cb);
 	else
@@ -257,7 +253,7 @@ repl_link_free(struct repl_link **lp)
 static void
 fail(struct repl_link *l, const char *reason)
 {
-	bool in_handshake = l->state != LINK_OPEN;
+	bool in_handshake = l->state == LINK_HANDSHAKE;
 
 	if (l->state == LINK_FAILED || l->free_pending)
 		return;
@@ -276,7 +272,9 @@ fail_ssl(struct repl_link *l, int r, const char *what)
 	int e = SSL_get_error(l->ssl, r);
 
 	if (e == SSL_ERROR_ZERO_RETURN ||
-	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && r == 0)) {
+	    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && r == 0) ||
+	    (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) ==
+					   SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
 		ERR_clear_error();
 		fail(l, "connection closed by the peer");
 		return;
@@ -319,8 +317,8 @@ deliver_frames(struct repl_link *l)
 	ssize_t used;
 
 	while (l->state == LINK_OPEN && !l->free_pending) {
-		used = repl_frame_next(l->in.data + off, l->in.len - off,
-				       &type, &body, &body_len);
+		used = repl_frame_next(l->in.data + off, l->in.len - off, &type,
+				       &body, &body_len);
 		if (used < 0) {
 			fail(l, "invalid frame from the peer");
 			return;
@@ -497,8 +495,7 @@ repl_link_send2(struct repl_link *l, uint8_t type, const void *head,
 }
 
 void
-repl_link_send(struct repl_link *l, uint8_t type, const void *body,
-	       size_t len)
+repl_link_send(struct repl_link *l, uint8_t type, const void *body, size_t len)
 {
 	repl_link_send2(l, type, NULL, 0, body, len);
 }

@@ -120,12 +120,14 @@ repl_local_read_reply(int fd, struct buf *reply, double deadline, char *err,
 	int ret = -1;
 
 	for (;;) {
-		used = repl_frame_next(in.data, in.len, &type, &body,
-				       &body_len);
-		if (used < 0 || (used > 0 && (type != REPL_LOCAL_REPLY ||
-					      body_len > REPL_LOCAL_REPLY_MAX))) {
-			snprintf(err, errlen, "invalid reply from the "
-					      "replicator");
+		used =
+		    repl_frame_next(in.data, in.len, &type, &body, &body_len);
+		if (used < 0 ||
+		    (used > 0 && (type != REPL_LOCAL_REPLY ||
+				  body_len > REPL_LOCAL_REPLY_MAX))) {
+			snprintf(err, errlen,
+				 "invalid reply from the "
+				 "replicator");
 			break;
 		}
 		if (used > 0) {
@@ -134,8 +136,9 @@ repl_local_read_reply(int fd, struct buf *reply, double deadline, char *err,
 			break;
 		}
 		if (in.len > REPL_LOCAL_REPLY_MAX + 16) {
-			snprintf(err, errlen, "reply from the replicator is "
-					      "too long");
+			snprintf(err, errlen,
+				 "reply from the replicator is "
+				 "too long");
 			break;
 		}
 		if (wait_fd(fd, POLLIN, deadline, err, errlen) < 0)
@@ -150,8 +153,9 @@ repl_local_read_reply(int fd, struct buf *reply, double deadline, char *err,
 			break;
 		}
 		if (n == 0) {
-			snprintf(err, errlen, "the replicator closed the "
-					      "connection");
+			snprintf(err, errlen,
+				 "the replicator closed the "
+				 "connection");
 			break;
 		}
 		in.len += (size_t)n;

@@ -54,7 +54,7 @@ int repl_local_send(int fd, const void *data, size_t len, double deadline,
  * Reads one REPLY frame before deadline and appends its body to reply.
  * Returns 0, or -1 with the reason in err.
  */
-int repl_local_read_reply(int fd, struct buf *reply, double deadline,
-			  char *err, size_t errlen);
+int repl_local_read_reply(int fd, struct buf *reply, double deadline, char *err,
+			  size_t errlen);
 
 #endif

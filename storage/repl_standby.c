@@ -62,8 +62,7 @@ warn_rejected(struct replicator *rp, const char *name, const char *why)
 			    "more since the last warning)",
 			    name, why, rp->rejected_unlogged);
 	else
-		log_warning("peer connection from %s rejected: %s", name,
-			    why);
+		log_warning("peer connection from %s rejected: %s", name, why);
 	rp->rejected_logged_at = now;
 	rp->rejected_unlogged = 0;
 }
@@ -92,8 +91,7 @@ pending_free(struct pending_peer *p, bool with_link)
 static void
 fail_link(struct replicator *rp, const char *why)
 {
-	log_warning("replication link from %s dropped: %s", rp->peer_name,
-		    why);
+	log_warning("replication link from %s dropped: %s", rp->peer_name, why);
 	snprintf(rp->last_error, sizeof(rp->last_error), "%s", why);
 	repl_link_send(rp->link, PEER_ERROR, why, strlen(why));
 	rp->link_closing = true;
@@ -305,10 +303,10 @@ link_drained(struct repl_link *l, void *arg)
 }
 
 static const struct repl_link_ops standby_ops = {
-	.ready = NULL,
-	.frame = link_frame,
-	.closed = link_closed,
-	.drained = link_drained,
+    .ready = NULL,
+    .frame = link_frame,
+    .closed = link_closed,
+    .drained = link_drained,
 };
 
 /* Connections being accepted. */
@@ -345,8 +343,8 @@ adopt(struct pending_peer *p, uint64_t generation)
 }
 
 static void
-pending_frame(struct repl_link *l, uint8_t type, const void *body,
-	      size_t len, void *arg)
+pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
+	      void *arg)
 {
 	struct pending_peer *p = arg;
 	struct replicator *rp = p->rp;
@@ -394,10 +392,10 @@ pending_closed(struct repl_link *l, const char *reason, bool in_handshake,
 }
 
 static const struct repl_link_ops pending_ops = {
-	.ready = pending_ready,
-	.frame = pending_frame,
-	.closed = pending_closed,
-	.drained = NULL,
+    .ready = pending_ready,
+    .frame = pending_frame,
+    .closed = pending_closed,
+    .drained = NULL,
 };
 
 static void

@@ -193,8 +193,7 @@ announce_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			 strlen(ANNOUNCE_REQUEST) - a->sent,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			snprintf(why, sizeof(why), "send: %s",
-				 strerror(errno));
+			snprintf(why, sizeof(why), "send: %s", strerror(errno));
 			announce_finish(a->rp, why);
 			return;
 		}

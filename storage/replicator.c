@@ -136,12 +136,10 @@ append_status(struct replicator *rp, struct buf *out)
 	buf_printf(out, "complete=%d\n", rp->complete ? 1 : 0);
 	buf_printf(out, "lag_changes=%zu\n", rp->inflight.n);
 	buf_printf(out, "lag_seconds=%.3f\n", lag);
-	buf_printf(out, "waiting_commits=%zu\n",
-		   rp->pending.n + rp->held.n);
+	buf_printf(out, "waiting_commits=%zu\n", rp->pending.n + rp->held.n);
 	buf_printf(out, "catch_up_files_total=%" PRIu64 "\n",
 		   rp->cu_files_total);
-	buf_printf(out, "catch_up_files_done=%" PRIu64 "\n",
-		   rp->cu_files_done);
+	buf_printf(out, "catch_up_files_done=%" PRIu64 "\n", rp->cu_files_done);
 	buf_printf(out, "catch_up_bytes=%" PRIu64 "\n", rp->cu_bytes);
 	buf_printf(out, "catch_up_deltas=%" PRIu64 "\n", rp->cu_deltas);
 	buf_printf(out, "syncs=%" PRIu64 "\n", rp->syncs);
@@ -249,12 +247,12 @@ setup(struct replicator *rp, char *err, size_t errlen)
 	}
 	snprintf(rp->peer_name, sizeof(rp->peer_name), "%s",
 		 rp->cfg->replication_peer);
-	rp->client_ctx = repl_link_ctx_new(rp->cfg->replication_key_file,
-					   false, err, errlen);
+	rp->client_ctx = repl_link_ctx_new(rp->cfg->replication_key_file, false,
+					   err, errlen);
 	if (rp->client_ctx == NULL)
 		return -1;
-	rp->server_ctx = repl_link_ctx_new(rp->cfg->replication_key_file, true,
-					   err, errlen);
+	rp->server_ctx =
+	    repl_link_ctx_new(rp->cfg->replication_key_file, true, err, errlen);
 	if (rp->server_ctx == NULL)
 		return -1;
 	rp->apply = repl_apply_new(rp->cfg->data_dir, true);

@@ -135,10 +135,10 @@ struct replicator {
 	double outstanding_since;
 
 	/* Active: commit paths. */
-	struct rp_queue held;	   /* waiting for announce or catch-up end */
-	struct rp_queue pending;   /* in sync: waiting for the next SYNC */
-	struct rp_queue inflight;  /* in sync: sent, SYNC not acknowledged */
-	struct rp_queue forward;   /* catching up: answered, not yet sent */
+	struct rp_queue held;	  /* waiting for announce or catch-up end */
+	struct rp_queue pending;  /* in sync: waiting for the next SYNC */
+	struct rp_queue inflight; /* in sync: sent, SYNC not acknowledged */
+	struct rp_queue forward;  /* catching up: answered, not yet sent */
 	uint64_t seq;
 	uint64_t stage;
 	uint64_t syncs;
