@@ -110,6 +110,43 @@ parent_len(const char *rel)
 }
 
 /*
+ * Opens the component rel[start..end) in the directory fd without
+ * following a symlink. With create, a missing component is made with
+ * exactly mode. Returns a new fd, or -1 with errno set.
+ */
+static int
+open_component(struct repl_apply *a, int fd, const char *rel, size_t start,
+	       size_t end, bool create, mode_t mode)
+{
+	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	char name[NAME_MAX + 1];
+	int next, e;
+
+	if (end - start > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(name, rel + start, end - start);
+	name[end - start] = '\0';
+	next = openat(fd, name, flags);
+	if (next >= 0 || errno != ENOENT || !create)
+		return next;
+	if (mkdirat(fd, name, mode) < 0)
+		return errno == EEXIST ? openat(fd, name, flags) : -1;
+	next = openat(fd, name, flags);
+	if (next < 0)
+		return -1;
+	note_dir(a, rel, start > 0 ? start - 1 : 0);
+	if (fchmod(next, mode) < 0) {
+		e = errno;
+		close(next);
+		errno = e;
+		return -1;
+	}
+	return next;
+}
+
+/*
  * Opens the directory rel[0..len) below data_dir one component at a
  * time, without following symlinks; len 0 opens data_dir. With create,
  * missing components are made with exactly mode. Returns a new fd, or
@@ -125,48 +162,13 @@ open_dir(struct repl_apply *a, const char *rel, size_t len, bool create,
 	while (fd >= 0 && i < len) {
 		const char *slash = memchr(rel + i, '/', len - i);
 		size_t end = slash != NULL ? (size_t)(slash - rel) : len;
-		char name[NAME_MAX + 1];
-		bool made = false;
-		int next, e;
+		int next = open_component(a, fd, rel, i, end, create, mode);
+		int e = errno;
 
-		if (end - i > NAME_MAX) {
-			close(fd);
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		memcpy(name, rel + i, end - i);
-		name[end - i] = '\0';
-		next = openat(fd, name,
-			      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT && create) {
-			if (mkdirat(fd, name, mode) == 0)
-				made = true;
-			else if (errno != EEXIST)
-				goto fail;
-			next = openat(fd, name,
-				      O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					      O_CLOEXEC);
-		}
-		if (next < 0)
-			goto fail;
-		if (made) {
-			note_dir(a, rel, i > 0 ? i - 1 : 0);
-			if (fchmod(next, mode) < 0) {
-				e = errno;
-				close(next);
-				errno = e;
-				goto fail;
-			}
-		}
-		close(fd);
-		fd = next;
-		i = end + 1;
-		continue;
-fail:
-		e = errno;
 		close(fd);
 		errno = e;
-		return -1;
+		fd = next;
+		i = end + 1;
 	}
 	return fd;
 }

@@ -46,7 +46,7 @@ struct job_io {
 	size_t in_len;
 	int out_fd;	      /* write here when >= 0 */
 	struct buf *out_buf;  /* otherwise append here (or no output) */
-	bool out_exact;	      /* output limited to out_max, not in*2+64K */
+	bool out_exact;	      /* limit output to out_max, not 2*in+64K */
 	uint64_t out_max;
 	uint64_t in_count;
 	uint64_t out_count;

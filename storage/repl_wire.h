@@ -131,7 +131,11 @@ int repl_apply_op(struct repl_apply *a, const struct repl_op *op, char *err,
 		  size_t errlen);
 /* Makes everything applied so far durable. Returns 0 or -1. */
 int repl_apply_sync(struct repl_apply *a, char *err, size_t errlen);
-/* Removes staging files left by an interrupted stream. */
+/*
+ * Removes staging files left by an interrupted stream. Call it before a
+ * stream starts: WRITE into a stage number that an earlier stream left
+ * behind would mix the old bytes into the new file.
+ */
 void repl_apply_reset(struct repl_apply *a);
 /*
  * Opens rel under data_dir read-only without following any symlink
