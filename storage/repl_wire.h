@@ -153,10 +153,11 @@ void repl_apply_free(struct repl_apply *a);
  * listed, and nothing excluded by repl_path_excluded() is.
  *
  * Encoded entry: path (u16 length, then the bytes, no NUL), a kind byte
- * (0 file, 1 directory), size (u64), mode (u32), mtime_ns (i64), all
- * big-endian; entries follow each other in increasing path order
- * (strcmp), with no count, so a long manifest can be sent as several
- * frames and decoded frame by frame with repl_manifest_decode_more().
+ * (0 file, 1 directory), size (u64), mode (u32) and mtime_ns (i64), all
+ * big-endian. Entries follow each other in increasing path order
+ * (strcmp) with no count in front. A long manifest can thus be sent as
+ * several frames and decoded frame by frame with
+ * repl_manifest_decode_more().
  */
 struct repl_manifest_entry {
 	char *path;
