@@ -166,10 +166,16 @@ repl_write_add_mkdirs(struct repl_batch **b, const char *dir,
 	char path[PATH_MAX];
 	size_t ends[64], n = 0;
 	struct stat st;
+	mode_t mask;
 
 	if (repl_write_rel(dir) == NULL ||
 	    (size_t)snprintf(path, sizeof(path), "%s", dir) >= sizeof(path))
 		return;
+	/* The peer sets the mode exactly, while mkdir(2) here applies the
+	 * umask: send the mode the directory will get here. */
+	mask = umask(0);
+	umask(mask);
+	mode &= ~mask;
 	/* Walks up to the first directory that exists, remembering where
 	 * each missing level ends. */
 	for (;;) {

@@ -951,5 +951,7 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	/* The expected MKDIR modes are those mkdir(2) gives under 022. */
+	umask(022);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
