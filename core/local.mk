@@ -23,14 +23,21 @@ sbin_PROGRAMS += hapostd
 hapostd_SOURCES = core/hapostd.c
 hapostd_LDADD = $(HAPOST_LIBS)
 
-# The example configuration is installed once; an existing file is kept.
-dist_doc_DATA = conf/hapost.conf README.md
+# The example configuration and gateway table are installed once; an
+# existing file is kept.
+dist_doc_DATA = conf/hapost.conf conf/gateways README.md
 install-data-local:
 	$(MKDIR_P) '$(DESTDIR)$(sysconfdir)/hapost'
 	test -f '$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' || \
 		$(INSTALL_DATA) '$(srcdir)/conf/hapost.conf' \
 		'$(DESTDIR)$(sysconfdir)/hapost/hapost.conf'
+	test -f '$(DESTDIR)$(sysconfdir)/hapost/gateways' || \
+		$(INSTALL_DATA) '$(srcdir)/conf/gateways' \
+		'$(DESTDIR)$(sysconfdir)/hapost/gateways'
 uninstall-local:
 	cmp -s '$(srcdir)/conf/hapost.conf' \
 		'$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' && \
 		rm -f '$(DESTDIR)$(sysconfdir)/hapost/hapost.conf' || :
+	cmp -s '$(srcdir)/conf/gateways' \
+		'$(DESTDIR)$(sysconfdir)/hapost/gateways' && \
+		rm -f '$(DESTDIR)$(sysconfdir)/hapost/gateways' || :

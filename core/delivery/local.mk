@@ -4,7 +4,8 @@ libhapost_a_SOURCES += \
 	core/delivery/job.c core/delivery/job.h \
 	core/delivery/batch.c core/delivery/batch.h \
 	core/delivery/local.c core/delivery/local.h \
-	core/delivery/window.c core/delivery/window.h
+	core/delivery/window.c core/delivery/window.h \
+	core/delivery/route.c core/delivery/route.h
 
 check_PROGRAMS += tests/unit/test-qmgr
 TESTS += tests/unit/test-qmgr
@@ -18,8 +19,22 @@ tests_unit_test_window_SOURCES = tests/unit/test-window.c
 tests_unit_test_window_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
 tests_unit_test_window_LDADD = $(TEST_LIBS)
 
-# The window parser's fuzz target, replayed over its corpus by make check
-# (see tests/fuzz/README.md).
+check_PROGRAMS += tests/unit/test-route
+TESTS += tests/unit/test-route
+tests_unit_test_route_SOURCES = tests/unit/test-route.c
+tests_unit_test_route_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
+tests_unit_test_route_LDADD = $(TEST_LIBS)
+
+# The window and gateway table parsers' fuzz targets, replayed over their
+# corpora by make check (see tests/fuzz/README.md).
+check_PROGRAMS += tests/fuzz/fuzz-route
+tests_fuzz_fuzz_route_SOURCES = tests/fuzz/fuzz-route.c \
+	tests/fuzz/fuzz-driver.c
+tests_fuzz_fuzz_route_LDADD = $(HAPOST_LIBS)
+TESTS += tests/fuzz/run-corpus-route
+dist_noinst_SCRIPTS += tests/fuzz/run-corpus-route
+EXTRA_DIST += tests/fuzz/corpus-route
+
 check_PROGRAMS += tests/fuzz/fuzz-window
 tests_fuzz_fuzz_window_SOURCES = tests/fuzz/fuzz-window.c \
 	tests/fuzz/fuzz-driver.c
