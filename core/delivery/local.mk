@@ -47,5 +47,21 @@ EXTRA_DIST += tests/fuzz/corpus-window
 libhapost_a_SOURCES += \
 	core/delivery/smtp_client.c core/delivery/smtp_client.h \
 	core/delivery/smtp_client_auth.c core/delivery/smtp_client_int.h \
-	core/delivery/smtp_client_txn.c \
+	core/delivery/smtp_client_io.c core/delivery/smtp_client_txn.c \
 	core/delivery/smtp_reply.c core/delivery/smtp_reply.h
+
+check_PROGRAMS += tests/unit/test-smtp-reply
+TESTS += tests/unit/test-smtp-reply
+tests_unit_test_smtp_reply_SOURCES = tests/unit/test-smtp-reply.c
+tests_unit_test_smtp_reply_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
+tests_unit_test_smtp_reply_LDADD = $(TEST_LIBS)
+
+# The reply parser's fuzz target, replayed over its corpus by make check.
+check_PROGRAMS += tests/fuzz/fuzz-smtp-reply
+tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz-smtp-reply.c \
+	tests/fuzz/fuzz-driver.c
+tests_fuzz_fuzz_smtp_reply_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core/delivery
+tests_fuzz_fuzz_smtp_reply_LDADD = $(HAPOST_LIBS)
+TESTS += tests/fuzz/run-corpus-smtp-reply
+dist_noinst_SCRIPTS += tests/fuzz/run-corpus-smtp-reply
+EXTRA_DIST += tests/fuzz/corpus-smtp-reply

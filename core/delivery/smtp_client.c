@@ -1,10 +1,11 @@
 /*
  * smtp_client - one outbound SMTP connection on a libev loop
  *
- * The contract is in smtp_client.h. This file holds the connection: the
- * socket and TLS I/O, the timers, the session up to the ready callback
- * (greeting, EHLO or HELO, STARTTLS) and the public functions.
- * smtp_client_auth.c runs AUTH and smtp_client_txn.c the transactions.
+ * The contract is in smtp_client.h. This file runs the session up to
+ * the ready callback (greeting, EHLO or HELO, STARTTLS), the timers and
+ * the public functions. smtp_client_io.c moves the bytes and runs the
+ * TLS handshake, smtp_client_auth.c runs AUTH and smtp_client_txn.c the
+ * transactions.
  *
  * I/O: a non-blocking socket with its own buffers, because the server
  * side's conn.c serves accepted connections only. Commands are queued in
@@ -45,38 +46,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
+#include <openssl/crypto.h>
 
 #include "log.h"
 #include "smtp_client_int.h"
-#include "tls.h"
 #include "xalloc.h"
 
 #define READ_CHUNK 16384
-/* Bytes per SSL_write call; fixed so a retry never passes fewer. */
-#define TLS_WRITE_MAX 16384
 /* The longest wait for the reply to QUIT, in seconds. */
 #define QUIT_TIMEOUT 10.0
 
-static void start_connect(struct smtp_client *c);
 static void client_free(struct smtp_client *c);
-
-static void
-restart_timer(struct smtp_client *c, double seconds)
-{
-	ev_timer_stop(c->loop, &c->timer);
-	ev_timer_set(&c->timer, seconds, 0.);
-	ev_timer_start(c->loop, &c->timer);
-}
-
-/* True in the states that wait for the server. */
-static bool
-waiting(const struct smtp_client *c)
-{
-	return c->state != SMTPC_IDLE && c->state != SMTPC_QUIT &&
-	       c->state != SMTPC_CLOSED;
-}
 
 void
 smtpc_set_reply(struct smtp_client_reply *r, int code, const char *enhanced,
@@ -94,34 +74,6 @@ smtpc_set_reply(struct smtp_client_reply *r, int code, const char *enhanced,
 	smtp_reply_printable(r->text, sizeof(r->text), text, strlen(text));
 }
 
-static void
-update_write_watcher(struct smtp_client *c)
-{
-	bool want;
-
-	/* connect() and the handshake drive the watchers themselves. */
-	if (c->fd < 0 || c->state == SMTPC_CONNECT ||
-	    c->state == SMTPC_HANDSHAKE)
-		return;
-	want = c->out.len > 0 || c->ssl_read_wants_write;
-	if (want && !ev_is_active(&c->wio))
-		ev_io_start(c->loop, &c->wio);
-	else if (!want && ev_is_active(&c->wio))
-		ev_io_stop(c->loop, &c->wio);
-}
-
-void
-smtpc_send_line(struct smtp_client *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vprintf(&c->out, fmt, ap);
-	va_end(ap);
-	buf_puts(&c->out, "\r\n");
-	update_write_watcher(c);
-}
-
 void
 smtpc_await_reply(struct smtp_client *c, enum smtpc_state state,
 		  const char *stage)
@@ -132,7 +84,7 @@ smtpc_await_reply(struct smtp_client *c, enum smtpc_state state,
 	else if (stage != NULL)
 		snprintf(c->txn_st.stage, sizeof(c->txn_st.stage), "%s",
 			 stage);
-	restart_timer(c, c->timeout);
+	smtpc_restart_timer(c, c->timeout);
 }
 
 void
@@ -141,55 +93,6 @@ smtpc_schedule(struct smtp_client *c, enum smtpc_pending pending)
 	c->pending = pending;
 	ev_timer_set(&c->defer, 0., 0.);
 	ev_timer_start(c->loop, &c->defer);
-}
-
-/* Formats OpenSSL's reason for an SSL_get_error() result. */
-static void
-ssl_reason(char *out, size_t len, int ssl_error)
-{
-	if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-		snprintf(out, len, "%s",
-			 errno != 0 ? strerror(errno) : "connection closed");
-		ERR_clear_error();
-		return;
-	}
-	tls_error_string(out, len);
-}
-
-void
-smtpc_close_socket(struct smtp_client *c, bool quit)
-{
-	ev_io_stop(c->loop, &c->rio);
-	ev_io_stop(c->loop, &c->wio);
-	ev_timer_stop(c->loop, &c->timer);
-	if (c->fd >= 0) {
-		/* QUIT only between commands: inside the message it would be
-		 * message text. One non-blocking try, without waiting. */
-		bool between = c->out.len == 0 && c->state != SMTPC_BODY &&
-			       c->state != SMTPC_HANDSHAKE &&
-			       c->state != SMTPC_CONNECT;
-
-		if (c->ssl != NULL) {
-			if (quit && between) {
-				ERR_clear_error();
-				SSL_write(c->ssl, "QUIT\r\n", 6);
-			}
-			if (c->state != SMTPC_HANDSHAKE)
-				SSL_shutdown(c->ssl);
-			ERR_clear_error();
-		} else if (quit && between) {
-			(void)!send(c->fd, "QUIT\r\n", 6,
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-		}
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-		close(c->fd);
-		c->fd = -1;
-	}
-	c->ssl_read_wants_write = false;
-	buf_reset(&c->in);
-	buf_reset(&c->out);
-	c->state = SMTPC_CLOSED;
 }
 
 void
@@ -268,8 +171,8 @@ current_stage(const struct smtp_client *c)
 	return c->state < SMTPC_IDLE ? c->st.stage : c->txn_st.stage;
 }
 
-static void
-lost_with_reason(struct smtp_client *c, const char *why)
+void
+smtpc_lost(struct smtp_client *c, const char *why)
 {
 	struct smtp_client_reply r;
 
@@ -283,122 +186,6 @@ lost_with_reason(struct smtp_client *c, const char *why)
 				c->st.remote, current_stage(c), why);
 	connection_lost(c, &r);
 }
-
-/*
- * Writes what it can of c->out. Returns the bytes written, 0 when the
- * socket is full or OpenSSL waits for input, or -1 with the reason.
- */
-static ssize_t
-write_some(struct smtp_client *c, char *why, size_t whylen)
-{
-	if (c->ssl != NULL) {
-		size_t len = c->out.len < TLS_WRITE_MAX ? c->out.len
-							: TLS_WRITE_MAX;
-		int n, e;
-
-		ERR_clear_error();
-		errno = 0;
-		n = SSL_write(c->ssl, c->out.data, (int)len);
-		if (n > 0)
-			return n;
-		e = SSL_get_error(c->ssl, n);
-		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-			return 0;
-		ssl_reason(why, whylen, e);
-		return -1;
-	}
-	for (;;) {
-		ssize_t n = send(c->fd, c->out.data, c->out.len,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		snprintf(why, whylen, "%s", strerror(errno));
-		return -1;
-	}
-}
-
-void
-smtpc_flush(struct smtp_client *c)
-{
-	bool progress = false;
-	char why[256];
-
-	while (c->fd >= 0) {
-		ssize_t n;
-
-		if (c->state == SMTPC_BODY && !c->txn.body_done &&
-		    c->out.len < SMTPC_BODY_BUFFER &&
-		    smtpc_txn_fill_body(c) < 0)
-			return;
-		if (c->out.len == 0)
-			break;
-		n = write_some(c, why, sizeof(why));
-		if (n < 0) {
-			lost_with_reason(c, why);
-			return;
-		}
-		if (n == 0)
-			break;
-		buf_consume(&c->out, (size_t)n);
-		progress = true;
-	}
-	if (c->fd < 0)
-		return;
-	if (progress && waiting(c))
-		restart_timer(c, c->timeout);
-	update_write_watcher(c);
-}
-
-/* Reads up to len bytes: the count, 0 for none yet, -1 error, -2 EOF. */
-static ssize_t
-read_some(struct smtp_client *c, char *chunk, size_t len, char *why,
-	  size_t whylen)
-{
-	if (c->ssl != NULL) {
-		int n, e;
-
-		ERR_clear_error();
-		errno = 0;
-		n = SSL_read(c->ssl, chunk, (int)len);
-		if (n > 0)
-			return n;
-		e = SSL_get_error(c->ssl, n);
-		if (e == SSL_ERROR_WANT_READ)
-			return 0;
-		if (e == SSL_ERROR_WANT_WRITE) {
-			c->ssl_read_wants_write = true;
-			update_write_watcher(c);
-			return 0;
-		}
-		if (e == SSL_ERROR_ZERO_RETURN ||
-		    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-		     errno == 0))
-			return -2;
-		ssl_reason(why, whylen, e);
-		return -1;
-	}
-	for (;;) {
-		ssize_t n = recv(c->fd, chunk, len, 0);
-
-		if (n > 0)
-			return n;
-		if (n == 0)
-			return -2;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		snprintf(why, whylen, "%s", strerror(errno));
-		return -1;
-	}
-}
-
-static void start_tls(struct smtp_client *c);
 
 /* Continues after EHLO or HELO: STARTTLS, then AUTH, then ready. */
 static void
@@ -443,7 +230,7 @@ starttls_reply(struct smtp_client *c, const struct smtp_client_reply *r)
 	struct smtp_client_reply why;
 
 	if (r->code / 100 == 2) {
-		start_tls(c);
+		smtpc_start_tls(c);
 		return;
 	}
 	if (c->tls_policy == SMTPC_TLS_MAY) {
@@ -562,18 +349,18 @@ on_readable(struct smtp_client *c)
 	char chunk[READ_CHUNK], why[256];
 
 	while (c->fd >= 0 && c->state != SMTPC_HANDSHAKE) {
-		ssize_t n = read_some(c, chunk, sizeof(chunk), why,
+		ssize_t n = smtpc_read_some(c, chunk, sizeof(chunk), why,
 				      sizeof(why));
 
 		if (n == 0)
 			return;
 		if (n < 0) {
-			lost_with_reason(c, n == -2 ? NULL : why);
+			smtpc_lost(c, n == -2 ? NULL : why);
 			return;
 		}
 		buf_append(&c->in, chunk, (size_t)n);
-		if (waiting(c))
-			restart_timer(c, c->timeout);
+		if (smtpc_waiting(c))
+			smtpc_restart_timer(c, c->timeout);
 		process_input(c);
 	}
 }
@@ -606,8 +393,6 @@ connect_done(struct smtp_client *c)
 	smtpc_await_reply(c, SMTPC_GREETING, "greeting");
 }
 
-static void handshake(struct smtp_client *c);
-
 static void
 io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -618,7 +403,7 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (c->state == SMTPC_HANDSHAKE) {
-		handshake(c);
+		smtpc_handshake(c);
 		return;
 	}
 	if (w == &c->wio) {
@@ -694,135 +479,8 @@ defer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		client_free(c);
 }
 
-/* True when name is an IPv4 or IPv6 address rather than a host name. */
-static bool
-is_address(const char *name)
-{
-	struct in6_addr a;
-
-	return inet_pton(AF_INET, name, &a) == 1 ||
-	       inet_pton(AF_INET6, name, &a) == 1;
-}
-
-static void
-handshake_failed(struct smtp_client *c, const char *why)
-{
-	struct smtp_client_reply r;
-
-	if (c->tls_policy == SMTPC_TLS_MAY && !c->tls_skip) {
-		log_info("smtp client %s: TLS handshake failed (%s), "
-			 "connecting again without TLS",
-			 c->st.remote, why);
-		smtpc_close_socket(c, false);
-		c->tls_skip = true;
-		c->esmtp = false;
-		memset(&c->ehlo, 0, sizeof(c->ehlo));
-		smtp_reply_free(&c->parser);
-		smtp_reply_init(&c->parser);
-		start_connect(c);
-		return;
-	}
-	smtpc_set_reply(&r, 0, "4.7.5", "TLS handshake with %s failed: %s",
-			c->st.remote, why);
-	smtpc_session_fail(c, SMTPC_TEMPFAIL, &r);
-}
-
-/* Runs one step of the TLS handshake; the watchers bring the next. */
-static void
-handshake(struct smtp_client *c)
-{
-	char why[400];
-	long verify;
-	int r, e;
-
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_do_handshake(c->ssl);
-	if (r == 1) {
-		c->st.tls = true;
-		log_debug("smtp client %s: TLS %s %s", c->st.remote,
-			  SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
-		ev_io_stop(c->loop, &c->wio);
-		ev_io_start(c->loop, &c->rio);
-		c->state = SMTPC_EHLO;
-		smtpc_send_line(c, "EHLO %s", c->helo);
-		smtpc_await_reply(c, SMTPC_EHLO, "EHLO");
-		return;
-	}
-	e = SSL_get_error(c->ssl, r);
-	if (e == SSL_ERROR_WANT_READ) {
-		ev_io_stop(c->loop, &c->wio);
-		ev_io_start(c->loop, &c->rio);
-		return;
-	}
-	if (e == SSL_ERROR_WANT_WRITE) {
-		ev_io_stop(c->loop, &c->rio);
-		ev_io_start(c->loop, &c->wio);
-		return;
-	}
-	verify = SSL_get_verify_result(c->ssl);
-	if (c->tls_policy == SMTPC_TLS_VERIFY && verify != X509_V_OK) {
-		ERR_clear_error();
-		snprintf(why, sizeof(why), "certificate verification failed: %s",
-			 X509_verify_cert_error_string(verify));
-	} else {
-		ssl_reason(why, sizeof(why), e);
-	}
-	handshake_failed(c, why);
-}
-
-static void
-start_tls(struct smtp_client *c)
-{
-	const char *name =
-		c->tls_servername != NULL ? c->tls_servername : c->host;
-	bool address = is_address(name);
-	struct smtp_client_reply r;
-	char why[400];
-
-	if (c->in.len > 0) {
-		log_info("smtp client %s: dropped %zu bytes sent after the "
-			 "reply to STARTTLS",
-			 c->st.remote, c->in.len);
-		buf_reset(&c->in);
-	}
-	ERR_clear_error();
-	c->ssl = SSL_new(c->tls_ctx);
-	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
-		goto fail;
-	SSL_set_mode(c->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				     SSL_MODE_ENABLE_PARTIAL_WRITE);
-	if (!address && name[0] != '\0' &&
-	    SSL_set_tlsext_host_name(c->ssl, name) != 1)
-		goto fail;
-	if (c->tls_policy == SMTPC_TLS_VERIFY) {
-		X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
-
-		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-		X509_VERIFY_PARAM_set_hostflags(
-			param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (address ? X509_VERIFY_PARAM_set1_ip_asc(param, name) != 1
-			    : SSL_set1_host(c->ssl, name) != 1)
-			goto fail;
-	} else {
-		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
-	}
-	SSL_set_connect_state(c->ssl);
-	c->state = SMTPC_HANDSHAKE;
-	ev_io_stop(c->loop, &c->rio);
-	ev_io_stop(c->loop, &c->wio);
-	restart_timer(c, c->timeout);
-	handshake(c);
-	return;
-fail:
-	tls_error_string(why, sizeof(why));
-	smtpc_set_reply(&r, 0, "4.7.5", "TLS setup for %s failed: %s",
-			c->st.remote, why);
-	smtpc_session_fail(c, SMTPC_TEMPFAIL, &r);
-}
-
-static void
-start_connect(struct smtp_client *c)
+void
+smtpc_start_connect(struct smtp_client *c)
 {
 	struct smtp_client_reply r;
 	int fd;
@@ -848,7 +506,7 @@ start_connect(struct smtp_client *c)
 		return;
 	}
 	ev_io_start(c->loop, &c->wio);
-	restart_timer(c, c->connect_timeout);
+	smtpc_restart_timer(c, c->connect_timeout);
 }
 
 /* Formats "host[address]:port" for logs and results. */
@@ -923,7 +581,7 @@ smtp_client_open(struct ev_loop *loop, const struct smtp_client_params *p,
 	memcpy(&c->addr, addr, addrlen);
 	c->addrlen = addrlen;
 	format_remote(c);
-	start_connect(c);
+	smtpc_start_connect(c);
 	return c;
 }
 
@@ -983,7 +641,7 @@ smtp_client_close(struct smtp_client *c)
 		/* Wait briefly for the reply, then free c from the loop. */
 		smtpc_send_line(c, "QUIT");
 		c->state = SMTPC_QUIT;
-		restart_timer(c, c->timeout < QUIT_TIMEOUT ? c->timeout
+		smtpc_restart_timer(c, c->timeout < QUIT_TIMEOUT ? c->timeout
 							   : QUIT_TIMEOUT);
 		return;
 	}

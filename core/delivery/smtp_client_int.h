@@ -1,10 +1,10 @@
 /*
  * smtp_client_int - state shared by the files of the SMTP client
  *
- * smtp_client.c owns the connection: socket and TLS I/O, timers, the
- * session up to the ready callback, and the public functions.
- * smtp_client_auth.c runs the AUTH exchange and smtp_client_txn.c one
- * transaction, both through the functions declared here.
+ * smtp_client.c runs the session up to the ready callback, the timers
+ * and the public functions, smtp_client_io.c the socket and TLS I/O,
+ * smtp_client_auth.c the AUTH exchange and smtp_client_txn.c one
+ * transaction, all through the functions declared here.
  */
 #ifndef HAPOST_SMTP_CLIENT_INT_H
 #define HAPOST_SMTP_CLIENT_INT_H
@@ -123,9 +123,6 @@ struct smtp_client {
 };
 
 /* smtp_client.c */
-void smtpc_send_line(struct smtp_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void smtpc_flush(struct smtp_client *c);
 void smtpc_await_reply(struct smtp_client *c, enum smtpc_state state,
 		       const char *stage);
 void smtpc_set_reply(struct smtp_client_reply *r, int code,
@@ -135,8 +132,28 @@ void smtpc_session_fail(struct smtp_client *c,
 			enum smtp_client_failure failure,
 			const struct smtp_client_reply *reply);
 void smtpc_session_ready(struct smtp_client *c);
-void smtpc_close_socket(struct smtp_client *c, bool quit);
 void smtpc_schedule(struct smtp_client *c, enum smtpc_pending pending);
+void smtpc_start_connect(struct smtp_client *c);
+/* Ends the connection after an I/O error (why) or a close (why NULL). */
+void smtpc_lost(struct smtp_client *c, const char *why);
+
+/* smtp_client_io.c */
+void smtpc_restart_timer(struct smtp_client *c, double seconds);
+/* True in the states that wait for the server. */
+bool smtpc_waiting(const struct smtp_client *c);
+void smtpc_update_write_watcher(struct smtp_client *c);
+/* Queues one command line; the loop writes it. */
+void smtpc_send_line(struct smtp_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Writes what the socket takes, filling in message bytes during DATA. */
+void smtpc_flush(struct smtp_client *c);
+/* Reads up to len bytes: the count, 0 for none yet, -1 error, -2 EOF. */
+ssize_t smtpc_read_some(struct smtp_client *c, char *chunk, size_t len,
+			char *why, size_t whylen);
+/* Closes the socket, first sending QUIT when quit and between commands. */
+void smtpc_close_socket(struct smtp_client *c, bool quit);
+void smtpc_start_tls(struct smtp_client *c);
+void smtpc_handshake(struct smtp_client *c);
 
 /* smtp_client_auth.c */
 void smtpc_auth_start(struct smtp_client *c);
