@@ -5,17 +5,19 @@
  * Group commit: while the peer is in sync, committed batches wait in
  * the pending queue. When no SYNC is in flight, everything pending goes
  * to the link as one run of RECORDS frames followed by one SYNC, and the
- * batches move to the in-flight queue; the standby's ACK of that SYNC
- * answers all of them "ok", and the next run leaves at once. One round
- * trip and one sync on the standby serve every session whose batch came
- * in meanwhile.
+ * batches move to the in-flight queue. The standby's ACK of that SYNC
+ * releases all of them with "ok", and the next run leaves at once. One
+ * round trip and one sync on the standby serve every session whose
+ * batch came in meanwhile.
  *
- * Degraded: a link that fails, an ACK or any other answer that does not
- * come within replication_timeout, or an ERROR from the standby drops
- * the link. The node then bumps its generation once (until the peer is
- * in sync again), announces it, and answers commits at once: "ok", or
- * "refused no peer in sync" with replication_require_peer. Batches in
- * flight or pending get the same answer. A new connection is tried after
+ * Degraded: the link is dropped when it fails, when the standby sends
+ * ERROR, when a commit is not acknowledged within replication_timeout
+ * of its arrival, or when the peer is silent for replication_timeout
+ * while a request (SYNC, PING, a catch-up request) waits. The node then
+ * bumps its generation once (until the peer is in sync again),
+ * announces it, and replies to commits at once: "ok", or "refused no
+ * peer in sync" with replication_require_peer. Batches in flight or
+ * pending get the same reply. A new connection is tried after
  * CONNECT_BACKOFF_MIN seconds, doubling up to CONNECT_BACKOFF_MAX.
  */
 #include "config.h"
@@ -35,6 +37,12 @@
 #define CONNECT_BACKOFF_MIN 1.0
 #define CONNECT_BACKOFF_MAX 5.0
 #define REFUSED_NO_PEER "refused no peer in sync"
+/*
+ * Bytes of answered batches that wait to be forwarded during a catch-up.
+ * Past it batches are not forwarded: the next catch-up round finds their
+ * changes anyway, so a slow link costs rounds, not memory.
+ */
+#define FORWARD_MAX ((size_t)256 << 20)
 
 static void connect_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -207,7 +215,8 @@ rp_commit(struct replicator *rp, struct rp_batch *b)
 		return;
 	}
 	answer_without_peer(rp, b);
-	if (rp->state == STATE_CATCHING_UP && rp->link != NULL) {
+	if (rp->state == STATE_CATCHING_UP && rp->link != NULL &&
+	    rp->forward.bytes + b->frames.len <= FORWARD_MAX) {
 		rp_queue_push(&rp->forward, b);
 		rp_catchup_pump(rp);
 		return;
@@ -374,6 +383,14 @@ rp_active_tick(struct replicator *rp, double now)
 
 	if (rp->link == NULL)
 		return;
+	if (rp->inflight.head != NULL &&
+	    now - rp->inflight.head->committed_at > timeout) {
+		snprintf(why, sizeof(why),
+			 "peer %s did not acknowledge a commit within %u s",
+			 rp->peer_name, rp->cfg->replication_timeout);
+		rp_degrade(rp, why);
+		return;
+	}
 	if (rp->outstanding > 0) {
 		since = rp->last_received > rp->outstanding_since
 			    ? rp->last_received

@@ -4,9 +4,11 @@
  * Requests (the reply is text):
  *   "STATUS"             "key=value" lines: role, state, connected, peer,
  *                        generation, peer_generation, complete,
- *                        lag_changes, lag_seconds, catch_up_files_total,
- *                        catch_up_files_done, catch_up_bytes, since,
- *                        last_error, syncs
+ *                        lag_changes, lag_seconds, waiting_commits,
+ *                        catch_up_phase, catch_up_files_total,
+ *                        catch_up_files_done, catch_up_bytes,
+ *                        catch_up_deltas, syncs, commits, since,
+ *                        last_error
  *   "ROLE active"        "ok", or "error REASON" (a node whose data is
  *                        not complete is rejected)
  *   "ROLE active force"  "ok" even when the data is not complete

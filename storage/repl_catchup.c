@@ -106,6 +106,26 @@ rp_catchup_free(struct replicator *rp)
 	free(cu);
 }
 
+const char *
+rp_catchup_phase(const struct replicator *rp)
+{
+	if (rp->catchup == NULL)
+		return "none";
+	switch (rp->catchup->phase) {
+	case CU_MANIFEST:
+		return "manifest";
+	case CU_SENDING:
+		return "sending";
+	case CU_SIG:
+		return "signature";
+	case CU_WAIT_DONE:
+		return "waiting-for-done";
+	case CU_INSYNC:
+		return "in-sync-request";
+	}
+	return "?";
+}
+
 bool
 rp_catchup_holding(const struct replicator *rp)
 {

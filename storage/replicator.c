@@ -137,6 +137,7 @@ append_status(struct replicator *rp, struct buf *out)
 	buf_printf(out, "lag_changes=%zu\n", rp->inflight.n);
 	buf_printf(out, "lag_seconds=%.3f\n", lag);
 	buf_printf(out, "waiting_commits=%zu\n", rp->pending.n + rp->held.n);
+	buf_printf(out, "catch_up_phase=%s\n", rp_catchup_phase(rp));
 	buf_printf(out, "catch_up_files_total=%" PRIu64 "\n",
 		   rp->cu_files_total);
 	buf_printf(out, "catch_up_files_done=%" PRIu64 "\n", rp->cu_files_done);
@@ -164,6 +165,7 @@ become_active(struct replicator *rp, bool force, struct buf *reply)
 		return;
 	}
 	rp_standby_drop(rp, "this node becomes active");
+	repl_apply_reset(rp->apply);
 	if (!rp->complete && rp_write_complete(rp, true) < 0) {
 		buf_printf(reply, "error %s", rp->last_error);
 		return;

@@ -209,6 +209,8 @@ void rp_catchup_all_done(struct replicator *rp);
 void rp_catchup_tick(struct replicator *rp, double now);
 /* True while commits are held for the last round. */
 bool rp_catchup_holding(const struct replicator *rp);
+/* The catch-up's step for STATUS: "none" when no catch-up runs. */
+const char *rp_catchup_phase(const struct replicator *rp);
 
 /* repl_standby.c */
 int rp_listen_open(struct replicator *rp, char *err, size_t errlen);

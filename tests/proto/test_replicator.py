@@ -549,3 +549,84 @@ def test_hostile_local_bytes(pair, tmp_path):
     assert a.commit("put queue/messages/l1 text:l") == ["ok"]
     assert a.status()["state"] == "in-sync"
     assert os.path.exists(os.path.join(b.data, "queue/messages/l1"))
+
+
+def commit_without_done(node, rel):
+    """Commits DATA rel through a raw client that never sends DONE.
+    Returns the open socket (closing it counts as done)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(os.path.join(node.run, "repl.sock"))
+    s.sendall(frame("d", b"\x00\x00\x01\xa4" + rel.encode() + b"\x00x") +
+              frame("c"))
+    assert read_frame(s) == ("a", b"ok")
+    return s
+
+
+def hold_catch_up(pair):
+    """Returns (a, b, client) with a's catch-up of b waiting for client's
+    DONE before its last round."""
+    a, b = pair(timeout=60)
+    b.stop(signal.SIGKILL)
+    wait_until(lambda: a.status()["state"] == "degraded",
+               "a to become degraded")
+    client = commit_without_done(a, "queue/messages/raw1")
+    b.start()
+    wait_until(lambda: a.status()["catch_up_phase"] == "waiting-for-done",
+               "the catch-up to wait for the client's DONE")
+    return a, b, client
+
+
+def test_catch_up_holds_commits_until_done(pair):
+    a, b, client = hold_catch_up(pair)
+    st = b.status()
+    assert st["state"] == "catching-up"
+    assert st["complete"] == "0"
+    w = a.writer()
+    w.stdin.write("put queue/messages/held text:held\n")
+    w.stdin.flush()
+    wait_until(lambda: a.status()["waiting_commits"] == "1",
+               "the new commit to be held")
+    assert not os.path.exists(os.path.join(a.data, "queue/messages/held"))
+    client.sendall(frame("n"))
+    assert w.stdout.readline().strip() == "ok"
+    assert a.status()["state"] == "in-sync"
+    assert os.path.exists(os.path.join(b.data, "queue/messages/held"))
+    w.stdin.close()
+    w.wait(timeout=10)
+    client.close()
+    assert b.status()["complete"] == "1"
+
+
+def test_standby_lost_in_catch_up_incomplete(pair):
+    a, b, client = hold_catch_up(pair)
+    assert b.status()["complete"] == "0"
+    a.stop(signal.SIGKILL)
+    client.close()
+    wait_until(lambda: b.status()["state"] == "disconnected",
+               "b to lose the link")
+    assert b.admin("ROLE active").startswith("error ")
+    with open(os.path.join(b.data, "replication/state")) as f:
+        assert f.read() == "incomplete\n"
+    b.stop()
+    b.start()
+    st = b.status()
+    assert st["complete"] == "0"
+    assert st["role"] == "standby"
+    assert b.admin("ROLE active").startswith("error ")
+
+
+def test_hung_standby_degrades(pair):
+    a, b = pair(timeout=2)
+    generation = int(a.status()["generation"])
+    os.kill(b.proc.pid, signal.SIGSTOP)
+    try:
+        assert a.commit("put queue/messages/hung text:1") == ["ok"]
+        st = a.status()
+        assert st["state"] == "degraded"
+        assert int(st["generation"]) == generation + 1
+    finally:
+        os.kill(b.proc.pid, signal.SIGCONT)
+    wait_until(lambda: a.status()["state"] == "in-sync",
+               "a to be in sync again")
+    assert manifest(a.data) == manifest(b.data)
