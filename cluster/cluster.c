@@ -2,11 +2,11 @@
  * cluster - the cluster process's main loop
  *
  * One timer fires every cluster_heartbeat_interval. Each tick refreshes
- * the cheap facts (queue manager alive, queue size and age), starts the
- * listener probes and the data_dir probe when they are due (every
- * cluster_probe_interval while all is well, every tick while something
- * failed, so a recovery shows quickly), derives this node's role and
- * multicasts the heartbeat when the CPG link is up.
+ * the cheap facts: queue manager and replicator alive, queue size and
+ * age. It starts the listener probes and the data_dir probe when they are
+ * due: every cluster_probe_interval while all is well, and every tick
+ * while something failed, so a recovery shows quickly. Then it derives
+ * this node's role and multicasts the heartbeat when the CPG link is up.
  *
  * Start-up: the first probes start before the loop runs. Until every
  * listener has a result, the report shows it as "not checked yet" (never
@@ -14,11 +14,22 @@
  * node as unhealthy. A short timer sends the first heartbeat as soon as
  * the probes finished, at most PROBE_TIMEOUT seconds after start.
  *
- * Role (node_role_decide() in heartbeat.h): standalone while the CPG link
- * is down, for example without corosync; otherwise active, because in
- * shared storage mode hapostd runs only on the node where Pacemaker
- * started it. serving in struct cluster is where a replicated storage
- * mode would make a replica report standby.
+ * Role (node_role_decide() in heartbeat.h): in shared storage mode a node
+ * is standalone while the CPG link is down, for example without
+ * corosync. Otherwise it is active, because hapostd runs only on the node
+ * where Pacemaker started it. In replicated mode the shared page states
+ * whether the master runs workers (serving): the node is then active,
+ * else standby. The
+ * listeners are checked only while the node serves; when it starts to
+ * serve, the probes start afresh, as at start-up, and when it stops they
+ * are dropped, so a standby shows no listeners rather than failed ones.
+ *
+ * Replication: in replicated mode a thread (repl_poll.c) fetches the
+ * replicator's status every interval. The heartbeat carries its state and
+ * complete flag, the generation comes from DATA_DIR/generation without
+ * creating it (only the replicator writes it), and the status report gets
+ * the replication object with the promotion rule's verdict
+ * (promotion.h).
  *
  * Peer: the peer node comes from Corosync. Its name comes from the node
  * list in cmap, and whether it is online from the ring of the totem
@@ -27,8 +38,9 @@
  * another node id that sends a valid heartbeat becomes the heartbeat
  * peer. That peer turns stale after three heartbeat intervals without
  * one and "left" when CPG reports it gone. Heartbeats from this node id
- * (this process, or the retiring process of a reload) are ignored. A
- * third node is logged once and ignored, because hapost runs as a pair.
+ * are ignored, except that this process's own ones, delivered back by
+ * CPG, complete a pending "announce" (cluster_actions.c). A third node
+ * is logged once and ignored, because hapost runs as a pair.
  *
  * Logging: peer joins, leaves and staleness, the peer node going online
  * or offline, role changes and the CPG link's state at notice; a local
@@ -37,6 +49,7 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,65 +60,17 @@
 
 #include <ev.h>
 
-#include "cluster.h"
-#include "control.h"
+#include "cluster_int.h"
 #include "cpg_link.h"
-#include "heartbeat.h"
 #include "listener_probe.h"
 #include "local_checks.h"
 #include "log.h"
-#include "membership.h"
-#include "report.h"
 #include "xalloc.h"
 
 #define STALE_AFTER 3 /* missed heartbeats */
 #define PROBE_TIMEOUT 2.0
 #define FIRST_ROUND_POLL 0.05 /* seconds between checks for first results */
 #define BAD_MESSAGE_LOG_EVERY 100
-
-struct peer {
-	enum peer_state state;
-	uint32_t nodeid;
-	uint32_t pid;
-	struct node_health health;
-	double last_seen; /* ev_time() of the last heartbeat */
-};
-
-struct cluster {
-	struct cfg *cfg;
-	const struct cluster_env *env;
-	struct ev_loop *loop;
-	struct cpg_link *link;
-	struct control_server *control;
-	struct listener_probe *probes[HEARTBEAT_LISTENERS_MAX];
-	size_t nprobes;
-	bool listener_checked[HEARTBEAT_LISTENERS_MAX];
-	struct node_health self;
-	bool have_self;		/* self contains the results of one tick */
-	bool listeners_checked; /* every listener has a result */
-	/*
-	 * This hapostd serves clients. Always true in shared storage mode;
-	 * see node_role_decide().
-	 */
-	bool serving;
-	struct membership members;
-	char nodelist_error[256];
-	enum ring_state peer_ring; /* last logged ring state of the peer */
-	char data_dir_error[256];
-	char generation_error[256];
-	char queue_error[256];
-	double checked_at; /* ev_time() of the last probe round; -1: none */
-	double next_probe;
-	struct peer peer;
-	bool third_node_logged;
-	unsigned long bad_messages;
-	struct buf msg;
-	ev_timer tick;
-	ev_timer first_round;
-	ev_signal sig_term;
-	ev_signal sig_int;
-	ev_signal sig_hup;
-};
 
 struct cluster_shared *
 cluster_shared_create(void)
@@ -127,6 +92,14 @@ static pid_t
 qmgr_pid(const struct cluster *c)
 {
 	pid_t pid = c->env->shared != NULL ? c->env->shared->qmgr_pid : 0;
+
+	return process_alive(pid) ? pid : 0;
+}
+
+static pid_t
+repl_pid(const struct cluster *c)
+{
+	pid_t pid = c->env->shared != NULL ? c->env->shared->repl_pid : 0;
 
 	return process_alive(pid) ? pid : 0;
 }
@@ -156,21 +129,20 @@ note_check(const char *what, char *saved, size_t savedlen, const char *err)
 	snprintf(saved, savedlen, "%s", err != NULL ? err : "");
 }
 
-static void
-run_probes(struct cluster *c, double now)
+void
+cluster_read_generation(struct cluster *c)
 {
 	char err[256];
 	uint64_t generation;
+	int rc;
 
-	for (size_t i = 0; i < c->nprobes; i++)
-		listener_probe_start(c->probes[i], PROBE_TIMEOUT);
-	c->self.data_dir_writable =
-	    data_dir_probe(c->cfg->data_dir, err, sizeof(err)) == 0;
-	note_check("data_dir writable", c->data_dir_error,
-		   sizeof(c->data_dir_error),
-		   c->self.data_dir_writable ? NULL : err);
-	if (generation_read(c->cfg->data_dir, &generation, err, sizeof(err)) ==
-	    0) {
+	if (c->replicated)
+		rc = generation_peek(c->cfg->data_dir, &generation, err,
+				     sizeof(err));
+	else
+		rc = generation_read(c->cfg->data_dir, &generation, err,
+				     sizeof(err));
+	if (rc == 0) {
 		c->self.generation = generation;
 		note_check("data generation", c->generation_error,
 			   sizeof(c->generation_error), NULL);
@@ -180,6 +152,21 @@ run_probes(struct cluster *c, double now)
 		note_check("data generation", c->generation_error,
 			   sizeof(c->generation_error), err);
 	}
+}
+
+static void
+run_probes(struct cluster *c, double now)
+{
+	char err[256];
+
+	for (size_t i = 0; i < c->nprobes; i++)
+		listener_probe_start(c->probes[i], PROBE_TIMEOUT);
+	c->self.data_dir_writable =
+	    data_dir_probe(c->cfg->data_dir, err, sizeof(err)) == 0;
+	note_check("data_dir writable", c->data_dir_error,
+		   sizeof(c->data_dir_error),
+		   c->self.data_dir_writable ? NULL : err);
+	cluster_read_generation(c);
 	c->checked_at = now;
 }
 
@@ -221,12 +208,87 @@ collect_listeners(struct cluster *c)
 	return all;
 }
 
+/* Creates a probe for every configured listener, none checked yet. */
+static void
+probes_create(struct cluster *c)
+{
+	const struct cluster_env *env = c->env;
+	char err[256];
+
+	if (env->nlisteners > HEARTBEAT_LISTENERS_MAX)
+		log_warning("checking only the first %d of %zu listeners",
+			    HEARTBEAT_LISTENERS_MAX, env->nlisteners);
+	for (size_t i = 0;
+	     i < env->nlisteners && c->nprobes < HEARTBEAT_LISTENERS_MAX; i++) {
+		const struct cluster_listener *l = &env->listeners[i];
+		struct listener_probe *p;
+		struct listener_health *h = &c->self.listeners[c->nprobes];
+
+		p = listener_probe_new(c->loop, l->service, l->address, err,
+				       sizeof(err));
+		if (p == NULL) {
+			log_error("listener %s %s not checked: %s", l->service,
+				  l->address, err);
+			continue;
+		}
+		memset(h, 0, sizeof(*h));
+		snprintf(h->service, sizeof(h->service), "%s", l->service);
+		snprintf(h->address, sizeof(h->address), "%s", l->address);
+		h->unchecked = true;
+		c->listener_checked[c->nprobes] = false;
+		c->probes[c->nprobes++] = p;
+	}
+	c->self.nlisteners = c->nprobes;
+	c->listeners_checked = c->nprobes == 0;
+}
+
+static void
+probes_free(struct cluster *c)
+{
+	for (size_t i = 0; i < c->nprobes; i++)
+		listener_probe_free(&c->probes[i]);
+	c->nprobes = 0;
+	c->self.nlisteners = 0;
+	c->listeners_checked = true;
+}
+
+/* Reads from the shared page whether the master runs workers. */
+static bool
+master_serving(const struct cluster *c)
+{
+	if (!c->replicated)
+		return true;
+	return __atomic_load_n(&c->env->shared->serving, __ATOMIC_ACQUIRE) != 0;
+}
+
+/*
+ * Follows the master's role: a node that starts to serve gets fresh
+ * listener probes, started at once, and the first-round timer that sends
+ * the next heartbeat as soon as they finish.
+ */
+static void
+refresh_serving(struct cluster *c, double now)
+{
+	bool serving = master_serving(c);
+
+	if (serving == c->serving)
+		return;
+	c->serving = serving;
+	probes_free(c);
+	if (!serving)
+		return;
+	probes_create(c);
+	c->next_probe = now;
+	ev_timer_again(c->loop, &c->first_round);
+}
+
 /* connected: the CPG link is up (cpg_link_new() reports it before it
  * returns the link). */
 static void
 refresh_role(struct cluster *c, bool connected)
 {
-	enum node_role role = node_role_decide(connected, c->serving);
+	enum node_role role =
+	    node_role_decide(connected, c->replicated, c->serving);
 
 	if (c->have_self && role != c->self.role)
 		log_notice("role changed from %s to %s",
@@ -234,16 +296,33 @@ refresh_role(struct cluster *c, bool connected)
 	c->self.role = role;
 }
 
+/* The replicator facts of self, from its pid and the last status. */
 static void
-update_self(struct cluster *c, double now)
+update_replication(struct cluster *c)
+{
+	struct node_health *h = &c->self;
+	const struct repl_poll_result *r = &c->repl_last;
+
+	h->replicated = c->replicated;
+	if (!c->replicated)
+		return;
+	h->repl_alive = repl_pid(c) != 0 && r->ok;
+	h->repl_state = r->ok ? r->status.state : REPL_UNKNOWN;
+	h->complete = r->ok && r->status.complete;
+}
+
+void
+cluster_update_self(struct cluster *c, double now)
 {
 	struct node_health *h = &c->self;
 	char err[256];
 
+	refresh_serving(c, now);
 	if (now >= c->next_probe)
 		run_probes(c, now);
 	c->listeners_checked = collect_listeners(c);
 	h->qmgr_alive = qmgr_pid(c) != 0;
+	update_replication(c);
 	if (queue_stats(c->cfg->data_dir, time(NULL), &h->queue_size,
 			&h->queue_oldest_age, err, sizeof(err)) == 0) {
 		note_check("queue", c->queue_error, sizeof(c->queue_error),
@@ -262,15 +341,16 @@ update_self(struct cluster *c, double now)
 	c->have_self = true;
 }
 
-/* Multicasts self, unless the link is down or the first probes have not
- * finished yet. */
-static void
-send_heartbeat(struct cluster *c)
+uint64_t
+cluster_send_heartbeat(struct cluster *c, bool force)
 {
-	if (!cpg_link_connected(c->link) || !c->listeners_checked)
-		return;
+	if (!cpg_link_connected(c->link) || (!force && !c->listeners_checked))
+		return 0;
+	c->self.seq = ++c->heartbeat_seq;
 	heartbeat_encode(&c->self, &c->msg);
-	cpg_link_send(c->link, c->msg.data, c->msg.len);
+	if (cpg_link_send(c->link, c->msg.data, c->msg.len) < 0)
+		return 0;
+	return c->self.seq;
 }
 
 static void
@@ -278,8 +358,8 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cluster *c = w->data;
 
-	update_self(c, ev_time());
-	send_heartbeat(c);
+	cluster_update_self(c, ev_time());
+	cluster_send_heartbeat(c, false);
 }
 
 /* Sends the first heartbeat once every listener has been checked. */
@@ -292,8 +372,21 @@ first_round_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (!listener_probe_checked(c->probes[i]))
 			return;
 	ev_timer_stop(loop, w);
-	update_self(c, ev_time());
-	send_heartbeat(c);
+	cluster_update_self(c, ev_time());
+	cluster_send_heartbeat(c, false);
+}
+
+/* A heartbeat of this node id: this process's own, or a retiring one's. */
+static void
+own_heartbeat(struct cluster *c, uint32_t pid, const void *msg, size_t len)
+{
+	struct node_health h;
+	char err[128];
+
+	if (pid != (uint32_t)getpid() ||
+	    heartbeat_decode(msg, len, &h, err, sizeof(err)) < 0)
+		return;
+	cluster_actions_delivered(c, h.seq);
 }
 
 static void
@@ -306,8 +399,10 @@ on_deliver(uint32_t nodeid, uint32_t pid, const void *msg, size_t len,
 	char err[128];
 	enum peer_state before;
 
-	if (nodeid == cpg_link_nodeid(c->link))
+	if (nodeid == cpg_link_nodeid(c->link)) {
+		own_heartbeat(c, pid, msg, len);
 		return;
+	}
 	if (heartbeat_decode(msg, len, &h, err, sizeof(err)) < 0) {
 		if (c->bad_messages++ % BAD_MESSAGE_LOG_EVERY == 0)
 			log_warning("invalid heartbeat from node id %u pid %u: "
@@ -326,6 +421,10 @@ on_deliver(uint32_t nodeid, uint32_t pid, const void *msg, size_t len,
 		return;
 	}
 	before = p->state;
+	if (before != PEER_NONE && h.generation > p->health.generation &&
+	    p->nodeid == nodeid)
+		log_notice("peer %s announces data generation %" PRIu64, h.name,
+			   h.generation);
 	p->nodeid = nodeid;
 	p->pid = pid;
 	p->health = h;
@@ -348,7 +447,7 @@ on_joined(uint32_t nodeid, uint32_t pid, void *arg)
 		return;
 	log_info("CPG member joined: node id %u, pid %u", nodeid, pid);
 	/* Tell the newcomer about this node without waiting for a tick. */
-	send_heartbeat(c);
+	cluster_send_heartbeat(c, false);
 }
 
 static void
@@ -368,7 +467,7 @@ on_left(uint32_t nodeid, uint32_t pid, uint32_t reason, void *arg)
 	p->state = PEER_LEFT;
 	log_notice("peer left: node %s, node id %u, pid %u, reason %s",
 		   p->health.name, nodeid, pid, cpg_reason_name(reason));
-	update_self(c, ev_time());
+	cluster_update_self(c, ev_time());
 }
 
 /*
@@ -438,11 +537,13 @@ on_link_state(bool connected, void *arg)
 {
 	struct cluster *c = arg;
 
-	if (!connected)
+	if (!connected) {
 		membership_clear_ring(&c->members);
+		cluster_actions_link_down(c);
+	}
 	refresh_role(c, connected);
 	if (connected && c->have_self)
-		send_heartbeat(c);
+		cluster_send_heartbeat(c, false);
 }
 
 static const struct cpg_link_ops link_ops = {
@@ -452,6 +553,56 @@ static const struct cpg_link_ops link_ops = {
     .state = on_link_state,
     .ring = on_ring,
 };
+
+/* The peer's generation from its heartbeats, 0 when none came. */
+static uint64_t
+heartbeat_peer_generation(const struct cluster *c)
+{
+	return c->peer.state != PEER_NONE ? c->peer.health.generation : 0;
+}
+
+bool
+cluster_promotion(struct cluster *c, struct promotion *out)
+{
+	const struct repl_poll_result *r = &c->repl_last;
+
+	promotion_decide(r->ok ? &r->status : NULL, c->serving,
+			 node_health_ok(&c->self), heartbeat_peer_generation(c),
+			 out);
+	return r->ok;
+}
+
+/* Logs a replicator failure once per reason, and its recovery. */
+static void
+note_replicator(struct cluster *c)
+{
+	const struct repl_poll_result *r = &c->repl_last;
+
+	if (!r->ok && strcmp(c->repl_error, r->error) != 0 && r->attempts > 1)
+		log_warning("health check failed: replicator: %s", r->error);
+	else if (r->ok && c->repl_error[0] != '\0')
+		log_notice("health check passed again: replicator");
+	if (r->ok || r->attempts > 1)
+		snprintf(c->repl_error, sizeof(c->repl_error), "%s",
+			 r->ok ? "" : r->error);
+}
+
+static void
+repl_status_cb(void *arg)
+{
+	struct cluster *c = arg;
+	enum repl_state before =
+	    c->repl_last.ok ? c->repl_last.status.state : REPL_UNKNOWN;
+
+	repl_poll_get(c->repl, &c->repl_last);
+	note_replicator(c);
+	if (c->repl_last.ok && c->repl_last.status.state != before)
+		log_notice("replication state %s (was %s)",
+			   repl_state_name(c->repl_last.status.state),
+			   repl_state_name(before));
+	update_replication(c);
+	cluster_actions_status_done(c);
+}
 
 /* Fills the peer part of a report from the membership and heartbeats. */
 static void
@@ -469,16 +620,40 @@ fill_peer(struct cluster *c, struct peer_status *p, double now)
 	p->last_seen_age = now - c->peer.last_seen;
 }
 
+static void
+fill_replication(struct cluster *c, struct replication_report *rr, double now)
+{
+	const struct repl_poll_result *r = &c->repl_last;
+
+	memset(rr, 0, sizeof(*rr));
+	rr->available = r->ok;
+	rr->error = r->ok ? NULL : r->error;
+	if (r->ok) {
+		rr->status = r->status;
+		/* The status is up to one interval old. */
+		rr->status.since += now - r->at;
+	} else {
+		rr->status.generation = c->self.generation;
+	}
+	rr->configured_peer = c->cfg->replication_peer;
+	rr->pid = repl_pid(c);
+	cluster_promotion(c, &rr->promotion);
+}
+
 static enum health_state
 render_status(enum control_command cmd, struct buf *body, void *arg)
 {
 	struct cluster *c = arg;
 	struct status_report r;
+	struct replication_report rr;
 	double now = ev_time();
 	pid_t qpid = qmgr_pid(c);
 
 	memset(&r, 0, sizeof(r));
 	peer_refresh(c, now);
+	refresh_serving(c, now);
+	collect_listeners(c);
+	update_replication(c);
 	r.local.health = c->self;
 	/* The queue manager may have died since the last tick. */
 	r.local.health.qmgr_alive = qpid != 0;
@@ -502,6 +677,10 @@ render_status(enum control_command cmd, struct buf *body, void *arg)
 	r.cluster.nodeid = cpg_link_nodeid(c->link);
 	r.cluster.members = cpg_link_members(c->link);
 	r.cluster.nodes = cpg_link_nodes(c->link);
+	if (c->replicated) {
+		fill_replication(c, &rr, now);
+		r.replication = &rr;
+	}
 	if (cmd == CONTROL_STATUS_JSON)
 		report_json(&r, body);
 	else
@@ -524,49 +703,16 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
-setup_probes(struct cluster *c)
-{
-	const struct cluster_env *env = c->env;
-	char err[256];
-
-	if (env->nlisteners > HEARTBEAT_LISTENERS_MAX)
-		log_warning("checking only the first %d of %zu listeners",
-			    HEARTBEAT_LISTENERS_MAX, env->nlisteners);
-	for (size_t i = 0;
-	     i < env->nlisteners && c->nprobes < HEARTBEAT_LISTENERS_MAX; i++) {
-		const struct cluster_listener *l = &env->listeners[i];
-		struct listener_probe *p;
-		struct listener_health *h = &c->self.listeners[c->nprobes];
-
-		p = listener_probe_new(c->loop, l->service, l->address, err,
-				       sizeof(err));
-		if (p == NULL) {
-			log_error("listener %s %s not checked: %s", l->service,
-				  l->address, err);
-			continue;
-		}
-		snprintf(h->service, sizeof(h->service), "%s", l->service);
-		snprintf(h->address, sizeof(h->address), "%s", l->address);
-		c->probes[c->nprobes++] = p;
-	}
-	c->self.nlisteners = c->nprobes;
-}
-
-static void
 setup_watchers(struct cluster *c)
 {
-	/* update_self() already ran once: the first tick is one interval
-	 * away. */
+	/* cluster_update_self() already ran once: the first tick is one
+	 * interval away. */
 	ev_timer_init(&c->tick, tick_cb, interval(c), interval(c));
-	ev_timer_init(&c->first_round, first_round_cb, FIRST_ROUND_POLL,
-		      FIRST_ROUND_POLL);
-	c->first_round.data = c;
-	ev_timer_start(c->loop, &c->first_round);
+	c->tick.data = c;
+	ev_timer_start(c->loop, &c->tick);
 	ev_signal_init(&c->sig_term, stop_cb, SIGTERM);
 	ev_signal_init(&c->sig_int, stop_cb, SIGINT);
 	ev_signal_init(&c->sig_hup, hup_cb, SIGHUP);
-	c->tick.data = c;
-	ev_timer_start(c->loop, &c->tick);
 	ev_signal_start(c->loop, &c->sig_term);
 	ev_signal_start(c->loop, &c->sig_int);
 	ev_signal_start(c->loop, &c->sig_hup);
@@ -582,38 +728,57 @@ cluster_main(struct cfg *cfg, const struct cluster_env *env)
 	c.cfg = cfg;
 	c.env = env;
 	c.checked_at = -1;
-	c.serving = true;
+	c.replicated = strcmp(cfg->storage_mode, "replicated") == 0;
 	c.peer_ring = RING_UNKNOWN;
 	buf_init(&c.msg);
 	snprintf(c.self.name, sizeof(c.self.name), "%s", cfg->node_name);
 	c.self.queue_oldest_age = -1;
+	snprintf(c.repl_last.error, sizeof(c.repl_last.error),
+		 "no status from the replicator yet");
 	c.loop = ev_default_loop(EVFLAG_AUTO);
 	if (c.loop == NULL)
 		log_fatal("cannot create the event loop");
+	ev_timer_init(&c.first_round, first_round_cb, 0., FIRST_ROUND_POLL);
+	c.first_round.data = &c;
+	cluster_actions_init(&c);
 
 	snprintf(path, sizeof(path), "%s/%s", cfg->run_dir,
 		 CONTROL_SOCKET_NAME);
-	c.control = control_server_open(c.loop, path, render_status, &c, err,
-					sizeof(err));
+	c.control = control_server_open(c.loop, path, render_status,
+					cluster_action, &c, err, sizeof(err));
 	if (c.control == NULL) {
 		log_error("control socket not available: %s", err);
 		return 1;
 	}
-	setup_probes(&c);
+	c.serving = master_serving(&c);
+	if (c.serving)
+		probes_create(&c);
+	else
+		c.listeners_checked = true;
+	ev_timer_again(c.loop, &c.first_round);
+	if (c.replicated) {
+		c.repl = repl_poll_start(c.loop, cfg->run_dir, interval(&c),
+					 repl_status_cb, &c, err, sizeof(err));
+		if (c.repl == NULL)
+			log_fatal("%s", err);
+	}
 	c.link = cpg_link_new(c.loop, cfg->cluster_group, &link_ops, &c);
 	/* Fill self before the first client can ask for it. */
-	update_self(&c, ev_time());
+	cluster_update_self(&c, ev_time());
 	setup_watchers(&c);
-	log_info("started: node %s, group %s, %zu listeners, control socket "
-		 "%s",
-		 c.self.name, cfg->cluster_group, c.nprobes, path);
+	log_info("started: node %s, group %s, %s storage, %zu listeners, "
+		 "control socket %s",
+		 c.self.name, cfg->cluster_group,
+		 c.replicated ? "replicated" : "shared", c.nprobes, path);
 
 	ev_run(c.loop, 0);
 
+	cluster_actions_free(&c);
+	repl_poll_stop(&c.repl);
 	cpg_link_free(&c.link);
 	control_server_close(&c.control);
-	for (size_t i = 0; i < c.nprobes; i++)
-		listener_probe_free(&c.probes[i]);
+	probes_free(&c);
+	ev_timer_stop(c.loop, &c.first_round);
 	buf_free(&c.msg);
 	ev_loop_destroy(c.loop);
 	return 0;

@@ -2,7 +2,10 @@
  * control - the control socket's request parser and server
  *
  * The protocol is described in control.h. Each client has a bounded input
- * buffer, a response buffer and one timer covering the whole exchange.
+ * buffer, a response buffer and one timer covering the whole exchange
+ * (for an action, the bound its owner gives plus CONTROL_TIMEOUT). An
+ * action's answer finds its client by request id, so an answer for a
+ * client that has gone is dropped.
  * After the response the server shuts down its side and discards input
  * (up to DRAIN_MAX bytes) until the client closes. Closing with unread
  * input makes the kernel reset the connection, and the client could lose
@@ -33,6 +36,9 @@
 struct control_client {
 	struct control_server *server;
 	int fd;
+	uint64_t id;	/* of its action; 0 for none */
+	bool in_action; /* the action callback runs */
+	bool answered;	/* out holds the action's answer */
 	struct buf in;
 	struct buf out;
 	size_t sent;
@@ -51,15 +57,58 @@ struct control_server {
 	ev_io accept_io;
 	ev_timer accept_pause;
 	control_render_fn render;
+	control_action_fn action;
 	void *arg;
 	struct control_client *clients;
 	unsigned nclients;
+	uint64_t next_id;
 };
 
 static bool
 is_space(char c)
 {
 	return c == ' ' || c == '\t';
+}
+
+static const struct {
+	const char *line;
+	enum control_command cmd;
+} commands[] = {
+    {"status", CONTROL_STATUS_TEXT}, {"status json", CONTROL_STATUS_JSON},
+    {"promote", CONTROL_PROMOTE},    {"promote force", CONTROL_PROMOTE_FORCE},
+    {"demote", CONTROL_DEMOTE},	     {"announce", CONTROL_ANNOUNCE},
+};
+
+#define COMMAND_LIST                                                           \
+	"status, status json, promote, promote force, demote or announce"
+
+const char *
+control_command_name(enum control_command cmd)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].cmd == cmd)
+			return commands[i].line;
+	return "unknown";
+}
+
+/* Returns true when the n words match the command line cmd. */
+static bool
+words_match(const char *const *words, const size_t *lens, size_t n,
+	    const char *cmd)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t want;
+
+		while (*cmd == ' ')
+			cmd++;
+		want = strcspn(cmd, " ");
+		if (want != lens[i] || strncasecmp(words[i], cmd, want) != 0)
+			return false;
+		cmd += want;
+	}
+	while (*cmd == ' ')
+		cmd++;
+	return *cmd == '\0';
 }
 
 int
@@ -94,26 +143,33 @@ control_parse_request(const char *line, size_t len, enum control_command *cmd,
 		n++;
 	}
 	if (n == 0) {
-		snprintf(err, errlen,
-			 "empty request: send status or "
-			 "status json");
+		snprintf(err, errlen, "empty request: send " COMMAND_LIST);
 		return -1;
 	}
-	if (lens[0] != 6 || strncasecmp(words[0], "status", 6) != 0) {
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (words_match(words, lens, n, commands[k].line)) {
+			*cmd = commands[k].cmd;
+			return 0;
+		}
+	}
+	if (lens[0] == 6 && strncasecmp(words[0], "status", 6) == 0) {
 		snprintf(err, errlen,
-			 "unknown command: send status or "
-			 "status json");
+			 "invalid argument: status takes only json");
 		return -1;
 	}
-	if (n == 1) {
-		*cmd = CONTROL_STATUS_TEXT;
-		return 0;
+	if (lens[0] == 7 && strncasecmp(words[0], "promote", 7) == 0) {
+		snprintf(err, errlen,
+			 "invalid argument: promote takes only force");
+		return -1;
 	}
-	if (n == 2 && lens[1] == 4 && strncasecmp(words[1], "json", 4) == 0) {
-		*cmd = CONTROL_STATUS_JSON;
-		return 0;
+	if (n > 1 &&
+	    ((lens[0] == 6 && strncasecmp(words[0], "demote", 6) == 0) ||
+	     (lens[0] == 8 && strncasecmp(words[0], "announce", 8) == 0))) {
+		snprintf(err, errlen, "invalid argument: %.*s takes none",
+			 (int)lens[0], words[0]);
+		return -1;
 	}
-	snprintf(err, errlen, "invalid argument: status takes only json");
+	snprintf(err, errlen, "unknown command: send " COMMAND_LIST);
 	return -1;
 }
 
@@ -138,6 +194,24 @@ control_parse_response(const char *line, enum health_state *health, char *err,
 		return -1;
 	}
 	snprintf(err, errlen, "invalid response from the control socket");
+	return -1;
+}
+
+int
+control_parse_action_reply(const char *line, char *text, size_t textlen)
+{
+	if (strncmp(line, "+OK", 3) == 0 &&
+	    (line[3] == '\0' || line[3] == ' ')) {
+		const char *rest = line[3] == ' ' ? line + 4 : line + 3;
+
+		log_printable(text, textlen, rest, strlen(rest));
+		return 0;
+	}
+	if (strncmp(line, "-ERR ", 5) == 0 && line[5] != '\0') {
+		log_printable(text, textlen, line + 5, strlen(line + 5));
+		return -1;
+	}
+	snprintf(text, textlen, "invalid response from the control socket");
 	return -1;
 }
 
@@ -233,6 +307,52 @@ client_error(struct control_client *c, const char *reason)
 	client_respond(c);
 }
 
+/* Runs an action; its answer comes now or later through control_reply(). */
+static void
+client_start_action(struct control_client *c, enum control_command cmd)
+{
+	struct control_server *s = c->server;
+	double bound;
+
+	if (s->action == NULL) {
+		client_error(c, "not supported by this server");
+		return;
+	}
+	c->id = ++s->next_id;
+	/* Nothing more is read from the client while it waits. */
+	ev_io_stop(s->loop, &c->io);
+	log_debug("control: %s started", control_command_name(cmd));
+	c->in_action = true;
+	bound = s->action(cmd, c->id, s->arg);
+	c->in_action = false;
+	if (c->answered) {
+		client_respond(c);
+		return;
+	}
+	ev_timer_stop(s->loop, &c->timeout);
+	ev_timer_set(&c->timeout, bound + CONTROL_TIMEOUT, 0.);
+	ev_timer_start(s->loop, &c->timeout);
+}
+
+void
+control_reply(struct control_server *s, uint64_t id, const char *line)
+{
+	struct control_client *c;
+
+	for (c = s->clients; c != NULL; c = c->next)
+		if (c->id == id && id != 0 && !c->answered)
+			break;
+	if (c == NULL)
+		return;
+	buf_reset(&c->out);
+	buf_printf(&c->out, "%s\n", line);
+	c->answered = true;
+	log_debug("control: sent %s", line);
+	/* Inside the action callback client_start_action() sends it. */
+	if (!c->in_action)
+		client_respond(c);
+}
+
 static void
 client_handle(struct control_client *c, size_t line_len)
 {
@@ -246,6 +366,10 @@ client_handle(struct control_client *c, size_t line_len)
 				  sizeof(err)) < 0) {
 		c->in.len = line_len;
 		client_error(c, err);
+		return;
+	}
+	if (cmd != CONTROL_STATUS_TEXT && cmd != CONTROL_STATUS_JSON) {
+		client_start_action(c, cmd);
 		return;
 	}
 	switch (s->render(cmd, &body, s->arg)) {
@@ -263,8 +387,7 @@ client_handle(struct control_client *c, size_t line_len)
 	buf_printf(&c->out, "%s\n", header);
 	buf_append(&c->out, body.data, body.len);
 	buf_free(&body);
-	log_debug("control: served %s",
-		  cmd == CONTROL_STATUS_JSON ? "status json" : "status");
+	log_debug("control: served %s", control_command_name(cmd));
 	client_respond(c);
 }
 
@@ -404,8 +527,8 @@ remove_stale_socket(const char *path, char *err, size_t errlen)
 
 struct control_server *
 control_server_open(struct ev_loop *loop, const char *path,
-		    control_render_fn render, void *arg, char *err,
-		    size_t errlen)
+		    control_render_fn render, control_action_fn action,
+		    void *arg, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct control_server *s;
@@ -443,6 +566,7 @@ control_server_open(struct ev_loop *loop, const char *path,
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	s->render = render;
+	s->action = action;
 	s->arg = arg;
 	ev_io_init(&s->accept_io, accept_cb, fd, EV_READ);
 	ev_init(&s->accept_pause, accept_pause_cb);

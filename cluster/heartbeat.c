@@ -43,10 +43,38 @@ node_role_parse(const char *text, enum node_role *out)
 	return -1;
 }
 
-enum node_role
-node_role_decide(bool cluster_available, bool serving)
+static const char *const repl_state_names[] = {
+    [REPL_UNKNOWN] = "unknown",		  [REPL_IN_SYNC] = "in-sync",
+    [REPL_CATCHING_UP] = "catching-up",	  [REPL_DEGRADED] = "degraded",
+    [REPL_DISCONNECTED] = "disconnected",
+};
+
+const char *
+repl_state_name(enum repl_state state)
 {
-	if (!cluster_available)
+	if ((size_t)state <
+	    sizeof(repl_state_names) / sizeof(repl_state_names[0]))
+		return repl_state_names[state];
+	return "unknown";
+}
+
+int
+repl_state_parse(const char *text, enum repl_state *out)
+{
+	for (size_t i = 0;
+	     i < sizeof(repl_state_names) / sizeof(repl_state_names[0]); i++) {
+		if (strcmp(text, repl_state_names[i]) == 0) {
+			*out = (enum repl_state)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+enum node_role
+node_role_decide(bool cluster_available, bool replicated, bool serving)
+{
+	if (!cluster_available && !replicated)
 		return ROLE_STANDALONE;
 	return serving ? ROLE_ACTIVE : ROLE_STANDBY;
 }
@@ -56,7 +84,15 @@ node_health_state(const struct node_health *h)
 {
 	bool unchecked = false;
 
-	if (!h->data_dir_writable || !h->qmgr_alive)
+	if (!h->data_dir_writable)
+		return HEALTH_FAILED;
+	if (h->replicated && !h->repl_alive)
+		return HEALTH_FAILED;
+	/* A replicated standby serves nothing: no queue manager, no
+	 * listeners to check. */
+	if (h->replicated && h->role == ROLE_STANDBY)
+		return HEALTH_OK;
+	if (!h->qmgr_alive)
 		return HEALTH_FAILED;
 	for (size_t i = 0; i < h->nlisteners; i++) {
 		if (h->listeners[i].unchecked)
@@ -116,6 +152,15 @@ heartbeat_encode(const struct node_health *h, struct buf *out)
 			   h->listeners[i].address,
 			   h->listeners[i].healthy &&
 			       !h->listeners[i].unchecked);
+	if (h->seq > 0)
+		buf_printf(out, "seq=%" PRIu64 "\n", h->seq);
+	if (h->replicated) {
+		buf_puts(out, "storage=replicated\n");
+		buf_printf(out, "repl_alive=%d\n", h->repl_alive);
+		buf_printf(out, "repl_state=%s\n",
+			   repl_state_name(h->repl_state));
+		buf_printf(out, "complete=%d\n", h->complete);
+	}
 	buf_puts(out, "end\n");
 }
 
@@ -196,7 +241,12 @@ enum hb_key {
 	K_QUEUE_SIZE,
 	K_QUEUE_AGE,
 	K_REQUIRED, /* keys before this one must appear exactly once */
-	K_LISTENER = K_REQUIRED,
+	K_LISTENER = K_REQUIRED, /* any number of times */
+	K_SEQ,			 /* optional keys: at most once */
+	K_STORAGE,
+	K_REPL_ALIVE,
+	K_REPL_STATE,
+	K_COMPLETE,
 	K_UNKNOWN,
 };
 
@@ -210,6 +260,11 @@ static const char *const key_names[] = {
     [K_QUEUE_SIZE] = "queue_size",
     [K_QUEUE_AGE] = "queue_oldest_age",
     [K_LISTENER] = "listener",
+    [K_SEQ] = "seq",
+    [K_STORAGE] = "storage",
+    [K_REPL_ALIVE] = "repl_alive",
+    [K_REPL_STATE] = "repl_state",
+    [K_COMPLETE] = "complete",
 };
 
 static enum hb_key
@@ -263,6 +318,20 @@ parse_value(enum hb_key key, const char *value, struct node_health *out)
 			return -1;
 		out->nlisteners++;
 		return 0;
+	case K_SEQ:
+		return parse_uint(value, UINT64_MAX, &out->seq);
+	case K_STORAGE:
+		if (strcmp(value, "shared") != 0 &&
+		    strcmp(value, "replicated") != 0)
+			return -1;
+		out->replicated = value[0] == 'r';
+		return 0;
+	case K_REPL_ALIVE:
+		return parse_bool01(value, &out->repl_alive);
+	case K_REPL_STATE:
+		return repl_state_parse(value, &out->repl_state);
+	case K_COMPLETE:
+		return parse_bool01(value, &out->complete);
 	default:
 		return 0;
 	}
@@ -297,7 +366,7 @@ heartbeat_decode(const void *data, size_t len, struct node_health *out,
 		 char *err, size_t errlen)
 {
 	char copy[HEARTBEAT_MAX_SIZE + 1];
-	unsigned seen[K_REQUIRED] = {0};
+	unsigned seen[K_UNKNOWN] = {0};
 	char *line, *next;
 	unsigned lineno = 0;
 	bool ended = false;
@@ -353,7 +422,7 @@ heartbeat_decode(const void *data, size_t len, struct node_health *out,
 		}
 		*eq = '\0';
 		key = key_lookup(line);
-		if (key < K_REQUIRED && seen[key]++ > 0) {
+		if (key != K_LISTENER && key != K_UNKNOWN && seen[key]++ > 0) {
 			snprintf(err, errlen, "line %u: key %s repeated",
 				 lineno, key_names[key]);
 			return -1;

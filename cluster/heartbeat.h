@@ -15,7 +15,19 @@
  *     queue_size=3
  *     queue_oldest_age=42
  *     listener=smtp 0.0.0.0:25 1
+ *     seq=12
+ *     storage=replicated
+ *     repl_alive=1
+ *     repl_state=in-sync
+ *     complete=1
  *     end
+ *
+ * Optional keys, each at most once: seq numbers the heartbeats of one
+ * cluster process from 1 (its "announce" waits for its own one to come
+ * back); storage is "shared" (the default when missing) or "replicated";
+ * the last three exist only in replicated mode: repl_alive says the
+ * replicator process runs and answers, repl_state is its state
+ * (repl_state_name()), complete its complete flag.
  *
  * The first line names the format version; a decoder rejects any version
  * other than HEARTBEAT_VERSION, because a new version may change the
@@ -52,6 +64,20 @@ enum node_role {
 	ROLE_STANDBY,	 /* this hapostd runs but does not serve */
 };
 
+/*
+ * The replicator's state (storage_mode = replicated): "unknown" while it
+ * does not answer, and otherwise as it reports it. An active node is
+ * in-sync, catching-up (its peer catches up) or degraded (no peer in
+ * sync); a standby is in-sync, catching-up or disconnected.
+ */
+enum repl_state {
+	REPL_UNKNOWN,
+	REPL_IN_SYNC,
+	REPL_CATCHING_UP,
+	REPL_DEGRADED,
+	REPL_DISCONNECTED,
+};
+
 /* The result of all of a node's checks, or of one listener's check. */
 enum health_state {
 	HEALTH_OK,
@@ -84,35 +110,53 @@ struct node_health {
 	int64_t queue_oldest_age; /* seconds; -1 when the queue is empty */
 	size_t nlisteners;
 	struct listener_health listeners[HEARTBEAT_LISTENERS_MAX];
+	uint64_t seq; /* 0: the sender sent none */
+	/* storage_mode = replicated; the three below only then. */
+	bool replicated;
+	bool repl_alive;
+	enum repl_state repl_state;
+	bool complete;
 };
 
 const char *node_role_name(enum node_role role);
 /* Parses "standalone", "active" or "standby"; returns 0 or -1. */
 int node_role_parse(const char *text, enum node_role *out);
+/* "unknown", "in-sync", "catching-up", "degraded" or "disconnected". */
+const char *repl_state_name(enum repl_state state);
+/* Parses one of the names above; returns 0 or -1. */
+int repl_state_parse(const char *text, enum repl_state *out);
 /*
  * Derives this node's role. Pacemaker decides which node serves; the
  * role only reports that decision:
  *
- * - standalone when the cluster is unavailable (this process is not
- *   joined to its CPG group, for example because corosync does not run);
- * - otherwise active when this hapostd serves and standby when it does
- *   not.
+ * - in replicated storage mode, active when this hapostd serves and
+ *   standby when it does not, with or without the cluster: there the
+ *   role is what the node does with its data, set by "hapostctl
+ *   promote" and "demote", and a standby without corosync is still a
+ *   standby;
+ * - in shared storage mode, standalone when the cluster is unavailable
+ *   (this process is not joined to its CPG group, for example because
+ *   corosync does not run), otherwise active when this hapostd serves
+ *   and standby when it does not.
  *
  * In shared storage mode hapostd runs only where Pacemaker started it,
  * with the shared data_dir mounted, so a running hapostd serves and the
  * caller passes serving = true. The standby node runs no hapostd and so
  * reports nothing itself; its peer shows it from Corosync's membership.
- * A replicated storage mode, where the standby runs a hapostd that
- * receives the data without serving clients, passes serving = false
- * there.
+ * In replicated mode the standby runs a hapostd that receives the data
+ * without serving clients and passes serving = false.
  */
-enum node_role node_role_decide(bool cluster_available, bool serving);
+enum node_role node_role_decide(bool cluster_available, bool replicated,
+				bool serving);
 /*
  * Returns HEALTH_FAILED when a listener failed its last check, data_dir
- * is not writable or the queue manager does not run. Otherwise returns
+ * is not writable or the queue manager does not run, and in replicated
+ * mode when the replicator does not run. Otherwise returns
  * HEALTH_UNCHECKED when a listener has not been checked yet, and
- * HEALTH_OK when every check passed. The queue size and the peer do not
- * count.
+ * HEALTH_OK when every check passed. A standby in replicated mode runs
+ * neither listeners nor a queue manager, so only data_dir and the
+ * replicator count for it. The queue size, the replication state and
+ * the peer do not count.
  */
 enum health_state node_health_state(const struct node_health *h);
 /* Returns true when node_health_state() is HEALTH_OK. */

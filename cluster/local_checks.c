@@ -59,41 +59,28 @@ data_dir_probe(const char *data_dir, char *err, size_t errlen)
 	return 0;
 }
 
-int
-generation_read(const char *data_dir, uint64_t *out, char *err, size_t errlen)
+/* Reads path; *missing is set when the failure is a missing file. */
+static int
+generation_parse_file(const char *path, bool allow_zero, uint64_t *out,
+		      bool *missing, char *err, size_t errlen)
 {
 	struct buf text = BUF_INIT;
-	char path[4096], *end;
+	char *end;
 	const char *s;
 	unsigned long long v;
-	int n;
 
-	n = snprintf(path, sizeof(path), "%s/%s", data_dir, GENERATION_FILE);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		snprintf(err, errlen, "data_dir path too long");
-		return -1;
-	}
+	*missing = false;
 	if (read_file(path, &text, 64) < 0) {
-		if (errno != ENOENT) {
-			snprintf(err, errlen, "reading %s failed: %s", path,
-				 strerror(errno));
-			buf_free(&text);
-			return -1;
-		}
-		if (write_file_atomic(path, "1\n", 2, 0640) < 0) {
-			snprintf(err, errlen, "creating %s failed: %s", path,
-				 strerror(errno));
-			buf_free(&text);
-			return -1;
-		}
+		*missing = errno == ENOENT;
+		snprintf(err, errlen, "reading %s failed: %s", path,
+			 strerror(errno));
 		buf_free(&text);
-		*out = 1;
-		return 0;
+		return -1;
 	}
 	s = buf_cstr(&text);
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (s[0] < '0' || s[0] > '9' || errno != 0 || v == 0 ||
+	if (s[0] < '0' || s[0] > '9' || errno != 0 || (v == 0 && !allow_zero) ||
 	    (*end != '\0' && strcmp(end, "\n") != 0)) {
 		snprintf(err, errlen, "%s does not hold a generation number",
 			 path);
@@ -102,6 +89,56 @@ generation_read(const char *data_dir, uint64_t *out, char *err, size_t errlen)
 	}
 	buf_free(&text);
 	*out = v;
+	return 0;
+}
+
+static int
+generation_path(const char *data_dir, char *path, size_t pathlen, char *err,
+		size_t errlen)
+{
+	int n = snprintf(path, pathlen, "%s/%s", data_dir, GENERATION_FILE);
+
+	if (n < 0 || (size_t)n >= pathlen) {
+		snprintf(err, errlen, "data_dir path too long");
+		return -1;
+	}
+	return 0;
+}
+
+int
+generation_read(const char *data_dir, uint64_t *out, char *err, size_t errlen)
+{
+	char path[4096];
+	bool missing;
+
+	if (generation_path(data_dir, path, sizeof(path), err, errlen) < 0)
+		return -1;
+	if (generation_parse_file(path, false, out, &missing, err, errlen) == 0)
+		return 0;
+	if (!missing)
+		return -1;
+	if (write_file_atomic(path, "1\n", 2, 0640) < 0) {
+		snprintf(err, errlen, "creating %s failed: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	*out = 1;
+	return 0;
+}
+
+int
+generation_peek(const char *data_dir, uint64_t *out, char *err, size_t errlen)
+{
+	char path[4096];
+	bool missing;
+
+	if (generation_path(data_dir, path, sizeof(path), err, errlen) < 0)
+		return -1;
+	if (generation_parse_file(path, true, out, &missing, err, errlen) == 0)
+		return 0;
+	if (!missing)
+		return -1;
+	*out = 0;
 	return 0;
 }
 

@@ -32,6 +32,13 @@ int data_dir_probe(const char *data_dir, char *err, size_t errlen);
 int generation_read(const char *data_dir, uint64_t *out, char *err,
 		    size_t errlen);
 /*
+ * Reads DATA_DIR/generation like generation_read() but never creates it:
+ * a missing file gives 0, and so does a file that holds 0. In replicated
+ * mode only the replicator writes the file.
+ */
+int generation_peek(const char *data_dir, uint64_t *out, char *err,
+		    size_t errlen);
+/*
  * Counts the entries of DATA_DIR/queue/messages and sets *oldest_age to
  * the age in seconds (at now) of the entry with the smallest queue ID, or
  * -1 when the queue is empty. Queue IDs start with the arrival time, so

@@ -208,7 +208,8 @@ json_peer_no_heartbeat(struct buf *out)
 	buf_puts(out, "\"last_seen_age\":null,\"role\":null,"
 		      "\"healthy\":null,\"generation\":null,"
 		      "\"data_dir_writable\":null,\"qmgr_alive\":null,"
-		      "\"time_ms\":null,\"queue\":null,\"listeners\":[]}");
+		      "\"time_ms\":null,\"queue\":null,\"listeners\":[],"
+		      "\"replication_state\":null,\"complete\":null}");
 }
 
 static void
@@ -254,6 +255,15 @@ json_peer(struct buf *out, const struct peer_status *p)
 	json_queue(out, h);
 	buf_putc(out, ',');
 	json_listeners(out, h, NULL);
+	buf_putc(out, ',');
+	if (h->replicated) {
+		json_key(out, "replication_state");
+		json_put_string(out, repl_state_name(h->repl_state));
+		buf_putc(out, ',');
+		json_bool(out, "complete", h->complete);
+	} else {
+		buf_puts(out, "\"replication_state\":null,\"complete\":null");
+	}
 	buf_putc(out, '}');
 }
 
@@ -273,6 +283,85 @@ json_cluster(struct buf *out, const struct cluster_status *c)
 	else
 		buf_printf(out, "%" PRIu32, c->nodeid);
 	buf_printf(out, ",\"members\":%u,\"nodes\":%u}", c->members, c->nodes);
+}
+
+static void
+json_u64_or_null(struct buf *out, const char *key, bool known, uint64_t v)
+{
+	json_key(out, key);
+	if (known)
+		buf_printf(out, "%" PRIu64, v);
+	else
+		buf_puts(out, "null");
+}
+
+static void
+json_seconds_or_null(struct buf *out, const char *key, bool known, double v)
+{
+	json_key(out, key);
+	if (known)
+		buf_printf(out, "%.1f", v);
+	else
+		buf_puts(out, "null");
+}
+
+static void
+json_replication(struct buf *out, const struct replication_report *rr)
+{
+	const struct repl_status *st = &rr->status;
+	const struct promotion *pr = &rr->promotion;
+	bool ok = rr->available;
+
+	json_key(out, "replication");
+	buf_putc(out, '{');
+	json_key(out, "state");
+	json_put_string(out, repl_state_name(ok ? st->state : REPL_UNKNOWN));
+	buf_putc(out, ',');
+	json_str_or_null(out, "role",
+			 !ok	      ? NULL
+			 : st->active ? "active"
+				      : "standby");
+	buf_putc(out, ',');
+	json_bool(out, "connected", ok && st->connected);
+	buf_putc(out, ',');
+	json_str_or_null(out, "peer",
+			 ok && st->peer[0] != '\0' ? st->peer
+						   : rr->configured_peer);
+	buf_putc(out, ',');
+	json_u64_or_null(out, "lag_changes", ok, st->lag_changes);
+	buf_putc(out, ',');
+	json_seconds_or_null(out, "lag_seconds", ok, st->lag_seconds);
+	buf_printf(out, ",\"generation\":%" PRIu64, st->generation);
+	buf_printf(out, ",\"peer_generation\":%" PRIu64 ",",
+		   pr->peer_generation);
+	json_bool(out, "complete", ok && st->complete);
+	buf_putc(out, ',');
+	json_bool(out, "promotable", pr->promotable);
+	buf_printf(out, ",\"promotion_score\":%u,", pr->score);
+	json_str_or_null(out, "promotion_reason",
+			 pr->reason[0] != '\0' ? pr->reason : NULL);
+	buf_putc(out, ',');
+	json_key(out, "catch_up");
+	if (ok)
+		buf_printf(out,
+			   "{\"files_total\":%" PRIu64
+			   ",\"files_done\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+			   st->catch_up_files_total, st->catch_up_files_done,
+			   st->catch_up_bytes);
+	else
+		buf_puts(out, "null");
+	buf_putc(out, ',');
+	json_seconds_or_null(out, "since", ok, st->since);
+	buf_putc(out, ',');
+	json_str_or_null(out, "last_error",
+			 !ok			     ? rr->error
+			 : st->last_error[0] != '\0' ? st->last_error
+						     : NULL);
+	buf_puts(out, ",\"replicator_pid\":");
+	if (rr->pid > 0)
+		buf_printf(out, "%ld}", rr->pid);
+	else
+		buf_puts(out, "null}");
 }
 
 void
@@ -316,6 +405,11 @@ report_json(const struct status_report *r, struct buf *out)
 	json_peer(out, &r->peer);
 	buf_putc(out, ',');
 	json_cluster(out, &r->cluster);
+	buf_putc(out, ',');
+	if (r->replication != NULL)
+		json_replication(out, r->replication);
+	else
+		buf_puts(out, "\"replication\":null");
 	buf_puts(out, "}\n");
 }
 
@@ -333,7 +427,9 @@ static void
 text_listeners(struct buf *out, const struct node_health *h,
 	       const char *const *errors)
 {
-	if (h->nlisteners == 0)
+	if (h->nlisteners == 0 && h->replicated && h->role == ROLE_STANDBY)
+		buf_puts(out, "  listeners:      none (standby)\n");
+	else if (h->nlisteners == 0)
 		buf_puts(out, "  listeners:      none\n");
 	for (size_t i = 0; i < h->nlisteners; i++) {
 		const struct listener_health *l = &h->listeners[i];
@@ -412,8 +508,62 @@ text_peer(struct buf *out, const struct peer_status *p)
 	buf_printf(out, "  data_dir:       %s\n",
 		   h->data_dir_writable ? "writable" : "NOT WRITABLE");
 	buf_printf(out, "  queue manager:  %s\n",
-		   h->qmgr_alive ? "running" : "NOT RUNNING");
+		   h->qmgr_alive			      ? "running"
+		   : h->replicated && h->role == ROLE_STANDBY ? "none (standby)"
+							      : "NOT RUNNING");
 	text_queue(out, h);
+	if (h->replicated)
+		buf_printf(out, "  replication:    %s, %s\n",
+			   repl_state_name(h->repl_state),
+			   h->complete ? "complete" : "not complete");
+}
+
+static void
+text_replication(struct buf *out, const struct replication_report *rr)
+{
+	const struct repl_status *st = &rr->status;
+	const struct promotion *pr = &rr->promotion;
+
+	buf_puts(out, "Replication\n");
+	if (!rr->available) {
+		buf_printf(out, "  state:          UNKNOWN (%s)\n", rr->error);
+		buf_printf(out, "  replicator:     %s\n",
+			   rr->pid > 0 ? "running" : "NOT RUNNING");
+		buf_printf(out, "  generation:     %" PRIu64 "\n",
+			   st->generation);
+	} else {
+		buf_printf(out, "  state:          %s for %.1f s\n",
+			   repl_state_name(st->state), st->since);
+		buf_printf(out, "  role:           %s\n",
+			   st->active ? "active" : "standby");
+		buf_printf(out, "  peer:           %s, %s\n",
+			   st->peer[0] != '\0' ? st->peer : "none",
+			   st->connected ? "connected" : "NOT CONNECTED");
+		buf_printf(out,
+			   "  generation:     %" PRIu64 " (peer %" PRIu64
+			   "), %s\n",
+			   st->generation, pr->peer_generation,
+			   st->complete ? "complete" : "NOT complete");
+		buf_printf(out,
+			   "  lag:            %" PRIu64 " changes, %.1f s\n",
+			   st->lag_changes, st->lag_seconds);
+		if (st->state == REPL_CATCHING_UP ||
+		    st->catch_up_files_total > 0)
+			buf_printf(out,
+				   "  catch-up:       %" PRIu64 " of %" PRIu64
+				   " files, %" PRIu64 " bytes\n",
+				   st->catch_up_files_done,
+				   st->catch_up_files_total,
+				   st->catch_up_bytes);
+		if (st->last_error[0] != '\0')
+			buf_printf(out, "  last error:     %s\n",
+				   st->last_error);
+	}
+	buf_printf(out, "  promotion:      %s, score %u",
+		   pr->promotable ? "promotable" : "NOT promotable", pr->score);
+	if (pr->reason[0] != '\0')
+		buf_printf(out, " (%s)", pr->reason);
+	buf_putc(out, '\n');
 }
 
 void
@@ -439,6 +589,8 @@ report_text(const struct status_report *r, struct buf *out)
 	if (h->qmgr_alive)
 		buf_printf(out, "  queue manager:  running (pid %ld)\n",
 			   l->qmgr_pid);
+	else if (h->replicated && h->role == ROLE_STANDBY)
+		buf_puts(out, "  queue manager:  none (standby)\n");
 	else
 		buf_puts(out, "  queue manager:  NOT RUNNING\n");
 	text_queue(out, h);
@@ -457,4 +609,6 @@ report_text(const struct status_report *r, struct buf *out)
 	else
 		buf_printf(out, "  corosync:       unavailable (%s)\n",
 			   c->reason != NULL ? c->reason : "not connected yet");
+	if (r->replication != NULL)
+		text_replication(out, r->replication);
 }

@@ -1,5 +1,6 @@
 libhapost_a_SOURCES += \
-	core/master.c core/master.h \
+	core/master.c core/master.h core/master_int.h \
+	core/master_listen.c core/master_role.c core/master_setup.c \
 	core/worker.c core/worker_main.h
 # SASL mechanisms shared by SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE.
 libhapost_a_SOURCES += \

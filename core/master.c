@@ -1,34 +1,43 @@
 /*
- * master - binds the listeners, runs and supervises the children
+ * master - runs and supervises the children
  *
  * The master is the only process that keeps root. It binds every
- * listening socket, then forks cfg->workers protocol workers, one queue
- * manager and one cluster process; each child drops to cfg->user before it
- * reads client input or touches the queue. The master writes the queue
- * manager's pid into a shared page (struct cluster_shared) so the cluster
- * process can report whether it runs. A child that exits is logged and
- * started again after a back-off that grows while it keeps dying young
- * (1 s, then doubling up to 30 s).
+ * listening socket (master_listen.c), then forks cfg->workers protocol
+ * workers, one queue manager and one cluster process, and in
+ * storage_mode = replicated one replicator; each child drops to cfg->user
+ * before it reads client input or touches the data. The master writes
+ * the queue manager's and the replicator's pids and its role into a
+ * shared page (struct cluster_shared) so the cluster process can report
+ * them. A child that exits is logged and started again after a back-off
+ * that grows while it keeps dying young (1 s, then doubling up to 30 s).
+ *
+ * Replicated mode: the node starts as standby, with the replicator and
+ * the cluster process but no listeners, workers or queue manager, and
+ * changes role on request (master_role.c). In shared mode it serves from
+ * the start.
  *
  * Signals: SIGTERM or SIGINT stops the children (workers send 421/BYE to
  * their sessions) and exits once they are gone, killing stragglers after
- * shutdown_timeout plus a grace of two seconds. SIGHUP reloads the
- * config. A bad file is logged and ignored. A good one gets listeners
- * rebound as needed and new workers started, and the old workers retire:
- * they stop accepting and exit when their last session ends. New workers read
- * the TLS certificates again; a certificate or key that does not load
- * fails the start or the reload. The queue manager is restarted only
- * after the old one has exited, so two never deliver at once. The cluster
- * process is restarted the same way, so the new one rebinds the control
- * socket and checks the new listeners. data_dir, run_dir and user need a
- * restart to change.
+ * shutdown_timeout plus a grace of two seconds. The replicator gets its
+ * SIGTERM only once the workers and the queue manager are gone, so their
+ * last commits still reach the peer. SIGHUP reloads the config. A bad
+ * file is logged and ignored. A good one gets listeners rebound as
+ * needed and new workers started, and the old workers retire: they stop
+ * accepting and exit when their last session ends. New workers read the
+ * TLS certificates again; a certificate or key that does not load fails
+ * the start or the reload. The queue manager is restarted only after the
+ * old one has exited, so two never deliver at once. The cluster process
+ * is restarted the same way, so the new one rebinds the control socket
+ * and checks the new listeners. The replicator is restarted only when a
+ * replication_* key changed, because a restart interrupts replication.
+ * data_dir, run_dir, user and storage_mode need a restart to change, and
+ * a reload is refused while a demotion waits for its sessions. SIGUSR1
+ * rereads RUN_DIR/role (master_role.c).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +51,6 @@
 #include <unistd.h>
 
 #include <ev.h>
-#include <netinet/in.h>
 
 #include "cluster.h"
 #include "delivery/qmgr.h"
@@ -50,6 +58,8 @@
 #include "ipcount.h"
 #include "log.h"
 #include "master.h"
+#include "master_int.h"
+#include "replicator.h"
 #include "sasl/site_key.h"
 #include "tls.h"
 #include "worker_main.h"
@@ -61,15 +71,15 @@
 #define HEALTHY_RUN 10.0
 #define MAX_SLOTS 64
 
-enum child_kind { CHILD_WORKER, CHILD_QMGR, CHILD_CLUSTER };
+enum child_kind { CHILD_WORKER, CHILD_QMGR, CHILD_CLUSTER, CHILD_REPL };
 
 struct child {
 	enum child_kind kind;
-	unsigned slot;	/* worker's ipcount slot */
-	pid_t pid;	/* 0 when not running */
-	bool retired;	/* old generation: never restarted */
+	unsigned slot; /* worker's ipcount slot */
+	pid_t pid;     /* 0 when not running */
+	bool retired;  /* old generation: never restarted */
 	double started;
-	double delay;	/* current restart back-off */
+	double delay; /* current restart back-off */
 	ev_timer restart;
 	struct child *next;
 };
@@ -84,10 +94,9 @@ static bool slot_used[MAX_SLOTS];
 static bool stopping;
 static ev_timer kill_timer;
 static char *pid_path;
-static uid_t run_uid;
-static gid_t run_gid;
-static bool drop_privileges;
 static struct cluster_shared *cshared;
+/* The cluster process writes a byte to notify[1] for a role change. */
+static int notify[2] = {-1, -1};
 static ev_signal sig_term, sig_int, sig_hup;
 /* libev reaps every child in the default loop and reports it here. */
 static ev_child child_watcher;
@@ -102,145 +111,11 @@ child_name(const struct child *ch)
 		return "queue manager";
 	case CHILD_CLUSTER:
 		return "cluster process";
+	case CHILD_REPL:
+		return "replicator";
 	default:
 		return "worker";
 	}
-}
-
-/* Binds one listener; returns the fd or -1 with the reason logged. */
-static int
-bind_listener(const struct listen_addr *a)
-{
-	int fd, on = 1;
-
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		log_error("socket(%s) failed: %m", a->text);
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (a->ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) < 0) {
-		log_error("bind(%s) failed: %m", a->text);
-		close(fd);
-		return -1;
-	}
-	if (listen(fd, 1024) < 0) {
-		log_error("listen(%s) failed: %m", a->text);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The listeners of svc, the implicit-TLS ones when tls is true (port 25
- * has none). */
-static const struct listen_list *
-service_list(const struct cfg *cfg, enum service svc, bool tls)
-{
-	static const struct listen_list none;
-
-	switch (svc) {
-	case SERVICE_SMTP:
-		return tls ? &none : &cfg->smtp_listen;
-	case SERVICE_SUBMISSION:
-		return tls ? &cfg->submissions_listen : &cfg->submission_listen;
-	case SERVICE_POP3:
-		return tls ? &cfg->pop3s_listen : &cfg->pop3_listen;
-	default:
-		return tls ? &cfg->imaps_listen : &cfg->imap_listen;
-	}
-}
-
-/*
- * Builds the listener set for cfg, reusing fds from old where the service
- * and address match. Returns -1 if any bind fails (nothing is changed).
- */
-static int
-listeners_build(const struct cfg *cfg, struct listener *old, size_t nold,
-		struct listener **out, size_t *nout)
-{
-	struct listener *ls = NULL;
-	size_t n = 0;
-	bool *reused = xcalloc(nold + 1, sizeof(bool));
-
-	for (int k = 0; k < 2 * SERVICE_COUNT; k++) {
-		int svc = k % SERVICE_COUNT;
-		bool tls = k >= SERVICE_COUNT;
-		const struct listen_list *l = service_list(cfg, svc, tls);
-
-		for (size_t i = 0; i < l->n; i++) {
-			int fd = -1;
-
-			for (size_t j = 0; j < nold; j++) {
-				if (!reused[j] && (int)old[j].service == svc &&
-				    old[j].tls == tls &&
-				    strcmp(old[j].addr, l->v[i].text) == 0) {
-					fd = old[j].fd;
-					reused[j] = true;
-					break;
-				}
-			}
-			if (fd < 0)
-				fd = bind_listener(&l->v[i]);
-			if (fd < 0)
-				goto fail;
-			ls = xrealloc(ls, (n + 1) * sizeof(*ls));
-			ls[n].fd = fd;
-			ls[n].service = svc;
-			ls[n].tls = tls;
-			ls[n].addr = xstrdup(l->v[i].text);
-			n++;
-		}
-	}
-	/* Old sockets not carried over are closed by the caller. */
-	for (size_t j = 0; j < nold; j++)
-		if (!reused[j])
-			old[j].fd = -old[j].fd - 1;
-	free(reused);
-	*out = ls;
-	*nout = n;
-	return 0;
-fail:
-	for (size_t k = 0; k < n; k++) {
-		bool was_old = false;
-
-		for (size_t j = 0; j < nold; j++)
-			was_old |= old[j].fd == ls[k].fd;
-		if (!was_old)
-			close(ls[k].fd);
-		free((char *)ls[k].addr);
-	}
-	free(ls);
-	free(reused);
-	return -1;
-}
-
-static void
-listeners_free(struct listener *ls, size_t n, bool close_all)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (ls[i].fd < 0)
-			close(-ls[i].fd - 1);
-		else if (close_all)
-			close(ls[i].fd);
-		free((char *)ls[i].addr);
-	}
-	free(ls);
-}
-
-static void
-become_user(void)
-{
-	if (!drop_privileges)
-		return;
-	if (setgroups(0, NULL) < 0 || initgroups(mcfg->user, run_gid) < 0 ||
-	    setgid(run_gid) < 0 || setuid(run_uid) < 0)
-		log_fatal("dropping privileges to user %s failed: %m",
-			  mcfg->user);
-	if (setuid(0) == 0)
-		log_fatal("privileges not dropped: setuid(0) still works");
 }
 
 /* The short name in the log ident and the process name. */
@@ -252,6 +127,8 @@ child_role(const struct child *ch)
 		return "qmgr";
 	case CHILD_CLUSTER:
 		return "cluster";
+	case CHILD_REPL:
+		return "repl";
 	default:
 		return "worker";
 	}
@@ -268,12 +145,16 @@ child_exec(struct child *ch)
 	ev_signal_stop(mloop, &sig_int);
 	ev_signal_stop(mloop, &sig_hup);
 	ev_child_stop(mloop, &child_watcher);
+	role_stop();
 	for (struct child *c = children; c != NULL; c = c->next)
 		ev_timer_stop(mloop, &c->restart);
 	ev_timer_stop(mloop, &kill_timer);
 	ev_loop_destroy(mloop);
 	mloop = NULL;
 	signal(SIGPIPE, SIG_IGN);
+	close(notify[0]);
+	if (ch->kind != CHILD_CLUSTER)
+		close(notify[1]);
 	snprintf(ident, sizeof(ident), "hapostd/%s", child_role(ch));
 	log_set_ident(ident);
 	/* The process name (comm) lets ps and the OCF agent tell the
@@ -281,27 +162,29 @@ child_exec(struct child *ch)
 	snprintf(ident, sizeof(ident), "hapostd-%s", child_role(ch));
 	prctl(PR_SET_NAME, ident);
 	if (ch->kind == CHILD_CLUSTER) {
-		struct cluster_listener *cl =
-		    xcalloc(nlisteners + 1, sizeof(*cl));
-		struct cluster_env env = {getppid(), cl, 0, cshared};
+		struct cluster_env env = {getppid(), NULL, 0, cshared,
+					  notify[1]};
+		struct cluster_listener *cl;
 
-		/* TODO: the listener probe reads a plain-text greeting, so
-		 * implicit-TLS listeners are not checked yet. */
-		for (size_t i = 0; i < nlisteners; i++) {
+		for (size_t i = 0; i < nlisteners; i++)
 			close(listeners[i].fd);
-			if (listeners[i].tls)
-				continue;
-			cl[env.nlisteners].service =
-			    service_name(listeners[i].service);
-			cl[env.nlisteners].address = listeners[i].addr;
-			env.nlisteners++;
-		}
-		become_user();
+		/* The configured listeners, bound or not: a standby binds
+		 * them when it is promoted. TODO: the listener probe reads a
+		 * plain-text greeting, so implicit-TLS listeners are not
+		 * checked yet. */
+		env.nlisteners = listeners_for_probes(mcfg, &cl);
+		env.listeners = cl;
+		master_become_user();
 		code = cluster_main(mcfg, &env);
+	} else if (ch->kind == CHILD_REPL) {
+		for (size_t i = 0; i < nlisteners; i++)
+			close(listeners[i].fd);
+		master_become_user();
+		code = replicator_main(mcfg);
 	} else if (ch->kind == CHILD_QMGR) {
 		for (size_t i = 0; i < nlisteners; i++)
 			close(listeners[i].fd);
-		become_user();
+		master_become_user();
 		code = qmgr_main(mcfg);
 	} else {
 		struct site_key *site_key = NULL;
@@ -323,7 +206,7 @@ child_exec(struct child *ch)
 					    "the site key",
 					    err);
 		}
-		become_user();
+		master_become_user();
 		code = worker_main(mcfg, ch->slot, listeners, nlisteners, ipc,
 				   tls, site_key);
 	}
@@ -364,6 +247,10 @@ child_start(struct child *ch)
 	ch->started = now();
 	if (ch->kind == CHILD_QMGR)
 		cshared->qmgr_pid = pid;
+	if (ch->kind == CHILD_REPL) {
+		cshared->repl_pid = pid;
+		role_repl_started();
+	}
 	log_debug("started %s pid=%ld", child_name(ch), (long)pid);
 }
 
@@ -445,12 +332,116 @@ start_single_if_needed(enum child_kind kind)
 		child_start(child_new(kind));
 }
 
-/* Starts the queue manager and the cluster process when missing. */
+/*
+ * Starts the cluster process, the replicator (replicated mode) and, while
+ * the node serves, the queue manager when missing.
+ */
 static void
 start_singles_if_needed(void)
 {
-	start_single_if_needed(CHILD_QMGR);
+	if (role_serving())
+		start_single_if_needed(CHILD_QMGR);
 	start_single_if_needed(CHILD_CLUSTER);
+	if (master_replicated())
+		start_single_if_needed(CHILD_REPL);
+}
+
+static bool
+is_service(const struct child *ch)
+{
+	return ch->kind == CHILD_WORKER || ch->kind == CHILD_QMGR;
+}
+
+bool
+master_service_running(void)
+{
+	for (struct child *ch = children; ch != NULL; ch = ch->next)
+		if (is_service(ch) && ch->pid > 0)
+			return true;
+	return false;
+}
+
+void
+master_service_signal(int sig, bool retire)
+{
+	for (struct child *ch = children; ch != NULL; ch = ch->next) {
+		if (!is_service(ch))
+			continue;
+		if (retire) {
+			ch->retired = true;
+			ev_timer_stop(mloop, &ch->restart);
+		}
+		if (ch->pid > 0)
+			kill(ch->pid, sig);
+	}
+	if (!retire)
+		return;
+	/* Children that were waiting for a restart are gone for good. */
+	for (struct child *ch = children, *next; ch != NULL; ch = next) {
+		next = ch->next;
+		if (is_service(ch) && ch->pid == 0)
+			child_remove(ch);
+	}
+}
+
+void
+master_service_start(void)
+{
+	for (unsigned i = 0; i < mcfg->workers; i++)
+		child_start(child_new(CHILD_WORKER));
+	start_single_if_needed(CHILD_QMGR);
+}
+
+pid_t
+master_repl_pid(void)
+{
+	for (struct child *ch = children; ch != NULL; ch = ch->next)
+		if (ch->kind == CHILD_REPL && !ch->retired && ch->pid > 0)
+			return ch->pid;
+	return 0;
+}
+
+struct cfg *
+master_cfg(void)
+{
+	return mcfg;
+}
+
+bool
+master_replicated(void)
+{
+	return strcmp(mcfg->storage_mode, "replicated") == 0;
+}
+
+int
+master_listeners_open(char *err, size_t errlen)
+{
+	if (nlisteners > 0)
+		return 0;
+	if (listeners_build(mcfg, NULL, 0, &listeners, &nlisteners) < 0) {
+		snprintf(err, errlen,
+			 "binding a listener failed; the log names it");
+		return -1;
+	}
+	return 0;
+}
+
+void
+master_listeners_close(void)
+{
+	listeners_free(listeners, nlisteners, true);
+	listeners = NULL;
+	nlisteners = 0;
+}
+
+/* In a stop, the replicator goes last: see the file comment. */
+static void
+stop_replicator_if_alone(void)
+{
+	if (!master_service_running())
+		for (struct child *ch = children; ch != NULL; ch = ch->next)
+			if (ch->kind == CHILD_REPL && ch->pid > 0)
+				kill(ch->pid, SIGTERM);
 }
 
 /* Handles the exit of pid; libev's default loop has already reaped it. */
@@ -458,6 +449,7 @@ static void
 child_exited(pid_t pid, int status)
 {
 	struct child *ch;
+	bool was_service;
 
 	for (ch = children; ch != NULL; ch = ch->next)
 		if (ch->pid == pid)
@@ -465,8 +457,11 @@ child_exited(pid_t pid, int status)
 	if (ch == NULL)
 		return;
 	ch->pid = 0;
+	was_service = is_service(ch);
 	if (ch->kind == CHILD_QMGR && cshared->qmgr_pid == pid)
 		cshared->qmgr_pid = 0;
+	if (ch->kind == CHILD_REPL && cshared->repl_pid == pid)
+		cshared->repl_pid = 0;
 	if (stopping || ch->retired) {
 		log_debug("%s pid=%ld exited", child_name(ch), (long)pid);
 		child_remove(ch);
@@ -487,10 +482,15 @@ child_exited(pid_t pid, int status)
 		if (ch->delay > RESTART_DELAY_MAX)
 			ch->delay = RESTART_DELAY_MAX;
 	}
-	if (stopping && running_children() == 0)
+	if (stopping && was_service)
+		stop_replicator_if_alone();
+	if (stopping && running_children() == 0) {
 		ev_break(mloop, EVBREAK_ALL);
-	else
-		start_singles_if_needed();
+		return;
+	}
+	if (was_service && role_changing() && !master_service_running())
+		role_service_gone();
+	start_singles_if_needed();
 }
 
 static void
@@ -499,11 +499,12 @@ child_cb(struct ev_loop *loop, ev_child *w, int revents)
 	child_exited(w->rpid, w->rstatus);
 }
 
+/* Signals every child but the replicator unless repl_too is set. */
 static void
-signal_children(int sig, bool retired_too)
+signal_children(int sig, bool repl_too)
 {
 	for (struct child *ch = children; ch != NULL; ch = ch->next)
-		if (ch->pid > 0 && (retired_too || !ch->retired))
+		if (ch->pid > 0 && (repl_too || ch->kind != CHILD_REPL))
 			kill(ch->pid, sig);
 }
 
@@ -523,9 +524,11 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	stopping = true;
 	log_notice("stopping on signal %d", w->signum);
+	role_stop();
 	for (struct child *ch = children; ch != NULL; ch = ch->next)
 		ev_timer_stop(loop, &ch->restart);
-	signal_children(SIGTERM, true);
+	signal_children(SIGTERM, false);
+	stop_replicator_if_alone();
 	if (running_children() == 0) {
 		ev_break(loop, EVBREAK_ALL);
 		return;
@@ -557,33 +560,57 @@ tls_check(const struct cfg *cfg, char *err, size_t errlen)
 static bool
 same_string(const char *a, const char *b)
 {
+	if (a == NULL || b == NULL)
+		return a == b;
 	return strcmp(a, b) == 0;
+}
+
+/* True when a reload changes what the replicator reads from the config. */
+static bool
+replication_changed(const struct cfg *a, const struct cfg *b)
+{
+	if (a->replication_listen.n != b->replication_listen.n)
+		return true;
+	for (size_t i = 0; i < a->replication_listen.n; i++)
+		if (!same_string(a->replication_listen.v[i].text,
+				 b->replication_listen.v[i].text))
+			return true;
+	return !same_string(a->replication_peer, b->replication_peer) ||
+	       !same_string(a->replication_key_file, b->replication_key_file) ||
+	       a->replication_timeout != b->replication_timeout ||
+	       a->replication_require_peer != b->replication_require_peer ||
+	       a->log_debug != b->log_debug;
 }
 
 static void
 reload(void)
 {
 	struct cfg *ncfg = xcalloc(1, sizeof(*ncfg));
-	struct listener *nls;
-	size_t nn;
+	struct listener *nls = NULL;
+	size_t nn = 0;
+	bool restart_repl;
 	char err[512];
 
+	if (role_changing()) {
+		log_error("reload refused: a demotion waits for its sessions "
+			  "to end; send SIGHUP again afterwards");
+		goto fail;
+	}
 	cfg_defaults(ncfg);
 	if (cfg_load(ncfg, mcfg->path, err, sizeof(err)) < 0) {
-		log_error("reload failed, keeping the running config: %s",
-			  err);
+		log_error("reload failed, keeping the running config: %s", err);
 		goto fail;
 	}
 	if (!same_string(ncfg->data_dir, mcfg->data_dir) ||
 	    !same_string(ncfg->run_dir, mcfg->run_dir) ||
-	    !same_string(ncfg->user, mcfg->user)) {
-		log_error("reload failed: data_dir, run_dir and user change "
-			  "only on restart");
+	    !same_string(ncfg->user, mcfg->user) ||
+	    !same_string(ncfg->storage_mode, mcfg->storage_mode)) {
+		log_error("reload failed: data_dir, run_dir, user and "
+			  "storage_mode change only on restart");
 		goto fail;
 	}
 	if (tls_check(ncfg, err, sizeof(err)) < 0) {
-		log_error("reload failed, keeping the running config: %s",
-			  err);
+		log_error("reload failed, keeping the running config: %s", err);
 		goto fail;
 	}
 	if (ncfg->workers * 2 > MAX_SLOTS) {
@@ -592,27 +619,34 @@ reload(void)
 			  ncfg->workers);
 		goto fail;
 	}
-	if (listeners_build(ncfg, listeners, nlisteners, &nls, &nn) < 0) {
+	/* A standby has no listeners; promotion binds the new ones. */
+	if (role_serving() &&
+	    listeners_build(ncfg, listeners, nlisteners, &nls, &nn) < 0) {
 		log_error("reload failed: a listener could not be bound");
 		goto fail;
 	}
-	listeners_free(listeners, nlisteners, false);
-	listeners = nls;
-	nlisteners = nn;
+	if (role_serving()) {
+		listeners_free(listeners, nlisteners, false);
+		listeners = nls;
+		nlisteners = nn;
+	}
 	log_set_debug(ncfg->log_debug);
+	restart_repl = replication_changed(mcfg, ncfg);
 
 	/* Retire the old generation, then start the new one. */
 	for (struct child *ch = children; ch != NULL; ch = ch->next) {
+		if (ch->kind == CHILD_REPL && !restart_repl)
+			continue;
 		ch->retired = true;
 		ev_timer_stop(mloop, &ch->restart);
 		if (ch->pid > 0)
-			kill(ch->pid, ch->kind == CHILD_WORKER ? SIGUSR2
-							       : SIGTERM);
+			kill(ch->pid,
+			     ch->kind == CHILD_WORKER ? SIGUSR2 : SIGTERM);
 	}
 	for (struct child **pp = &children; *pp != NULL;) {
 		struct child *ch = *pp;
 
-		if (ch->pid == 0) {
+		if (ch->retired && ch->pid == 0) {
 			*pp = ch->next;
 			ch->next = NULL;
 			if (ch->kind == CHILD_WORKER)
@@ -625,8 +659,9 @@ reload(void)
 	cfg_free(mcfg);
 	free(mcfg);
 	mcfg = ncfg;
-	for (unsigned i = 0; i < mcfg->workers; i++)
-		child_start(child_new(CHILD_WORKER));
+	if (role_serving())
+		for (unsigned i = 0; i < mcfg->workers; i++)
+			child_start(child_new(CHILD_WORKER));
 	start_singles_if_needed();
 	log_notice("configuration reloaded from %s", mcfg->path);
 	return;
@@ -642,123 +677,6 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		reload();
 }
 
-static int
-resolve_user(void)
-{
-	struct passwd *pw = getpwnam(mcfg->user);
-
-	if (getuid() != 0) {
-		if (pw == NULL || pw->pw_uid != getuid())
-			log_warning("not started as root: running as uid %ld "
-				    "instead of user %s",
-				    (long)getuid(), mcfg->user);
-		drop_privileges = false;
-		run_uid = getuid();
-		run_gid = getgid();
-		return 0;
-	}
-	if (pw == NULL) {
-		log_error("user %s not found: create it (useradd --system "
-			  "%s) or set user in %s",
-			  mcfg->user, mcfg->user, mcfg->path);
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		log_error("user %s is root; set an unprivileged user",
-			  mcfg->user);
-		return -1;
-	}
-	run_uid = pw->pw_uid;
-	run_gid = pw->pw_gid;
-	drop_privileges = true;
-	return 0;
-}
-
-static int
-prepare_dirs(void)
-{
-	static const char *const subdirs[] = {"", "/queue", "/mail",
-					      "/directory"};
-	char path[4096];
-
-	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", mcfg->data_dir,
-			 subdirs[i]);
-		if (mkdir_p(path, 0750) < 0) {
-			log_error("mkdir(%s) failed: %m", path);
-			return -1;
-		}
-		if (drop_privileges && chown(path, run_uid, run_gid) < 0) {
-			log_error("chown(%s) failed: %m", path);
-			return -1;
-		}
-	}
-	if (mkdir_p(mcfg->run_dir, 0755) < 0) {
-		log_error("mkdir(%s) failed: %m", mcfg->run_dir);
-		return -1;
-	}
-	if (drop_privileges && chown(mcfg->run_dir, run_uid, run_gid) < 0) {
-		log_error("chown(%s) failed: %m", mcfg->run_dir);
-		return -1;
-	}
-	return 0;
-}
-
-/* Writes the pid file, refusing to start beside a live master. */
-static int
-write_pid_file(void)
-{
-	struct buf b = BUF_INIT;
-	char text[32];
-	long old;
-	int n;
-
-	pid_path = xasprintf("%s/hapostd.pid", mcfg->run_dir);
-	if (read_file(pid_path, &b, 64) == 0 &&
-	    sscanf(buf_cstr(&b), "%ld", &old) == 1 && old > 0 &&
-	    old != getpid() && kill((pid_t)old, 0) == 0) {
-		log_error("hapostd is already running with pid %ld (%s)", old,
-			  pid_path);
-		buf_free(&b);
-		return -1;
-	}
-	buf_free(&b);
-	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (write_file_atomic(pid_path, text, (size_t)n, 0644) < 0) {
-		log_error("writing %s failed: %m", pid_path);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-daemonize(void)
-{
-	pid_t pid = fork();
-	int fd;
-
-	if (pid < 0)
-		log_fatal("fork failed: %m");
-	if (pid > 0)
-		_exit(0);
-	setsid();
-	pid = fork();
-	if (pid < 0)
-		log_fatal("fork failed: %m");
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") < 0)
-		log_fatal("chdir(/) failed: %m");
-	fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-}
-
 int
 master_run(struct cfg *cfg, bool foreground)
 {
@@ -772,10 +690,13 @@ master_run(struct cfg *cfg, bool foreground)
 	if (cfg->workers * 2 > MAX_SLOTS)
 		log_fatal("workers=%u is more than %d", cfg->workers,
 			  MAX_SLOTS / 2);
-	if (resolve_user() < 0 || prepare_dirs() < 0 ||
+	if (master_resolve_user() < 0 || master_prepare_dirs() < 0)
+		goto fail;
+	/* A replicated node starts as standby: it binds at promotion. */
+	if (!master_replicated() &&
 	    listeners_build(cfg, NULL, 0, &listeners, &nlisteners) < 0)
 		goto fail;
-	if (nlisteners == 0)
+	if (!master_replicated() && nlisteners == 0)
 		log_warning("no listeners configured: only the queue manager "
 			    "runs");
 	ipc = ipcount_create(MAX_SLOTS, cfg->max_connections);
@@ -786,9 +707,11 @@ master_run(struct cfg *cfg, bool foreground)
 		log_fatal("mapping the cluster process's shared page failed: "
 			  "%m");
 	if (!foreground)
-		daemonize();
-	if (write_pid_file() < 0)
+		master_daemonize();
+	if (master_write_pid_file(&pid_path) < 0)
 		goto fail;
+	if (pipe2(notify, O_NONBLOCK | O_CLOEXEC) < 0)
+		log_fatal("creating the role request pipe failed: %m");
 
 	mloop = ev_default_loop(EVFLAG_AUTO);
 	signal(SIGPIPE, SIG_IGN);
@@ -801,18 +724,28 @@ master_run(struct cfg *cfg, bool foreground)
 	ev_signal_start(mloop, &sig_hup);
 	ev_child_start(mloop, &child_watcher);
 	ev_init(&kill_timer, kill_timer_cb);
+	role_init(mloop, cshared, notify[0]);
 
-	for (unsigned i = 0; i < cfg->workers; i++)
-		child_start(child_new(CHILD_WORKER));
+	if (role_serving())
+		for (unsigned i = 0; i < cfg->workers; i++)
+			child_start(child_new(CHILD_WORKER));
 	start_singles_if_needed();
-	log_notice("started: %zu listeners, %u workers, data_dir=%s",
-		   nlisteners, cfg->workers, cfg->data_dir);
+	if (role_serving())
+		log_notice("started: %zu listeners, %u workers, data_dir=%s",
+			   nlisteners, cfg->workers, cfg->data_dir);
+	else
+		log_notice("started in standby role: replicated data_dir=%s, "
+			   "peer %s; \"hapostctl promote\" makes this node "
+			   "active",
+			   cfg->data_dir, cfg->replication_peer);
 
 	ev_run(mloop, 0);
 
 	while (children != NULL)
 		child_remove(children);
 	listeners_free(listeners, nlisteners, true);
+	close(notify[0]);
+	close(notify[1]);
 	ipcount_destroy(ipc);
 	unlink(pid_path);
 	free(pid_path);

@@ -15,6 +15,7 @@ EXTRA_DIST += \
 	tests/proto/test_pop3.py \
 	tests/proto/test_queue.py \
 	tests/proto/test_replicator.py \
+	tests/proto/test_roles.py \
 	tests/proto/test_smtp.py \
 	tests/proto/test_sslscan.py \
 	tests/proto/test_status.py \

@@ -33,6 +33,12 @@ int ctl_queue_main(struct cfg *cfg, int argc, char **argv);
  * 3 when hapostd is not running.
  */
 int ctl_status_main(struct cfg *cfg, int argc, char **argv);
+/*
+ * Runs "promote [--force]" or "demote" (argv[0]) through the control
+ * socket. Implemented in ctl_status.c. Returns 0 when the node took the
+ * role, 1 otherwise.
+ */
+int ctl_role_main(struct cfg *cfg, int argc, char **argv);
 
 /* Loads path over the defaults; prints the error and returns -1. */
 int ctl_load_config(struct cfg *cfg, const char *path);

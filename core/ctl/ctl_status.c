@@ -1,5 +1,7 @@
 /*
- * ctl_status - "hapostctl status [--json]"
+ * ctl_status - "hapostctl status [--json]", "promote [--force]" and
+ * "demote": the commands that talk to the cluster process's control
+ * socket
  *
  * Sends "status" or "status json" to RUN_DIR/control.sock, the socket of
  * the cluster process, and prints the report that follows the header
@@ -12,6 +14,13 @@
  * and no live master in RUN_DIR/hapostd.pid). When the master runs but
  * its socket does not answer (the cluster process is restarting), the
  * status is 1, not 3. The whole exchange is bounded by STATUS_TIMEOUT.
+ *
+ * promote and demote send "promote", "promote force" or "demote" and
+ * print the one-line answer: the text after "+OK" on stdout with exit
+ * status 0, or the reason after "-ERR" on stderr with exit status 1 (also
+ * when hapostd does not run). The cluster process waits for the master
+ * up to shutdown_timeout + 15 s (a demotion lets sessions end first), so
+ * hapostctl waits up to shutdown_timeout + ROLE_WAIT_MARGIN seconds.
  */
 #include "config.h"
 
@@ -35,6 +44,9 @@
 
 #define STATUS_TIMEOUT_MS 10000
 #define STATUS_RESPONSE_MAX (1 << 20)
+/* Beyond shutdown_timeout: the cluster process's own margin (15 s),
+ * its client timeout (5 s) and some slack. */
+#define ROLE_WAIT_MARGIN 30
 
 /* Returns the pid of a live master from RUN_DIR/hapostd.pid, or 0. */
 static long
@@ -193,6 +205,85 @@ out:
 	close(fd);
 	buf_free(&resp);
 	return ret;
+}
+
+/* Sends request, waits up to seconds and prints the response line. */
+static int
+action_exchange(const char *what, const char *path, const char *request,
+		unsigned seconds)
+{
+	struct buf resp = BUF_INIT;
+	struct timespec deadline;
+	char text[512];
+	char *lf;
+	int fd, ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += seconds;
+	fd = connect_control(path);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			return ctl_fail(what,
+					"hapostd is not running or its "
+					"cluster process is restarting "
+					"(%s: %s)",
+					path, strerror(errno));
+		return ctl_fail(what, "connecting to %s failed: %s", path,
+				strerror(errno));
+	}
+	if (write_full(fd, request, strlen(request)) < 0 ||
+	    read_all(fd, &resp, &deadline) < 0) {
+		ret = ctl_fail(what, "reading the answer from %s failed: %s",
+			       path, strerror(errno));
+		goto out;
+	}
+	lf = memchr(buf_cstr(&resp), '\n', resp.len);
+	if (lf == NULL) {
+		ret =
+		    ctl_fail(what, "%s closed without a complete answer", path);
+		goto out;
+	}
+	*lf = '\0';
+	if (control_parse_action_reply(buf_cstr(&resp), text, sizeof(text)) <
+	    0) {
+		ret = ctl_fail(what, "%s", text);
+		goto out;
+	}
+	printf("%s\n", text);
+	ret = fflush(stdout) == 0 ? CTL_OK
+				  : ctl_fail(what,
+					     "writing the answer "
+					     "failed: %s",
+					     strerror(errno));
+out:
+	close(fd);
+	buf_free(&resp);
+	return ret;
+}
+
+int
+ctl_role_main(struct cfg *cfg, int argc, char **argv)
+{
+	bool promote = strcmp(argv[0], "promote") == 0;
+	bool force = false;
+	char path[4096], shown[128];
+
+	for (int i = 1; i < argc; i++) {
+		if (promote && strcmp(argv[i], "--force") == 0)
+			force = true;
+		else
+			return ctl_usage_error(
+			    "%s: unknown argument %s", argv[0],
+			    ctl_printable(shown, sizeof(shown), argv[i]));
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(path, sizeof(path), "%s/%s", cfg->run_dir,
+		 CONTROL_SOCKET_NAME);
+	return action_exchange(argv[0], path,
+			       !promote ? "demote\n"
+			       : force	? "promote force\n"
+					: "promote\n",
+			       cfg->shutdown_timeout + ROLE_WAIT_MARGIN);
 }
 
 int

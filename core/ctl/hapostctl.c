@@ -75,9 +75,16 @@ static const char *const usage_lines[] = {
     "  config check              load the configuration and report OK or",
     "                            the first error as FILE:LINE: reason",
     "  status [--json]           show this node's health, role, queue,",
-    "                            peer and cluster membership, from the",
-    "                            running hapostd; --json prints one JSON",
-    "                            object",
+    "                            peer, cluster membership and replication,",
+    "                            from the running hapostd; --json prints",
+    "                            one JSON object",
+    "  promote [--force]         make this node active (storage_mode =",
+    "                            replicated): open the listeners and",
+    "                            serve; refused unless its data is",
+    "                            complete and at least as new as the",
+    "                            peer's, which --force skips",
+    "  demote                    make this node standby: end its sessions",
+    "                            as a stop does and close the listeners",
     "",
     "Names are folded to lowercase. An account add or passwd reads the",
     "password from standard input, up to the first newline; from a",
@@ -85,7 +92,8 @@ static const char *const usage_lines[] = {
     "",
     "Exit status: 0 on success, 1 when the command failed, 2 on a usage",
     "error. status exits 0 when this node is healthy, 1 when it is not,",
-    "and 3 when hapostd is not running.",
+    "and 3 when hapostd is not running. promote and demote exit 0 when",
+    "the node took the role and 1 otherwise.",
 };
 
 static void
@@ -230,6 +238,19 @@ status_main(const char *path, int argc, char **argv)
 }
 
 static int
+role_main(const char *path, int argc, char **argv)
+{
+	struct cfg cfg;
+	int status;
+
+	if (ctl_load_config(&cfg, path) < 0)
+		return CTL_FAILED;
+	status = ctl_role_main(&cfg, argc, argv);
+	cfg_free(&cfg);
+	return status;
+}
+
+static int
 queue_main(const char *path, int argc, char **argv)
 {
 	struct cfg cfg;
@@ -299,6 +320,8 @@ main(int argc, char **argv)
 		return queue_main(path, argc, argv);
 	if (strcmp(command, "status") == 0)
 		return status_main(path, argc, argv);
+	if (strcmp(command, "promote") == 0 || strcmp(command, "demote") == 0)
+		return role_main(path, argc, argv);
 	if (strcmp(command, "domain") == 0 || strcmp(command, "account") == 0 ||
 	    strcmp(command, "alias") == 0)
 		return ctl_directory_main(path, argc, argv);

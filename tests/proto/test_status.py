@@ -159,6 +159,28 @@ def test_status_startup_never_unhealthy(hapost_factory):
     assert "+OK unhealthy" not in headers, headers
 
 
+def test_status_replication_null_in_shared_mode(hapost):
+    report = wait_healthy(hapost)
+    assert "replication" in report
+    assert report["replication"] is None
+    assert "Replication" not in status(hapost).stdout
+
+
+def test_role_change_refused_in_shared_mode(hapost):
+    wait_healthy(hapost)
+    for args in (["promote"], ["promote", "--force"], ["demote"]):
+        res = hapost.ctl(*args, check=False)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        assert "storage_mode is shared" in res.stderr, res.stderr
+    # Still serving, and still healthy.
+    assert wait_healthy(hapost)["role"] == "standalone"
+    res = hapost.ctl("promote", "--now", check=False)
+    assert res.returncode == 2
+    assert "unknown argument --now" in res.stderr
+    res = hapost.ctl("demote", "--force", check=False)
+    assert res.returncode == 2
+
+
 def test_status_generation_file(hapost):
     report = wait_healthy(hapost)
     with open(os.path.join(hapost.data_dir, "generation")) as f:
@@ -185,9 +207,13 @@ def test_control_socket_raw_requests(hapost):
     assert header == "+OK healthy"
     assert json.loads(body)["role"] == "standalone"
     reply = control_exchange(hapost, b"shutdown\n")
-    assert reply == b"-ERR unknown command: send status or status json\n"
+    assert reply == (b"-ERR unknown command: send status, status json, "
+                     b"promote, promote force, demote or announce\n")
     reply = control_exchange(hapost, b"status xml\n")
     assert reply.startswith(b"-ERR invalid argument")
+    # Without corosync an announce fails at once.
+    assert control_exchange(hapost, b"announce\n") == \
+        b"-ERR cluster unavailable\n"
     reply = control_exchange(hapost, b"s" * 5000)
     assert reply == b"-ERR request too long\n"
     reply = control_exchange(hapost, b"status\0json\n")
@@ -440,6 +466,8 @@ def test_status_cpg_with_corosync(request):
         log_text = h.log_text()
         assert "joined CPG group hapost as node id 1" in log_text
         assert "role changed from standalone to active" not in log_text
+        # An announce's heartbeat comes back through CPG.
+        assert control_exchange(h, b"announce\n") == b"+OK announced\n"
 
         # corosync stops: the cluster process notices and reports why.
         coro.stop()
@@ -456,6 +484,8 @@ def test_status_cpg_with_corosync(request):
         log_text = h.log_text()
         assert "left CPG group hapost" in log_text
         assert "role changed from active to standalone" in log_text
+        assert control_exchange(h, b"announce\n") == \
+            b"-ERR cluster unavailable\n"
 
         # corosync is back: the cluster process joins again by itself.
         coro.start(ns_pid=ns_pid)

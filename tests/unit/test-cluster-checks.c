@@ -116,6 +116,29 @@ generation_bad_contents_rejected(void **state)
 }
 
 static void
+generation_peek_never_creates(void **state)
+{
+	const char *dir = *state;
+	char path[512];
+	uint64_t gen = 99;
+	char err[256] = "";
+
+	assert_int_equal(generation_peek(dir, &gen, err, sizeof(err)), 0);
+	assert_int_equal(gen, 0);
+	snprintf(path, sizeof(path), "%s/generation", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	write_text(dir, "generation", "0\n");
+	assert_int_equal(generation_peek(dir, &gen, err, sizeof(err)), 0);
+	assert_int_equal(gen, 0);
+	write_text(dir, "generation", "12\n");
+	assert_int_equal(generation_peek(dir, &gen, err, sizeof(err)), 0);
+	assert_int_equal(gen, 12);
+	write_text(dir, "generation", "twelve\n");
+	assert_int_equal(generation_peek(dir, &gen, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "does not hold a generation"));
+}
+
+static void
 queue_stats_missing_dir_is_empty(void **state)
 {
 	uint64_t size = 99;
@@ -241,8 +264,7 @@ greeting_ok_table(void **state)
 	    {"imap", "* OKish", false},
 	    {"ftp", "220 ftp", false},
 	    /* sessions_per_ip reached: saturated, not dead. */
-	    {"smtp", "421 4.7.0 too many connections from your IP\r\n",
-	     true},
+	    {"smtp", "421 4.7.0 too many connections from your IP\r\n", true},
 	    {"pop3", "-ERR [SYS/TEMP] too many connections from your IP\r\n",
 	     true},
 	    {"imap", "* BYE too many connections from your IP\r\n", true},
@@ -266,6 +288,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(generation_existing_file_read,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(generation_bad_contents_rejected,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(generation_peek_never_creates,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_stats_missing_dir_is_empty,
 					    setup, teardown),

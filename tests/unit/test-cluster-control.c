@@ -40,6 +40,10 @@ control_parse_accepts_status(void **state)
 	    {"status json", CONTROL_STATUS_JSON},
 	    {"status   JSON\r", CONTROL_STATUS_JSON},
 	    {"\tstatus json ", CONTROL_STATUS_JSON},
+	    {"promote", CONTROL_PROMOTE},
+	    {"Promote  FORCE\r", CONTROL_PROMOTE_FORCE},
+	    {"demote", CONTROL_DEMOTE},
+	    {" announce ", CONTROL_ANNOUNCE},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -71,6 +75,12 @@ control_parse_rejects_bad_requests(void **state)
 	    {"status json a b", "too many words"},
 	    {"status\r\r", "unknown command"},
 	    {"status \x01", "invalid argument"},
+	    {"promote now", "promote takes only force"},
+	    {"promote force please", "promote takes only force"},
+	    {"demote force", "demote takes none"},
+	    {"announce 7", "announce takes none"},
+	    {"force promote", "unknown command"},
+	    {"promoteforce", "unknown command"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -139,6 +149,51 @@ control_response_header_parsed(void **state)
 	assert_non_null(strstr(err, "invalid response"));
 }
 
+static void
+control_action_reply_parsed(void **state)
+{
+	char text[64];
+
+	assert_int_equal(
+	    control_parse_action_reply("+OK announced", text, sizeof(text)), 0);
+	assert_string_equal(text, "announced");
+	assert_int_equal(control_parse_action_reply("+OK", text, sizeof(text)),
+			 0);
+	assert_string_equal(text, "");
+	assert_int_equal(
+	    control_parse_action_reply("-ERR timeout", text, sizeof(text)), -1);
+	assert_string_equal(text, "timeout");
+	assert_int_equal(
+	    control_parse_action_reply("+OKAY", text, sizeof(text)), -1);
+	assert_non_null(strstr(text, "invalid response"));
+	assert_int_equal(
+	    control_parse_action_reply("-ERR ", text, sizeof(text)), -1);
+	assert_non_null(strstr(text, "invalid response"));
+	assert_int_equal(
+	    control_parse_action_reply("+OK a\x1b[0m", text, sizeof(text)), 0);
+	assert_string_equal(text, "a?[0m");
+}
+
+static void
+control_command_names_parse_back(void **state)
+{
+	static const enum control_command all[] = {
+	    CONTROL_STATUS_TEXT,   CONTROL_STATUS_JSON, CONTROL_PROMOTE,
+	    CONTROL_PROMOTE_FORCE, CONTROL_DEMOTE,	CONTROL_ANNOUNCE,
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		const char *name = control_command_name(all[i]);
+		enum control_command cmd;
+		char err[128] = "";
+
+		if (control_parse_request(name, strlen(name), &cmd, err,
+					  sizeof(err)) != 0)
+			fail_msg("%s rejected: %s", name, err);
+		assert_int_equal(cmd, all[i]);
+	}
+}
+
 /* A server in a temporary directory and a loop to drive it. */
 struct fixture {
 	char dir[64];
@@ -147,6 +202,10 @@ struct fixture {
 	struct control_server *server;
 	unsigned renders;
 	bool unchecked; /* render reports HEALTH_UNCHECKED */
+	unsigned actions;
+	uint64_t deferred_id; /* a promote waiting for its answer */
+	uint64_t last_id;
+	double bound; /* what action() returns for a deferred one */
 };
 
 /* JSON is healthy, text unhealthy, both unchecked when f->unchecked. */
@@ -162,6 +221,30 @@ render(enum control_command cmd, struct buf *body, void *arg)
 	return cmd == CONTROL_STATUS_JSON ? HEALTH_OK : HEALTH_FAILED;
 }
 
+/*
+ * demote answers at once, announce answers at once with an error, and
+ * promote is deferred: the test answers it through control_reply().
+ */
+static double
+action(enum control_command cmd, uint64_t id, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->actions++;
+	f->last_id = id;
+	switch (cmd) {
+	case CONTROL_DEMOTE:
+		control_reply(f->server, id, "+OK standby");
+		return 0;
+	case CONTROL_ANNOUNCE:
+		control_reply(f->server, id, "-ERR cluster unavailable");
+		return 0;
+	default:
+		f->deferred_id = id;
+		return f->bound;
+	}
+}
+
 static int
 setup(void **state)
 {
@@ -173,8 +256,9 @@ setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir,
 		 CONTROL_SOCKET_NAME);
 	f->loop = ev_loop_new(EVFLAG_AUTO);
-	f->server =
-	    control_server_open(f->loop, f->path, render, f, err, sizeof(err));
+	f->bound = 5.0;
+	f->server = control_server_open(f->loop, f->path, render, action, f,
+					err, sizeof(err));
 	if (f->server == NULL)
 		fail_msg("%s", err);
 	*state = f;
@@ -272,8 +356,9 @@ control_server_rejects_unknown_command(void **state)
 	struct fixture *f = *state;
 	char *text = exchange(f, "shutdown now\n", 13, false);
 
-	assert_string_equal(text, "-ERR unknown command: send status or "
-				  "status json\n");
+	assert_string_equal(text, "-ERR unknown command: send status, status "
+				  "json, promote, promote force, demote or "
+				  "announce\n");
 	assert_int_equal(f->renders, 0);
 	free(text);
 }
@@ -338,8 +423,8 @@ control_open_replaces_stale_socket(void **state)
 	char *text;
 
 	/* A second server takes over the path, as after a crash. */
-	again =
-	    control_server_open(f->loop, f->path, render, f, err, sizeof(err));
+	again = control_server_open(f->loop, f->path, render, action, f, err,
+				    sizeof(err));
 	assert_non_null(again);
 	text = exchange(f, "status\n", 7, false);
 	assert_string_equal(text, "+OK unhealthy\ntext\n");
@@ -363,13 +448,164 @@ control_open_keeps_other_files(void **state)
 	fd = open(path, O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_null(
-	    control_server_open(loop, path, render, NULL, err, sizeof(err)));
+	assert_null(control_server_open(loop, path, render, NULL, NULL, err,
+					sizeof(err)));
 	assert_non_null(strstr(err, "is not a socket"));
 	assert_int_equal(access(path, F_OK), 0);
 	unlink(path);
 	rmdir(dir);
 	ev_loop_destroy(loop);
+}
+
+static void
+control_server_answers_action_at_once(void **state)
+{
+	struct fixture *f = *state;
+	char *text = exchange(f, "demote\n", 7, false);
+
+	assert_string_equal(text, "+OK standby\n");
+	free(text);
+	text = exchange(f, "announce\n", 9, false);
+	assert_string_equal(text, "-ERR cluster unavailable\n");
+	free(text);
+	assert_int_equal(f->actions, 2);
+	assert_int_equal(f->renders, 0);
+}
+
+/* Runs the loop until fd has an answer and EOF; returns the answer. */
+static char *
+read_answer(struct fixture *f, int fd)
+{
+	struct buf out = BUF_INIT;
+	char *text;
+
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		char chunk[512];
+		ssize_t n;
+
+		ev_run(f->loop, EVRUN_NOWAIT);
+		n = read(fd, chunk, sizeof(chunk));
+		if (n == 0)
+			break;
+		if (n > 0)
+			buf_append(&out, chunk, (size_t)n);
+		else if (errno == EAGAIN)
+			poll(NULL, 0, 2);
+		else
+			break;
+	}
+	text = strdup(buf_cstr(&out));
+	buf_free(&out);
+	return text;
+}
+
+static void
+control_server_answers_action_later(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_to(f->path);
+	char *text;
+
+	assert_int_equal(write(fd, "promote force\n", 14), 14);
+	for (int rounds = 0; rounds < 200 && f->deferred_id == 0; rounds++) {
+		ev_run(f->loop, EVRUN_NOWAIT);
+		poll(NULL, 0, 2);
+	}
+	assert_true(f->deferred_id != 0);
+	/* A wrong id reaches nobody. */
+	control_reply(f->server, f->deferred_id + 100, "+OK wrong");
+	control_reply(f->server, f->deferred_id, "+OK active");
+	text = read_answer(f, fd);
+	assert_string_equal(text, "+OK active\n");
+	free(text);
+	close(fd);
+}
+
+static void
+control_server_drops_answer_for_gone_client(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_to(f->path);
+	char *text;
+
+	assert_int_equal(write(fd, "promote\n", 8), 8);
+	for (int rounds = 0; rounds < 200 && f->deferred_id == 0; rounds++) {
+		ev_run(f->loop, EVRUN_NOWAIT);
+		poll(NULL, 0, 2);
+	}
+	assert_true(f->deferred_id != 0);
+	close(fd);
+	/* The server notices only when it writes; the answer goes nowhere. */
+	control_reply(f->server, f->deferred_id, "+OK active");
+	for (int rounds = 0; rounds < 20; rounds++)
+		ev_run(f->loop, EVRUN_NOWAIT);
+	control_reply(f->server, f->deferred_id, "+OK again");
+	/* The server still serves others. */
+	text = exchange(f, "status\n", 7, false);
+	assert_string_equal(text, "+OK unhealthy\ntext\n");
+	free(text);
+}
+
+static void
+control_server_times_out_unanswered_action(void **state)
+{
+	struct fixture *f = *state;
+	int fd = connect_to(f->path);
+	char *text;
+
+	/* A negative bound leaves the CONTROL_TIMEOUT margin only. */
+	f->bound = -CONTROL_TIMEOUT + 0.05;
+	assert_int_equal(write(fd, "promote\n", 8), 8);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	text = NULL;
+	for (int rounds = 0; rounds < 2000; rounds++) {
+		char c;
+		ssize_t n;
+
+		ev_run(f->loop, EVRUN_NOWAIT);
+		n = read(fd, &c, 1);
+		if (n == 0) {
+			text = strdup("");
+			break;
+		}
+		if (n > 0) {
+			text = strdup("data");
+			break;
+		}
+		poll(NULL, 0, 2);
+	}
+	assert_non_null(text);
+	assert_string_equal(text, "");
+	free(text);
+	close(fd);
+	/* The late answer finds nobody. */
+	control_reply(f->server, f->deferred_id, "+OK late");
+}
+
+static void
+control_server_without_actions_rejects_them(void **state)
+{
+	char dir[] = "/tmp/hapost-test-control-XXXXXX", path[128];
+	char err[256] = "";
+	struct fixture f;
+	char *text;
+
+	memset(&f, 0, sizeof(f));
+	assert_non_null(mkdtemp(dir));
+	snprintf(f.path, sizeof(f.path), "%s/control.sock", dir);
+	strcpy(path, f.path);
+	f.loop = ev_loop_new(EVFLAG_AUTO);
+	f.server = control_server_open(f.loop, f.path, render, NULL, &f, err,
+				       sizeof(err));
+	assert_non_null(f.server);
+	text = exchange(&f, "announce\n", 9, false);
+	assert_string_equal(text, "-ERR not supported by this server\n");
+	free(text);
+	control_server_close(&f.server);
+	ev_loop_destroy(f.loop);
+	unlink(path);
+	rmdir(dir);
 }
 
 int
@@ -380,6 +616,8 @@ main(void)
 	    cmocka_unit_test(control_parse_rejects_bad_requests),
 	    cmocka_unit_test(control_parse_rejects_nul_byte),
 	    cmocka_unit_test(control_response_header_parsed),
+	    cmocka_unit_test(control_action_reply_parsed),
+	    cmocka_unit_test(control_command_names_parse_back),
 	    cmocka_unit_test_setup_teardown(control_server_answers_status,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
@@ -397,6 +635,15 @@ main(void)
 	    cmocka_unit_test_setup_teardown(control_open_replaces_stale_socket,
 					    setup, teardown),
 	    cmocka_unit_test(control_open_keeps_other_files),
+	    cmocka_unit_test_setup_teardown(
+		control_server_answers_action_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(control_server_answers_action_later,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		control_server_drops_answer_for_gone_client, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		control_server_times_out_unanswered_action, setup, teardown),
+	    cmocka_unit_test(control_server_without_actions_rejects_them),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -393,6 +393,145 @@ node_role_names_round_trip(void **state)
 	assert_string_equal(node_role_name((enum node_role)42), "unknown");
 }
 
+static void
+heartbeat_replication_keys_round_trip(void **state)
+{
+	struct node_health in, out;
+	struct buf b = BUF_INIT;
+	char err[128] = "";
+
+	sample(&in);
+	in.seq = 42;
+	in.replicated = true;
+	in.repl_alive = true;
+	in.repl_state = REPL_CATCHING_UP;
+	in.complete = false;
+	heartbeat_encode(&in, &b);
+	assert_non_null(strstr(buf_cstr(&b), "\nseq=42\n"));
+	assert_non_null(strstr(buf_cstr(&b), "\nstorage=replicated\n"));
+	assert_non_null(strstr(buf_cstr(&b), "\nrepl_state=catching-up\n"));
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.seq, 42);
+	assert_true(out.replicated);
+	assert_true(out.repl_alive);
+	assert_int_equal(out.repl_state, REPL_CATCHING_UP);
+	assert_false(out.complete);
+	in.repl_state = REPL_IN_SYNC;
+	in.complete = true;
+	heartbeat_encode(&in, &b);
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.repl_state, REPL_IN_SYNC);
+	assert_true(out.complete);
+	buf_free(&b);
+}
+
+static void
+heartbeat_shared_mode_has_no_replication_keys(void **state)
+{
+	struct node_health in, out;
+	struct buf b = BUF_INIT;
+	char err[128] = "";
+
+	sample(&in);
+	heartbeat_encode(&in, &b);
+	assert_null(strstr(buf_cstr(&b), "storage="));
+	assert_null(strstr(buf_cstr(&b), "repl_"));
+	assert_null(strstr(buf_cstr(&b), "seq="));
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
+	assert_false(out.replicated);
+	assert_int_equal(out.seq, 0);
+	/* The older format, without any optional key, still decodes. */
+	assert_int_equal(decode_text(VALID, &out, err), 0);
+	assert_false(out.replicated);
+	buf_free(&b);
+}
+
+static void
+heartbeat_bad_replication_keys_rejected(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *expect;
+	} cases[] = {
+	    {HEAD BODY "storage=nfs\nend\n", "invalid value for storage"},
+	    {HEAD BODY "repl_state=synced\nend\n",
+	     "invalid value for repl_state"},
+	    {HEAD BODY "complete=2\nend\n", "invalid value for complete"},
+	    {HEAD BODY "repl_alive=yes\nend\n", "invalid value for repl_alive"},
+	    {HEAD BODY "seq=-1\nend\n", "invalid value for seq"},
+	    {HEAD BODY "seq=1\nseq=2\nend\n", "key seq repeated"},
+	    {HEAD BODY "complete=1\ncomplete=1\nend\n",
+	     "key complete repeated"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct node_health h;
+		char err[128] = "";
+
+		assert_int_equal(decode_text(cases[i].text, &h, err), -1);
+		if (strstr(err, cases[i].expect) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err,
+				 cases[i].expect);
+	}
+}
+
+static void
+node_health_replicated_table(void **state)
+{
+	/* The standby needs neither a queue manager nor listeners. */
+	static const struct {
+		enum node_role role;
+		bool repl_alive, data_dir, qmgr, listener_ok;
+		enum health_state want;
+	} cases[] = {
+	    {ROLE_STANDBY, true, true, false, false, HEALTH_OK},
+	    {ROLE_STANDBY, false, true, false, false, HEALTH_FAILED},
+	    {ROLE_STANDBY, true, false, false, false, HEALTH_FAILED},
+	    {ROLE_ACTIVE, true, true, true, true, HEALTH_OK},
+	    {ROLE_ACTIVE, false, true, true, true, HEALTH_FAILED},
+	    {ROLE_ACTIVE, true, true, false, true, HEALTH_FAILED},
+	    {ROLE_ACTIVE, true, true, true, false, HEALTH_FAILED},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct node_health h;
+		enum health_state got;
+
+		sample(&h);
+		h.replicated = true;
+		h.role = cases[i].role;
+		h.repl_alive = cases[i].repl_alive;
+		h.data_dir_writable = cases[i].data_dir;
+		h.qmgr_alive = cases[i].qmgr;
+		h.listeners[0].healthy = cases[i].listener_ok;
+		h.listeners[1].healthy = cases[i].listener_ok;
+		got = node_health_state(&h);
+		if (got != cases[i].want)
+			fail_msg("case %zu: got %d, expected %d", i, got,
+				 cases[i].want);
+	}
+}
+
+static void
+repl_state_names_round_trip(void **state)
+{
+	enum repl_state st;
+
+	assert_int_equal(repl_state_parse("in-sync", &st), 0);
+	assert_int_equal(st, REPL_IN_SYNC);
+	assert_int_equal(repl_state_parse("catching-up", &st), 0);
+	assert_int_equal(st, REPL_CATCHING_UP);
+	assert_int_equal(repl_state_parse("degraded", &st), 0);
+	assert_int_equal(st, REPL_DEGRADED);
+	assert_int_equal(repl_state_parse("disconnected", &st), 0);
+	assert_int_equal(st, REPL_DISCONNECTED);
+	assert_int_equal(repl_state_parse("In-Sync", &st), -1);
+	assert_string_equal(repl_state_name((enum repl_state)99), "unknown");
+}
+
 int
 main(void)
 {
@@ -411,6 +550,11 @@ main(void)
 	    cmocka_unit_test(node_health_state_unchecked_table),
 	    cmocka_unit_test(heartbeat_unchecked_listener_encoded_failed),
 	    cmocka_unit_test(node_role_names_round_trip),
+	    cmocka_unit_test(heartbeat_replication_keys_round_trip),
+	    cmocka_unit_test(heartbeat_shared_mode_has_no_replication_keys),
+	    cmocka_unit_test(heartbeat_bad_replication_keys_rejected),
+	    cmocka_unit_test(node_health_replicated_table),
+	    cmocka_unit_test(repl_state_names_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

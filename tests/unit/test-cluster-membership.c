@@ -22,18 +22,25 @@ role_rule_table(void **state)
 {
 	static const struct {
 		bool cluster_available;
+		bool replicated;
 		bool serving;
 		enum node_role want;
 	} cases[] = {
-	    {false, true, ROLE_STANDALONE},
-	    {false, false, ROLE_STANDALONE},
-	    {true, true, ROLE_ACTIVE},
-	    {true, false, ROLE_STANDBY},
+	    {false, false, true, ROLE_STANDALONE},
+	    {false, false, false, ROLE_STANDALONE},
+	    {true, false, true, ROLE_ACTIVE},
+	    {true, false, false, ROLE_STANDBY},
+	    /* Replicated: the role does not depend on corosync. */
+	    {false, true, true, ROLE_ACTIVE},
+	    {false, true, false, ROLE_STANDBY},
+	    {true, true, true, ROLE_ACTIVE},
+	    {true, true, false, ROLE_STANDBY},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		enum node_role got = node_role_decide(
-		    cases[i].cluster_available, cases[i].serving);
+		enum node_role got =
+		    node_role_decide(cases[i].cluster_available,
+				     cases[i].replicated, cases[i].serving);
 
 		if (got != cases[i].want)
 			fail_msg("case %zu: got %s, expected %s", i,

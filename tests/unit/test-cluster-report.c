@@ -162,10 +162,20 @@ report_json_peer_and_cluster(void **state)
 			   "\"state\":\"stale\",\"last_seen_age\":3.2");
 	assert_contains(s, "\"role\":\"active\",\"healthy\":false,"
 			   "\"generation\":9");
-	assert_contains(s, "\"listeners\":[]}");
+	assert_contains(s, "\"listeners\":[],\"replication_state\":null,"
+			   "\"complete\":null}");
 	assert_contains(s, "\"cluster\":{\"connected\":true,\"reason\":null,"
 			   "\"group\":\"hapost\",\"nodeid\":1,\"members\":2,"
 			   "\"nodes\":2}");
+	assert_contains(s, "\"replication\":null}\n");
+	/* A peer in replicated mode reports its state and complete flag. */
+	r.peer.health.replicated = true;
+	r.peer.health.repl_state = REPL_IN_SYNC;
+	r.peer.health.complete = true;
+	report_json(&r, &b);
+	assert_contains(buf_cstr(&b), "\"listeners\":[],"
+				      "\"replication_state\":\"in-sync\","
+				      "\"complete\":true}");
 	buf_free(&b);
 }
 
@@ -223,7 +233,9 @@ report_json_peer_without_heartbeat(void **state)
 			   "\"role\":null,\"healthy\":null,"
 			   "\"generation\":null,\"data_dir_writable\":null,"
 			   "\"qmgr_alive\":null,\"time_ms\":null,"
-			   "\"queue\":null,\"listeners\":[]},\"cluster\":");
+			   "\"queue\":null,\"listeners\":[],"
+			   "\"replication_state\":null,\"complete\":null},"
+			   "\"cluster\":");
 	/* Offline, and unknown without a name while corosync is away. */
 	r.peer.ring = RING_OFFLINE;
 	report_json(&r, &b);
@@ -384,6 +396,147 @@ peer_state_names_table(void **state)
 	assert_string_equal(peer_state_name(PEER_LEFT), "left");
 }
 
+/* A standby in sync in replicated mode, with its replication report. */
+static void
+replicated_standby(struct status_report *r, struct replication_report *rr)
+{
+	struct repl_status *st = &rr->status;
+
+	sample(r);
+	r->local.health.role = ROLE_STANDBY;
+	r->local.health.replicated = true;
+	r->local.health.repl_alive = true;
+	r->local.health.repl_state = REPL_IN_SYNC;
+	r->local.health.complete = true;
+	r->local.health.qmgr_alive = false;
+	r->local.health.nlisteners = 0;
+	r->local.qmgr_pid = 0;
+	memset(rr, 0, sizeof(*rr));
+	rr->available = true;
+	st->state = REPL_IN_SYNC;
+	st->connected = true;
+	strcpy(st->peer, "10.0.0.2:7025");
+	st->generation = 4;
+	st->peer_generation = 4;
+	st->complete = true;
+	st->lag_changes = 2;
+	st->lag_seconds = 0.25;
+	st->catch_up_files_total = 10;
+	st->catch_up_files_done = 7;
+	st->catch_up_bytes = 4096;
+	st->since = 12.5;
+	rr->pid = 4321;
+	rr->configured_peer = "10.0.0.2:7025";
+	promotion_decide(st, false, true, 4, &rr->promotion);
+	r->replication = rr;
+}
+
+static void
+report_json_replication_members(void **state)
+{
+	struct status_report r;
+	struct replication_report rr;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	replicated_standby(&r, &rr);
+	report_json(&r, &b);
+	s = buf_cstr(&b);
+	assert_contains(s, "\"role\":\"standby\",\"healthy\":true,");
+	assert_contains(s, "\"listeners\":[],");
+	assert_contains(
+	    s, "\"replication\":{\"state\":\"in-sync\",\"role\":\"standby\","
+	       "\"connected\":true,\"peer\":\"10.0.0.2:7025\","
+	       "\"lag_changes\":2,\"lag_seconds\":0.2,\"generation\":4,"
+	       "\"peer_generation\":4,\"complete\":true,"
+	       "\"promotable\":true,\"promotion_score\":100,"
+	       "\"promotion_reason\":null,"
+	       "\"catch_up\":{\"files_total\":10,\"files_done\":7,"
+	       "\"bytes\":4096},\"since\":12.5,\"last_error\":null,"
+	       "\"replicator_pid\":4321}}\n");
+	buf_free(&b);
+}
+
+static void
+report_json_replicator_unavailable(void **state)
+{
+	struct status_report r;
+	struct replication_report rr;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	replicated_standby(&r, &rr);
+	r.local.health.repl_alive = false;
+	memset(&rr.status, 0, sizeof(rr.status));
+	rr.status.generation = 4;
+	rr.available = false;
+	rr.error = "the replicator does not answer: connection refused";
+	rr.pid = 0;
+	promotion_decide(NULL, false, false, 0, &rr.promotion);
+	report_json(&r, &b);
+	s = buf_cstr(&b);
+	assert_contains(s, "\"role\":\"standby\",\"healthy\":false,");
+	assert_contains(
+	    s, "\"replication\":{\"state\":\"unknown\",\"role\":null,"
+	       "\"connected\":false,\"peer\":\"10.0.0.2:7025\","
+	       "\"lag_changes\":null,\"lag_seconds\":null,"
+	       "\"generation\":4,\"peer_generation\":0,"
+	       "\"complete\":false,\"promotable\":false,"
+	       "\"promotion_score\":0,"
+	       "\"promotion_reason\":\"the replicator does not answer\","
+	       "\"catch_up\":null,\"since\":null,"
+	       "\"last_error\":\"the replicator does not answer: "
+	       "connection refused\",\"replicator_pid\":null}}\n");
+	buf_free(&b);
+}
+
+static void
+report_text_replication_section(void **state)
+{
+	struct status_report r;
+	struct replication_report rr;
+	struct buf b = BUF_INIT;
+	const char *s;
+
+	replicated_standby(&r, &rr);
+	strcpy(rr.status.last_error, "peer closed the link");
+	report_text(&r, &b);
+	s = buf_cstr(&b);
+	assert_contains(s, "role:           standby\n");
+	assert_contains(s, "health:         healthy\n");
+	assert_contains(s, "listeners:      none (standby)\n");
+	assert_contains(s, "queue manager:  none (standby)\n");
+	assert_contains(s,
+			"Replication\n  state:          in-sync for 12.5 s\n");
+	assert_contains(s, "peer:           10.0.0.2:7025, connected\n");
+	assert_contains(s, "generation:     4 (peer 4), complete\n");
+	assert_contains(s, "lag:            2 changes, 0.2 s\n");
+	assert_contains(s, "catch-up:       7 of 10 files, 4096 bytes\n");
+	assert_contains(s, "last error:     peer closed the link\n");
+	assert_contains(s, "promotion:      promotable, score 100\n");
+	/* Shared mode has no section. */
+	r.replication = NULL;
+	report_text(&r, &b);
+	assert_null(strstr(buf_cstr(&b), "Replication"));
+	buf_free(&b);
+}
+
+static void
+report_text_not_promotable_reason(void **state)
+{
+	struct status_report r;
+	struct replication_report rr;
+	struct buf b = BUF_INIT;
+
+	replicated_standby(&r, &rr);
+	rr.status.complete = false;
+	promotion_decide(&rr.status, false, true, 4, &rr.promotion);
+	report_text(&r, &b);
+	assert_contains(buf_cstr(&b), "promotion:      NOT promotable, score 0 "
+				      "(this node's data is not complete");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -399,6 +552,10 @@ main(void)
 	    cmocka_unit_test(report_text_unchecked_not_unhealthy),
 	    cmocka_unit_test(ring_state_names_table),
 	    cmocka_unit_test(peer_state_names_table),
+	    cmocka_unit_test(report_json_replication_members),
+	    cmocka_unit_test(report_json_replicator_unavailable),
+	    cmocka_unit_test(report_text_replication_section),
+	    cmocka_unit_test(report_text_not_promotable_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
