@@ -131,11 +131,17 @@ queue_init(const char *data_dir, char *err, size_t errlen)
 	if ((size_t)snprintf(path, sizeof(path), "%s/queue", data_dir) <
 	    sizeof(path))
 		repl_write_add_mkdirs(&b, path, subdirs, 0700);
-	if (b != NULL) {
-		if (repl_write_commit(b, err, errlen) < 0)
-			return -1;
+	/*
+	 * A refused commit (no peer in sync while replication_require_peer
+	 * is on, as when a node is promoted) must not leave the queue
+	 * without its folders: they are empty, the standby's catch-up
+	 * creates them, and a file put there creates them on the standby.
+	 */
+	if (b != NULL && repl_write_commit(b, err, errlen) < 0)
+		log_warning("queue: %s; creating the queue folders here only",
+			    err);
+	else if (b != NULL)
 		repl_done();
-	}
 	for (i = 0; subdirs[i] != NULL; i++) {
 		if (queue_path(path, data_dir, subdirs[i], NULL) < 0 ||
 		    mkdir_p(path, 0700) < 0) {

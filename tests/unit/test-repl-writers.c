@@ -433,6 +433,23 @@ rel_skips_excluded_paths(void **state)
 }
 
 static void
+queue_init_refused_still_creates(void **state)
+{
+	struct fixture *fx = *state;
+
+	set_refuse(fx, true);
+	assert_int_equal(queue_init(fx->data_dir, fx->err, sizeof(fx->err)),
+			 0);
+	assert_string_equal(take_log(fx), "MKDIR queue 0700\n"
+					  "MKDIR queue/messages 0700\n"
+					  "MKDIR queue/status 0700\n"
+					  "COMMIT refused\n");
+	assert_true(data_exists(fx, "queue/tmp"));
+	assert_true(data_exists(fx, "queue/messages"));
+	assert_true(data_exists(fx, "queue/status"));
+}
+
+static void
 queue_entry_replicated_before_rename(void **state)
 {
 	struct fixture *fx = *state;
@@ -926,6 +943,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(rel_skips_excluded_paths, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(queue_init_refused_still_creates,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		queue_entry_replicated_before_rename, setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_entry_refused_not_published,
