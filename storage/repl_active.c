@@ -276,7 +276,7 @@ active_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 	     void *arg)
 {
 	struct replicator *rp = arg;
-	char text[300];
+	char text[300], why[700];
 
 	rp->last_received = rp_now(rp);
 	if (!rp->link_ready) {
@@ -304,9 +304,9 @@ active_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 		return;
 	case PEER_ERROR:
 		log_printable(text, sizeof(text), body, len);
-		log_warning("peer %s reported an error: %s", rp->peer_name,
-			    text);
-		rp_degrade(rp, text);
+		snprintf(why, sizeof(why), "peer %s reported an error: %s",
+			 rp->peer_name, text);
+		rp_degrade(rp, why);
 		return;
 	default:
 		rp_degrade(rp, "unknown frame from the peer");
@@ -321,12 +321,13 @@ active_closed(struct repl_link *l, const char *reason, bool in_handshake,
 	struct replicator *rp = arg;
 	char why[600];
 
-	if (in_handshake)
+	snprintf(why, sizeof(why), "link to %s: %s", rp->peer_name, reason);
+	/* Logged once per new reason: the next attempts fail the same way. */
+	if (in_handshake && strcmp(why, rp->last_error) != 0)
 		log_warning("replication link to %s failed in the handshake "
 			    "(is replication_key_file the same on both "
 			    "nodes?): %s",
 			    rp->peer_name, reason);
-	snprintf(why, sizeof(why), "link to %s: %s", rp->peer_name, reason);
 	rp_degrade(rp, why);
 }
 

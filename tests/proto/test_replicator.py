@@ -630,3 +630,20 @@ def test_hung_standby_degrades(pair):
     wait_until(lambda: a.status()["state"] == "in-sync",
                "a to be in sync again")
     assert manifest(a.data) == manifest(b.data)
+
+
+def test_apply_error_breaks_link(pair):
+    a, b = pair()
+    generation = int(a.status()["generation"])
+    # A directory on the standby where the active commits a file: the
+    # standby cannot apply the COMMIT and drops the link.
+    os.makedirs(os.path.join(b.data, "queue/messages/conflict/inside"))
+    assert a.commit("put queue/messages/conflict text:x") == ["ok"]
+    wait_until(lambda: "replication degraded" in a.log(),
+               "a to degrade after the failed apply")
+    assert "dropped" in b.log()
+    assert int(a.status()["generation"]) > generation
+    wait_until(lambda: a.status()["state"] == "in-sync",
+               "the catch-up to repair the standby")
+    assert os.path.isfile(os.path.join(b.data, "queue/messages/conflict"))
+    assert manifest(a.data) == manifest(b.data)
