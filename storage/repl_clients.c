@@ -3,17 +3,19 @@
  *
  * Serves the protocol of repl_local.h on the event loop without
  * blocking on a client. A batch's frames are kept as they came until
- * the commit request; then they are checked and turned into peer
- * RECORDS frames (rp_batch): records are decoded and encoded again,
- * FILE items are read from the local file into WRITE and COMMIT records
- * with the file's mode and modification time, DATA items become WRITE
- * and COMMIT records with the current time. A batch that does not pass
- * the checks is answered "refused invalid batch: ..." and goes nowhere.
+ * the commit request. Then they are checked and turned into peer
+ * RECORDS frames (rp_batch):
+ * - records are decoded and encoded again;
+ * - FILE items are read from the local file into WRITE and COMMIT
+ *   records with the file's mode and modification time;
+ * - DATA items become WRITE and COMMIT records with the current time.
+ * A batch that does not pass the checks gets the reply "refused invalid
+ * batch: ..." and goes nowhere.
  *
  * A client that breaks the protocol (an unknown or invalid frame, a
- * second commit before the answer, a batch past REPL_LOCAL_BATCH_MAX)
- * is disconnected. A disconnected client counts as done; a batch it
- * committed still goes on, and its answer is dropped.
+ * second commit before the reply, a batch past REPL_LOCAL_BATCH_MAX)
+ * is disconnected. A disconnected client counts as done. A batch it
+ * committed still goes on, and its reply is dropped.
  *
  * FILE paths must be absolute and below data_dir without "." or ".."
  * components: the replicator reads them with its own rights, so the
@@ -405,6 +407,11 @@ convert_data(struct replicator *rp, struct rp_batch *b, struct buf *body,
 		snprintf(err, errlen, "DATA: path may not be replicated");
 		return -1;
 	}
+	/*
+	 * NOTE: the writer's own copy gets its own time, so the two copies
+	 * differ in a manifest until a catch-up sends a delta. Writers that
+	 * need equal copies use FILE items.
+	 */
 	clock_gettime(CLOCK_REALTIME, &now);
 	stage = ++rp->stage;
 	add_writes(b, body, nul + 1, len - (size_t)(nul + 1 - frame), stage, 0);
@@ -459,7 +466,7 @@ client_commit(struct rp_client *c)
 	b = convert(rp, &c->batch, err, sizeof(err));
 	buf_reset(&c->batch);
 	if (b == NULL) {
-		log_warning("local batch refused: %s", err);
+		log_warning("local batch rejected: %s", err);
 		snprintf(text, sizeof(text), "refused invalid batch: %s", err);
 		client_reply(c, text);
 		return 0;

@@ -11,7 +11,7 @@
  * connection uses the external key.
  *
  * Buffers: received bytes are cut into frames as they arrive, so the
- * input never holds more than one frame plus one read. Output is one
+ * input never contains more than one frame plus one read. Output is one
  * buffer with a write offset; written bytes are dropped in large steps
  * to keep moving memory cheap.
  */

@@ -2,9 +2,9 @@
  * repl_local - the client side of RUN_DIR/repl.sock: connect, send with a
  * deadline, read one reply frame
  *
- * The socket stays blocking; poll(2) bounds every wait by the caller's
- * deadline, and send() uses MSG_NOSIGNAL so a replicator that went away
- * gives EPIPE rather than a signal.
+ * The socket stays blocking, and poll(2) bounds every wait by the
+ * caller's deadline. send() uses MSG_NOSIGNAL, so a replicator that went
+ * away gives EPIPE rather than a signal.
  */
 #include "config.h"
 

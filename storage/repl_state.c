@@ -2,10 +2,10 @@
  * repl_state - the replicator's durable node state and the generation
  * announce
  *
- * DATA_DIR/generation holds the data generation as a decimal number and
- * DATA_DIR/replication/state holds "complete" or "incomplete"; both are
- * replaced with write_file_atomic(), so a crash leaves the old or the
- * new content. A missing generation file reads as 0 and a missing state
+ * DATA_DIR/generation contains the data generation as a decimal number,
+ * and DATA_DIR/replication/state contains "complete" or "incomplete".
+ * Both are replaced with write_file_atomic(), so a crash leaves the old
+ * or the new content. A missing generation file reads as 0 and a missing state
  * file as incomplete: a node never assumes its data is whole.
  *
  * The announce asks the cluster process (RUN_DIR/control.sock, line

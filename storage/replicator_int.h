@@ -15,7 +15,7 @@
  *               INSYNC    u64 generation: the standby matches the active;
  *                         it syncs, stores the generation and "complete"
  *   standby ->  ACK       u64 sequence of the SYNC it made durable
- *               PONG      the answer to PING
+ *               PONG      the reply to PING
  *               MANIFEST  flags byte, then a piece of the encoded manifest
  *               SIG       flags byte, then a piece of the signature
  *               INSYNCED  u64 generation stored
