@@ -429,6 +429,14 @@ master_listeners_open(char *err, size_t errlen)
 void
 master_listeners_close(void)
 {
+	/*
+	 * Workers that are still stopping share these sockets. shutdown()
+	 * acts on the socket itself, not on this descriptor: connections
+	 * still in the accept queue get a reset and new ones are refused
+	 * now, not when the last worker exits.
+	 */
+	for (size_t i = 0; i < nlisteners; i++)
+		shutdown(listeners[i].fd, SHUT_RDWR);
 	listeners_free(listeners, nlisteners, true);
 	listeners = NULL;
 	nlisteners = 0;

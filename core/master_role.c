@@ -19,11 +19,11 @@
  *   force" for a forced request) to the replicator, and on "ok" start the
  *   workers and the queue manager. A bind failure or a refusal closes the
  *   listeners again and the node stays standby.
- * - To standby: close the listeners and stop the workers and the queue
- *   manager as a shutdown does (SIGTERM: sessions get 421, BYE or -ERR
- *   within shutdown_timeout, SIGKILL 2 s after that), then send "ROLE
- *   standby" to the replicator. The replicator switches only after the
- *   workers are gone, so every commit in flight gets its answer.
+ * - To standby: stop the workers and the queue manager as a shutdown does
+ *   (SIGTERM: sessions get 421, BYE or -ERR within shutdown_timeout,
+ *   SIGKILL 2 s after that) and shut the listening sockets down at once.
+ *   Once the workers are gone, send "ROLE standby" to the replicator: it
+ *   switches only then, so every commit in flight gets its reply.
  *
  * After each request the master writes the role it ended up in back to
  * RUN_DIR/role (without "force") and publishes the outcome in the shared
@@ -239,8 +239,9 @@ demote_begin(void)
 	ev_timer_stop(rloop, &reactivate_timer);
 	/* The cluster process stops checking listeners now. */
 	__atomic_store_n(&rshared->serving, 0, __ATOMIC_RELEASE);
-	master_listeners_close();
+	/* Workers stop accepting before their sockets are shut down. */
 	master_service_signal(SIGTERM, true);
+	master_listeners_close();
 	if (!master_service_running()) {
 		demote_finish();
 		return true;

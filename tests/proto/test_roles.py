@@ -4,7 +4,9 @@ Each test starts two hapostd instances on loopback, A and B, replicating
 to each other with one shared key file and no corosync. Both start as
 standby: no listener answers and the status reports the role standby.
 "hapostctl promote" makes one active, "demote" makes it standby again,
-and the status shows the replication state on both.
+and the status shows the replication state on both. Some tests stop the
+workers with SIGSTOP to hold a demotion open, kill the replicator, or
+send SIGHUP and SIGUSR1 to the master.
 
 The directory (domain and accounts) is created with hapostctl while the
 configuration still says storage_mode = shared, because in replicated
@@ -14,6 +16,7 @@ mode hapostctl's changes go through a running replicator.
 import json
 import os
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -310,4 +313,97 @@ def test_role_survives_replicator_restart(pair):
                       and r["replication"]["role"] == "active",
                       "the restarted replicator active again")
     assert rep["role"] == "active"
+    wait_greeting(a)
+
+
+
+def children_named(h, name):
+    """The pids of h's master's children whose process name is name."""
+    out = subprocess.run(["pgrep", "-P", str(h.proc.pid)],
+                         capture_output=True, text=True).stdout
+    pids = []
+    for pid in out.split():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == name:
+                    pids.append(int(pid))
+        except FileNotFoundError:
+            pass
+    return pids
+
+
+def test_demote_refuses_new_connections_at_once(pair):
+    """While stopped workers hold up a demotion, the port already
+    refuses connections instead of queueing them for nobody."""
+    a, b = pair
+    assert promote(a, "--force").returncode == 0
+    wait_greeting(a)
+    workers = children_named(a, "hapostd-worker")
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        demote = subprocess.Popen([a.hapostctl, "-c", a.conf, "demote"],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        wait_report(a, lambda rc, r: r["role"] == "standby", "a demoting")
+        assert demote.poll() is None, "the demotion did not wait"
+        assert connect_refused(a.smtp_port)
+        # One role change at a time.
+        res = promote(a, "--force")
+        assert res.returncode == 1
+        assert "busy" in res.stderr, res.stderr
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    out, err = demote.communicate(timeout=60)
+    assert demote.returncode == 0, err
+    assert "standby" in out
+
+
+def test_reload_keeps_role_and_replicator(pair):
+    a, b = pair
+    repl_b = report(b)[1]["replication"]["replicator_pid"]
+    b.reload()
+    wait_report(b, lambda rc, r: "configuration reloaded" in b.log_text(),
+                "b's reload")
+    assert children_named(b, "hapostd-worker") == []
+    assert children_named(b, "hapostd-qmgr") == []
+    assert connect_refused(b.smtp_port)
+    assert report(b)[1]["replication"]["replicator_pid"] == repl_b
+
+    assert promote(a, "--force").returncode == 0
+    wait_greeting(a)
+    repl_a = report(a)[1]["replication"]["replicator_pid"]
+    old_workers = set(children_named(a, "hapostd-worker"))
+    a.reload()
+    wait_report(a, lambda rc, r: rc == 0 and r["role"] == "active" and
+                "configuration reloaded" in a.log_text(), "a's reload")
+    assert set(children_named(a, "hapostd-worker")) - old_workers
+    assert report(a)[1]["replication"]["replicator_pid"] == repl_a
+    wait_greeting(a)
+
+
+def test_sigusr1_rereads_role_file(pair):
+    a = pair[0]
+    role = os.path.join(a.run_dir, "role")
+    with open(role, "w") as f:
+        f.write("active force\n")
+    a.proc.send_signal(signal.SIGUSR1)
+    wait_greeting(a)
+    wait_report(a, lambda rc, r: r["role"] == "active", "a active")
+    with open(role) as f:
+        assert f.read() == "active\n"
+    # An invalid request changes nothing; the master writes the role back.
+    with open(role, "w") as f:
+        f.write("primary\n")
+    a.proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        with open(role) as f:
+            if f.read() == "active\n":
+                break
+        time.sleep(0.05)
+    assert "role change failed" in a.log_text()
+    assert report(a)[1]["role"] == "active"
     wait_greeting(a)
