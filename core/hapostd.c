@@ -10,6 +10,11 @@
  * Exit codes: 0 after a clean stop or a good -t check, 1 when startup
  * fails (bad configuration, a listener that cannot be bound), 2 on a
  * usage error.
+ *
+ * Signals to the running master: SIGTERM or SIGINT stop it, SIGHUP
+ * reloads the configuration, and SIGUSR1 (storage_mode = replicated)
+ * rereads the role requested in RUN_DIR/role; "hapostctl promote" and
+ * "demote" are the usual way to change it. master.c has the details.
  */
 #include "config.h"
 
