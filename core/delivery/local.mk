@@ -5,7 +5,8 @@ libhapost_a_SOURCES += \
 	core/delivery/batch.c core/delivery/batch.h \
 	core/delivery/local.c core/delivery/local.h \
 	core/delivery/window.c core/delivery/window.h \
-	core/delivery/route.c core/delivery/route.h
+	core/delivery/route.c core/delivery/route.h \
+	core/delivery/dsn.c core/delivery/dsn.h
 
 check_PROGRAMS += tests/unit/test-qmgr
 TESTS += tests/unit/test-qmgr
@@ -24,6 +25,12 @@ TESTS += tests/unit/test-route
 tests_unit_test_route_SOURCES = tests/unit/test-route.c
 tests_unit_test_route_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
 tests_unit_test_route_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-dsn
+TESTS += tests/unit/test-dsn
+tests_unit_test_dsn_SOURCES = tests/unit/test-dsn.c
+tests_unit_test_dsn_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
+tests_unit_test_dsn_LDADD = $(TEST_LIBS)
 
 # The window and gateway table parsers' fuzz targets, replayed over their
 # corpora by make check (see tests/fuzz/README.md).
