@@ -4,9 +4,14 @@
 EXTRA_DIST += deploy/lab deploy/lab.d/init \
 	deploy/lab.d/broker deploy/lab.d/poweroff deploy/lab.d/paths.mk \
 	deploy/corosync.conf.in deploy/cluster-pcs.sh deploy/cluster-crm.sh \
+	deploy/cluster-pcs-replicated.sh deploy/cluster-crm-replicated.sh \
 	deploy/fence_hapostlab deploy/README.md tests/cluster/run \
 	tests/cluster/conftest.py tests/cluster/test_cluster.py \
-	tests/cluster/test_status.py tests/cluster/test_switchover.py
+	tests/cluster/test_status.py tests/cluster/test_switchover.py \
+	tests/cluster/replicated/repl_lab.py \
+	tests/cluster/replicated/test_basics.py \
+	tests/cluster/replicated/test_faults.py \
+	tests/cluster/replicated/test_ledger.py
 
 check-cluster: all
 	BUILDDIR='$(abs_top_builddir)' '$(abs_top_srcdir)/tests/cluster/run'
