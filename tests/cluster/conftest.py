@@ -9,6 +9,10 @@ because they name their namespaces explicitly.
 Fixtures:
     lab     the Lab object: deploy/lab env values, commands, mail helpers
 
+The tests under replicated/ need a lab from "deploy/lab up --replicated";
+the others need the shared storage lab. Each kind is skipped on the
+other kind of lab (pytest_collection_modifyitems).
+
 In shared storage mode only the active node runs hapostd, so nothing on
 the standby sends heartbeats. To test the cluster process's peer code
 across the two nodes, Lab.start_standin() runs a second hapostd on a
@@ -31,6 +35,7 @@ import time
 import uuid
 from collections import Counter
 from email.message import EmailMessage
+from xml.etree import ElementTree
 
 import pytest
 
@@ -82,6 +87,30 @@ def enter_client_namespace():
 
 
 IN_CLIENT_NAMESPACE = enter_client_namespace()
+
+
+def lab_mode():
+    """Return the storage mode of the lab that is up: "shared" or
+    "replicated" (deploy/lab keeps it in LAB_DIR/state/mode)."""
+    try:
+        with open(os.path.join(LAB_DIR, "state", "mode")) as f:
+            return f.read().strip() or "shared"
+    except FileNotFoundError:
+        return "shared"
+
+
+def pytest_collection_modifyitems(config, items):
+    mode = lab_mode()
+    for item in items:
+        replicated = os.path.basename(os.path.dirname(str(item.fspath))) \
+            == "replicated"
+        if replicated and mode != "replicated":
+            item.add_marker(pytest.mark.skip(
+                reason="needs the replicated lab (deploy/lab up "
+                       "--replicated)"))
+        elif not replicated and mode == "replicated":
+            item.add_marker(pytest.mark.skip(
+                reason="needs the shared storage lab (deploy/lab up)"))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -182,6 +211,7 @@ class Lab:
         self.imap_port = int(env["IMAP_PORT"])
         self.user = env["TEST_USER"]
         self.password = env["TEST_PASS"]
+        self.mode = env.get("STORAGE_MODE", "shared")
 
     # --- deploy/lab -----------------------------------------------------
 
@@ -204,7 +234,10 @@ class Lab:
 
     def group_node(self):
         """Return the node where the whole hapost group is started, or
-        None while it is not started on one node."""
+        None while it is not started on one node. In replicated mode:
+        the node where the clone is Promoted and the VIP started."""
+        if self.mode == "replicated":
+            return self.promoted_node()
         for node in self.running_nodes():
             out = self.exec(node, "crm_mon", "-1", "--output-as=xml",
                             check=False).stdout
@@ -220,6 +253,57 @@ class Lab:
                 return where.pop()
             return None
         return None
+
+    def crm_mon_xml(self):
+        """Return crm_mon's XML from the first running node, or None."""
+        for node in self.running_nodes():
+            proc = self.exec(node, "crm_mon", "-1", "--output-as=xml",
+                             check=False)
+            if proc.returncode == 0:
+                return proc.stdout
+        return None
+
+    def promoted_nodes(self, xml=None):
+        """Return the nodes where an instance of the clone hapost is
+        Promoted, without failure, from crm_mon's XML."""
+        xml = xml or self.crm_mon_xml()
+        if xml is None:
+            return []
+        root = ElementTree.fromstring(xml)
+        nodes = []
+        for res in root.iterfind(".//clone[@id='hapost']/resource"):
+            if res.get("role") in ("Promoted", "Master") and \
+                    res.get("failed") == "false":
+                nodes += [n.get("name") for n in res.iter("node")]
+        return nodes
+
+    def promoted_node(self):
+        """Return the node where the clone hapost is Promoted and the VIP
+        started, or None."""
+        xml = self.crm_mon_xml()
+        if xml is None:
+            return None
+        promoted = self.promoted_nodes(xml)
+        root = ElementTree.fromstring(xml)
+        ip_nodes = [n.get("name")
+                    for res in root.iterfind(".//resource[@id='hapost-ip']")
+                    if res.get("role") == "Started"
+                    and res.get("failed") == "false"
+                    for n in res.iter("node")]
+        if len(promoted) == 1 and ip_nodes == promoted:
+            return promoted[0]
+        return None
+
+    def data_dir(self, node=None):
+        """Return the data_dir of node as the machine sees it: the shared
+        directory, or in replicated mode LAB_DIR/NODE/data (node None:
+        the active node's)."""
+        if self.mode != "replicated":
+            return os.path.join(LAB_DIR, "shared")
+        node = node or self.group_node()
+        if node is None:
+            pytest.fail("no node is active")
+        return os.path.join(LAB_DIR, node, "data")
 
     def serving_node(self):
         """Return the group's node once SMTP, POP3 and IMAP send their
@@ -354,7 +438,13 @@ class Lab:
             pop.quit()
 
     def queue_empty(self):
-        qdir = os.path.join(LAB_DIR, "shared", "queue", "messages")
+        """True when the active node's queue holds no message."""
+        node = None
+        if self.mode == "replicated":
+            node = self.group_node()
+            if node is None:
+                return False
+        qdir = os.path.join(self.data_dir(node), "queue", "messages")
         return not os.listdir(qdir)
 
     def wait_delivered(self, ids, timeout=90):
