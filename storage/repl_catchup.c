@@ -16,11 +16,16 @@
  * after ROUNDS_MAX rounds), new commits are held unanswered, and once
  * every client that got "ok" has said "done" a last round runs. No
  * change can slip past it: nothing is published while it runs. Then
- * INSYNC tells the standby that its data matches generation N; on its
- * answer the node is in sync and the held commits take the normal path.
- * If the clients or the last round take longer than half of
- * replication_timeout, the held commits are released (answered as
- * during catch-up) so that no writer times out, and rounds go on.
+ * INSYNC tells the standby that its data matches generation N. On its
+ * reply the node is in sync and the held commits take the normal path.
+ *
+ * A held commit must get its reply before its writer times out
+ * (replication_timeout plus a second). When one has waited half of
+ * replication_timeout, the held commits are released (replied to as
+ * during catch-up) and the last round becomes an ordinary one. After
+ * RELEASES_MAX such releases, or once INSYNC is sent, old held commits
+ * are rejected instead, so a last round that takes longer than that
+ * (a large data_dir to list) still finishes under constant writes.
  *
  * Files may change while a round reads them; a later round sees the
  * difference, and the last round runs with every writer held.
@@ -45,6 +50,7 @@
 #define DELTA_MIN ((uint64_t)64 << 10)
 #define PROGRESS_INTERVAL 10.0
 #define PIECES_MAX ((size_t)1 << 30)
+#define RELEASES_MAX 3
 
 enum cu_phase {
 	CU_MANIFEST,  /* waiting for the standby's manifest */
@@ -68,6 +74,7 @@ struct catchup {
 	char *path;
 	uint64_t stage, offset;
 	char *sig_path;
+	unsigned releases; /* last rounds given up for held commits */
 	double started, last_log, hold_started;
 };
 
@@ -541,6 +548,20 @@ rp_catchup_frame(struct replicator *rp, uint8_t type, const void *body,
 	rp_catchup_pump(rp);
 }
 
+/* Rejects held commits older than limit: the last round keeps going. */
+static void
+reject_old_held(struct replicator *rp, double now, double limit)
+{
+	struct rp_batch *b;
+
+	while (rp->held.head != NULL &&
+	       now - rp->held.head->committed_at > limit) {
+		b = rp_queue_pop(&rp->held);
+		rp_answer(rp, b, "refused the peer is finishing its catch-up");
+		rp_batch_free(b);
+	}
+}
+
 void
 rp_catchup_tick(struct replicator *rp, double now)
 {
@@ -553,16 +574,26 @@ rp_catchup_tick(struct replicator *rp, double now)
 		cu->last_log = now;
 		log_progress(rp, "running");
 	}
-	if (cu->hold && cu->phase != CU_INSYNC &&
-	    now - cu->hold_started > limit) {
-		log_notice("catch-up of %s: the last round did not finish "
-			   "within %.1f s; releasing held commits",
+	if (!cu->hold || rp->held.head == NULL ||
+	    now - rp->held.head->committed_at <= limit)
+		return;
+	if (cu->phase == CU_INSYNC ||
+	    (cu->phase != CU_WAIT_DONE && cu->releases >= RELEASES_MAX)) {
+		log_notice("catch-up of %s: rejecting commits held for more "
+			   "than %.1f s to finish the last round",
 			   rp->peer_name, limit);
-		cu->hold = false;
-		cu->final = false;
-		cu->round = 0;
-		if (cu->phase == CU_WAIT_DONE)
-			request_manifest(rp);
-		rp_release_held(rp);
+		reject_old_held(rp, now, limit);
+		return;
 	}
+	log_notice("catch-up of %s: the last round did not finish within "
+		   "%.1f s; releasing held commits",
+		   rp->peer_name, limit);
+	if (cu->phase != CU_WAIT_DONE)
+		cu->releases++;
+	cu->hold = false;
+	cu->final = false;
+	cu->round = 0;
+	if (cu->phase == CU_WAIT_DONE)
+		request_manifest(rp);
+	rp_release_held(rp);
 }

@@ -266,9 +266,12 @@ rp_standby_frame(struct replicator *rp, uint8_t type, const void *body,
 		return;
 	case PEER_MANIFEST_REQUEST:
 		send_manifest(rp);
+		/* The listing may take long: that is not the active's silence. */
+		rp->last_received = rp_now(rp);
 		return;
 	case PEER_SIG_REQUEST:
 		send_signature(rp, body, len);
+		rp->last_received = rp_now(rp);
 		return;
 	case PEER_INSYNC:
 		got_insync(rp, body, len);
@@ -510,6 +513,8 @@ rp_standby_tick(struct replicator *rp, double now)
 
 	if (rp->link == NULL)
 		return;
+	if (rp->applying_catchup && limit < CATCHUP_SILENCE_MAX)
+		limit = CATCHUP_SILENCE_MAX;
 	if (rp->link_closing && now - rp->last_received > 2.0) {
 		rp_standby_drop(rp, "after an error");
 		return;

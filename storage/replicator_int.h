@@ -59,6 +59,12 @@ enum peer_frame {
 #define PIECE_NONE 2
 
 #define HELLO_MAGIC "hapost-replication 1"
+/*
+ * During a catch-up both sides list whole data_dirs and compute deltas,
+ * which blocks the loop, so silence is tolerated this long (seconds)
+ * instead of replication_timeout. No commit waits on the peer then.
+ */
+#define CATCHUP_SILENCE_MAX 300.0
 /* A RECORDS frame is closed once its body passes this size. */
 #define RECORDS_BODY_TARGET ((size_t)4 << 20)
 

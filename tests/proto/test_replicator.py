@@ -563,10 +563,10 @@ def commit_without_done(node, rel):
     return s
 
 
-def hold_catch_up(pair):
+def hold_catch_up(pair, timeout=60):
     """Returns (a, b, client) with a's catch-up of b waiting for client's
     DONE before its last round."""
-    a, b = pair(timeout=60)
+    a, b = pair(timeout=timeout)
     b.stop(signal.SIGKILL)
     wait_until(lambda: a.status()["state"] == "degraded",
                "a to become degraded")
@@ -596,6 +596,20 @@ def test_catch_up_holds_commits_until_done(pair):
     w.wait(timeout=10)
     client.close()
     assert b.status()["complete"] == "1"
+
+
+def test_held_commit_released_without_done(pair):
+    a, b, client = hold_catch_up(pair, timeout=2)
+    # The client never says DONE: after half of replication_timeout the
+    # held commit gets its reply anyway, as during the catch-up.
+    assert a.commit("put queue/messages/late text:late") == ["ok"]
+    assert "releasing held commits" in a.log()
+    assert a.status()["state"] == "catching-up"
+    client.close()
+    wait_until(lambda: a.status()["state"] == "in-sync",
+               "a to be in sync once the client is gone")
+    assert os.path.exists(os.path.join(b.data, "queue/messages/late"))
+    assert manifest(a.data) == manifest(b.data)
 
 
 def test_standby_lost_in_catch_up_incomplete(pair):
