@@ -295,6 +295,16 @@ delivery_window_parse(const char *text, struct delivery_window **out,
 	pos = skip_blanks(text, 0, len);
 	if (pos == len)
 		return 0;
+	if (strchr(text, '"') != NULL) {
+		char whole[QUOTE_MAX + 8];
+
+		quote_token(whole, sizeof(whole), text, len);
+		snprintf(err, errlen,
+			 "'%s': double quotes are not part of a window: "
+			 "remove them",
+			 whole);
+		return -1;
+	}
 	while (pos <= len) {
 		const char *comma = memchr(text + pos, ',', len - pos);
 		size_t end = comma != NULL ? (size_t)(comma - text) : len;

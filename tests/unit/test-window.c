@@ -160,6 +160,7 @@ window_bad_input_rejected(void **state)
 		{"Mon\x01 10:00-11:00", "invalid character 0x01"},
 		{"Mon 10:00-11:00\n", "invalid character 0x0a"},
 		{"M\xc3\xb6n 10:00-11:00", "invalid character 0xc3"},
+		{"\"Mon-Fri 08:00-18:00\"", "double quotes are not part of"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
