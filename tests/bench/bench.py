@@ -1,6 +1,7 @@
 """Benchmarks of hapost against Postfix and Dovecot on this machine.
 
-Usage: bench.py [smtp] [mailbox] [idle] [failover] [tls]   (default: all)
+Usage: bench.py [smtp] [mailbox] [idle] [failover] [tls] [replicated]
+                [ledger]   (default: all but ledger)
 
     smtp     smtp-source into one local mailbox: accepted and delivered
              msgs/s, hapost against a private Postfix
@@ -14,6 +15,13 @@ Usage: bench.py [smtp] [mailbox] [idle] [failover] [tls]   (default: all)
              crm_resource --move and pcs resource move (failover.py)
     tls      full TLS 1.3 and 1.2 handshakes per second on IMAPS, hapost
              against a private Dovecot (tlsbench.py)
+    replicated
+             the smtp-source run through the VIP of the replicated lab
+             (deploy/lab up --replicated) against a single hapostd, and
+             the replication lag under that load (replbench.py)
+    ledger   repeated losses of the active node in the replicated lab,
+             every acknowledged message kept (replbench.py); only when
+             named
 
 Environment:
     top_builddir       build tree with hapostd and hapostctl (make bench
@@ -51,6 +59,7 @@ import clients  # noqa: E402
 import failover  # noqa: E402
 import mailgen  # noqa: E402
 import refservers  # noqa: E402
+import replbench  # noqa: E402
 import tlsbench  # noqa: E402
 from conftest import (ALICE, ALICE_PASSWORD, Hapost,  # noqa: E402
                       ensure_service_user)
@@ -431,11 +440,14 @@ def bench_tls(results):
 
 BENCHMARKS = {"smtp": bench_smtp, "mailbox": bench_mailbox,
               "idle": bench_idle, "failover": failover.bench_failover,
-              "tls": bench_tls}
+              "tls": bench_tls, "replicated": replbench.bench_replicated,
+              "ledger": replbench.bench_ledger}
+# ledger takes about 15 minutes, so it runs only when named.
+DEFAULT_BENCHMARKS = [name for name in BENCHMARKS if name != "ledger"]
 
 
 def main(argv):
-    chosen = argv or list(BENCHMARKS)
+    chosen = argv or DEFAULT_BENCHMARKS
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         print(f"bench.py: unknown benchmark {', '.join(unknown)}; choose "

@@ -3,7 +3,8 @@
 EXTRA_DIST += tests/bench/README.md tests/bench/bench.py \
 	tests/bench/clients.py tests/bench/failover.py \
 	tests/bench/mailgen.py tests/bench/refservers.py \
-	tests/bench/tlsbench.py tests/bench/testssl.py
+	tests/bench/tlsbench.py tests/bench/testssl.py \
+	tests/bench/replbench.py
 dist_noinst_SCRIPTS += tests/bench/run
 
 .PHONY: bench
