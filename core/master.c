@@ -54,6 +54,7 @@
 
 #include "cluster.h"
 #include "delivery/qmgr.h"
+#include "delivery/remote.h"
 #include "fsutil.h"
 #include "ipcount.h"
 #include "log.h"
@@ -562,7 +563,8 @@ tls_check(const struct cfg *cfg, char *err, size_t errlen)
 	if (client == NULL)
 		return -1;
 	SSL_CTX_free(client);
-	return 0;
+	/* The gateway table and delivery window of outbound delivery. */
+	return remote_check_config(cfg, err, errlen);
 }
 
 static bool

@@ -10,7 +10,16 @@
  *
  * Output: text from the queue (addresses, HELO names, errors, headers)
  * is printed with control bytes replaced by '?', so a hostile message
- * cannot drive the terminal.
+ * cannot drive the terminal. list prints one line per entry, then one
+ * line per pending recipient, indented by two spaces:
+ *
+ *   ID ARRIVAL SIZE <SENDER> PENDING-RCPTS LAST-ERROR
+ *     <RCPT> route=ROUTE next=TIME|now [dsn=X.Y.Z] [relay=HOST] error=TEXT|-
+ *
+ * ROUTE is where the next attempt goes with the current configuration:
+ * "local", "mx:DOMAIN", or "gateway:PATTERN->NEXTHOP" from the gateway
+ * table (see remote.h). The error comes last because it may contain
+ * spaces.
  */
 #include "config.h"
 
@@ -27,6 +36,9 @@
 #include "buf.h"
 #include "ctl.h"
 #include "delivery/qmgr.h"
+#include "delivery/remote.h"
+#include "delivery/route.h"
+#include "directory.h"
 #include "log.h"
 #include "queue.h"
 
@@ -79,6 +91,99 @@ state_name(enum queue_rcpt_state state)
 	}
 }
 
+/* What the route of a recipient is looked up in. */
+struct route_ctx {
+	struct directory *dir;
+	struct route_table *routes;
+	bool routes_failed; /* the gateway table did not load */
+};
+
+static void
+route_ctx_open(struct route_ctx *rc, struct cfg *cfg)
+{
+	char err[512];
+
+	memset(rc, 0, sizeof(*rc));
+	rc->dir = directory_open_file(cfg->data_dir);
+	if (cfg->gateway_table == NULL || cfg->gateway_table[0] == '\0')
+		return;
+	if (route_table_load(cfg->gateway_table, &rc->routes, err,
+			     sizeof(err)) < 0) {
+		rc->routes_failed = true;
+		fprintf(stderr, "hapostctl: routes not shown: %s\n", err);
+	}
+}
+
+static void
+route_ctx_close(struct route_ctx *rc)
+{
+	directory_close(rc->dir);
+	route_table_free(rc->routes);
+}
+
+/* Describes where the next attempt for address goes. */
+static void
+route_text(struct route_ctx *rc, const char *address, char *out,
+	   size_t outlen)
+{
+	struct account acct;
+
+	switch (directory_get_account(rc->dir, address, &acct)) {
+	case DIR_OK:
+		account_free(&acct);
+		snprintf(out, outlen, "local");
+		return;
+	case DIR_NOT_LOCAL:
+		break;
+	case DIR_TEMPFAIL:
+		snprintf(out, outlen, "unknown");
+		return;
+	default:
+		snprintf(out, outlen, "local");
+		return;
+	}
+	if (rc->routes_failed) {
+		snprintf(out, outlen, "unknown");
+		return;
+	}
+	remote_route_text(route_lookup(rc->routes, address), address, out,
+			  outlen);
+}
+
+/* Appends " dsn=X.Y.Z relay=HOST" when the last result recorded them. */
+static void
+put_remote_details(struct buf *out, struct buf *scratch,
+		   const struct queue_rcpt *r)
+{
+	if (r->dsn != NULL)
+		buf_printf(out, " dsn=%s", safe(scratch, r->dsn));
+	if (r->relay != NULL)
+		buf_printf(out, " relay=%s", safe(scratch, r->relay));
+}
+
+/* Prints the indented line of one pending recipient. */
+static void
+print_rcpt_line(struct route_ctx *rc, const struct queue_rcpt *r)
+{
+	struct buf line = BUF_INIT, scratch = BUF_INIT;
+	char route[600], when[32];
+
+	route_text(rc, r->address, route, sizeof(route));
+	if (r->next_attempt != 0)
+		format_time(when, sizeof(when), r->next_attempt);
+	else
+		snprintf(when, sizeof(when), "now");
+	buf_printf(&line, "  <%s>", safe(&scratch, r->address));
+	buf_printf(&line, " route=%s next=%s", safe(&scratch, route), when);
+	put_remote_details(&line, &scratch, r);
+	buf_printf(&line, " error=%s\n",
+		   r->last_error != NULL ? safe(&scratch, r->last_error)
+					 : "-");
+	fputs(buf_cstr(&line), stdout);
+	buf_free(&line);
+	buf_free(&scratch);
+}
+
 /* Prints one line: ID ARRIVAL SIZE <SENDER> PENDING-RCPTS LAST-ERROR. */
 static void
 print_list_line(const struct queue_envelope *env)
@@ -114,9 +219,10 @@ static int
 queue_list_command(struct cfg *cfg)
 {
 	struct queue_envelope env;
+	struct route_ctx rc;
 	char err[512];
 	char **ids;
-	size_t n, i;
+	size_t n, i, k;
 	int status = CTL_OK;
 
 	if (queue_list(cfg->data_dir, &ids, &n, err, sizeof(err)) < 0) {
@@ -125,6 +231,7 @@ queue_list_command(struct cfg *cfg)
 			return CTL_OK;
 		return ctl_fail("queue list", "%s", err);
 	}
+	route_ctx_open(&rc, cfg);
 	for (i = 0; i < n; i++) {
 		if (queue_load(cfg->data_dir, ids[i], &env, err, sizeof(err)) <
 		    0) {
@@ -135,8 +242,12 @@ queue_list_command(struct cfg *cfg)
 			continue;
 		}
 		print_list_line(&env);
+		for (k = 0; k < env.nrcpts; k++)
+			if (env.rcpts[k].state == QUEUE_RCPT_PENDING)
+				print_rcpt_line(&rc, &env.rcpts[k]);
 		queue_envelope_free(&env);
 	}
+	route_ctx_close(&rc);
 	queue_list_free(ids, n);
 	return status;
 }
@@ -206,12 +317,14 @@ queue_show_command(struct cfg *cfg, const char *id)
 {
 	struct buf scratch = BUF_INIT;
 	struct queue_envelope env;
-	char err[512], when[32];
+	struct route_ctx rc;
+	char err[512], when[32], route[600];
 	size_t i;
 	int status;
 
 	if (queue_load(cfg->data_dir, id, &env, err, sizeof(err)) < 0)
 		return ctl_fail("queue show", "%s", err);
+	route_ctx_open(&rc, cfg);
 	format_time(when, sizeof(when), env.arrival);
 	printf("id: %s\n", env.id);
 	printf("arrival: %s\n", when);
@@ -227,8 +340,20 @@ queue_show_command(struct cfg *cfg, const char *id)
 		const struct queue_rcpt *r = &env.rcpts[i];
 
 		printf("recipient: <%s>", safe(&scratch, r->address));
-		printf(" orig=<%s> state=%s attempts=%u",
-		       safe(&scratch, r->orig), state_name(r->state),
+		printf(" orig=<%s>", safe(&scratch, r->orig));
+		if (r->state == QUEUE_RCPT_PENDING) {
+			route_text(&rc, r->address, route, sizeof(route));
+			printf(" route=%s", safe(&scratch, route));
+		}
+		if (r->dsn != NULL)
+			printf(" dsn=%s", safe(&scratch, r->dsn));
+		if (r->relay != NULL)
+			printf(" relay=%s", safe(&scratch, r->relay));
+		if (r->reported)
+			printf(" reported=yes");
+		if (r->warned)
+			printf(" warned=yes");
+		printf(" state=%s attempts=%u", state_name(r->state),
 		       r->attempts);
 		if (r->state == QUEUE_RCPT_PENDING && r->next_attempt != 0) {
 			format_time(when, sizeof(when), r->next_attempt);
@@ -240,6 +365,7 @@ queue_show_command(struct cfg *cfg, const char *id)
 	}
 	putchar('\n');
 	status = print_headers(cfg, &env);
+	route_ctx_close(&rc);
 	buf_free(&scratch);
 	queue_envelope_free(&env);
 	return status;

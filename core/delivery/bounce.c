@@ -82,7 +82,7 @@ bounce_rcpt_status(const struct queue_rcpt *r, char *buf, size_t buflen)
 	if (r->state != QUEUE_RCPT_FAILED)
 		return "4.0.0";
 	if (strncmp(reason, "expired ", 8) == 0)
-		return "4.4.7";
+		return dsn_default_status(0, "expired");
 	if (strcmp(reason, "no such account") == 0)
 		return "5.1.1";
 	return "5.0.0";
@@ -146,6 +146,19 @@ resolve_sender(const struct delivery_ctx *ctx, const char *sender,
 	}
 }
 
+/* Returns true if any of the len bytes at p has the high bit set. */
+static bool
+memchr_8bit(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] & 0x80)
+			return true;
+	return false;
+}
+
 /* Writes the report in out to the queue. Returns 0, or -1 (logged). */
 static int
 queue_report(const struct delivery_ctx *ctx, const struct delivery_job *job,
@@ -177,6 +190,9 @@ queue_report(const struct delivery_ctx *ctx, const struct delivery_job *job,
 	env.sender = "";
 	env.client_ip = "127.0.0.1";
 	env.helo = (char *)ctx->hostname;
+	/* dsn_build() returns 8-bit text when the original had it. */
+	env.body_8bit = memchr_8bit(out->data, out->len);
+	env.smtputf8 = memchr_8bit(job->env.sender, strlen(job->env.sender));
 	env.rcpts = xcalloc(nfinals, sizeof(*env.rcpts));
 	for (i = 0; i < nfinals; i++) {
 		env.rcpts[i].address = finals[i];

@@ -18,8 +18,11 @@
  * otherwise: qid=ID to=<ADDRESS> status=delivered|deferred|failed
  * delay=SECONDS-SINCE-ARRIVAL attempts=N reason=TEXT.
  *
- * Limits: a permanent failure is only logged, because no delivery status
- * notification (bounce) is sent yet.
+ * Routing: delivery_is_remote() sends a recipient whose domain is not
+ * ours to remote delivery (remote.h); the queue manager hands those over
+ * before a batch takes the local ones. With ctx->reports set, an entry
+ * stays queued until bounce.h has reported its failures, and wakes at
+ * delay_warning_time for its delay warning.
  */
 #include "config.h"
 
@@ -30,6 +33,8 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "directory.h"
+#include "dsn.h"
 #include "job.h"
 #include "local.h"
 #include "log.h"
@@ -37,13 +42,46 @@
 #include "xalloc.h"
 
 unsigned
+delivery_backoff(unsigned min, unsigned max, unsigned attempts)
+{
+	unsigned delay = min;
+
+	while (attempts-- > 0 && delay < max)
+		delay = delay > max / 2 ? max : delay * 2;
+	return delay < max ? delay : max;
+}
+
+unsigned
 delivery_retry_delay(const struct delivery_ctx *ctx, unsigned attempts)
 {
-	unsigned delay = ctx->retry_min;
+	return delivery_backoff(ctx->retry_min, ctx->retry_max, attempts);
+}
 
-	while (attempts-- > 0 && delay < ctx->retry_max)
-		delay = delay > ctx->retry_max / 2 ? ctx->retry_max : delay * 2;
-	return delay < ctx->retry_max ? delay : ctx->retry_max;
+bool
+delivery_is_remote(const struct delivery_ctx *ctx, const char *address)
+{
+	struct account acct;
+	enum dir_result r = directory_get_account(ctx->dir, address, &acct);
+
+	if (r == DIR_OK)
+		account_free(&acct);
+	return r == DIR_NOT_LOCAL;
+}
+
+bool
+delivery_job_unreported(const struct delivery_job *job)
+{
+	size_t i;
+
+	if (dsn_suppressed(job->env.sender))
+		return false;
+	for (i = 0; i < job->env.nrcpts; i++) {
+		const struct queue_rcpt *r = &job->env.rcpts[i];
+
+		if (r->state == QUEUE_RCPT_FAILED && !r->reported)
+			return true;
+	}
+	return false;
 }
 
 int
@@ -242,12 +280,29 @@ delivery_job_due(const struct delivery_job *job, time_t now)
 	return n;
 }
 
+/* Returns true when the job's entry still owes its sender a warning. */
+static bool
+warning_owed(const struct delivery_ctx *ctx, const struct delivery_job *job)
+{
+	size_t i;
+
+	if (!ctx->reports || ctx->delay_warning_time == 0 ||
+	    dsn_suppressed(job->env.sender))
+		return false;
+	for (i = 0; i < job->env.nrcpts; i++)
+		if (job->env.rcpts[i].warned)
+			return false;
+	return true;
+}
+
 /*
- * Returns 0 when every recipient of job is final, else the time of its
- * next due recipient (at least now + 1).
+ * Returns 0 when every recipient of job is final (and, with reports,
+ * every failure is reported), else the time of its next due recipient
+ * or of its delay warning (at least now + 1).
  */
 static time_t
-job_next(const struct delivery_job *job, time_t now)
+job_next(const struct delivery_ctx *ctx, const struct delivery_job *job,
+	 time_t now)
 {
 	bool pending = false;
 	time_t next = 0;
@@ -262,8 +317,18 @@ job_next(const struct delivery_job *job, time_t now)
 			next = r->next_attempt;
 		pending = true;
 	}
-	if (!pending)
+	if (!pending) {
+		/* A report that could not be queued yet keeps the entry. */
+		if (ctx->reports && delivery_job_unreported(job))
+			return now + (time_t)ctx->retry_min;
 		return 0;
+	}
+	if (warning_owed(ctx, job)) {
+		time_t warn = job->env.arrival + (time_t)ctx->delay_warning_time;
+
+		if (warn < next)
+			next = warn;
+	}
 	return next > now ? next : now + 1;
 }
 
@@ -292,7 +357,7 @@ delivery_jobs_finish(const struct delivery_ctx *ctx,
 	size_t i, k = 0;
 
 	for (i = 0; i < n; i++) {
-		next[i] = job_next(jobs[i], now);
+		next[i] = job_next(ctx, jobs[i], now);
 		if (next[i] != 0)
 			continue;
 		v[k].id = jobs[i]->env.id;

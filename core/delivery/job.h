@@ -31,6 +31,17 @@ struct delivery_ctx {
 	unsigned retry_min; /* seconds before the first retry */
 	unsigned retry_max; /* upper bound of the doubling retry delay */
 	unsigned lifetime;  /* seconds after arrival before giving up */
+	/* The retry schedule after a remote host did not answer at all. */
+	unsigned unreachable_retry_min;
+	unsigned unreachable_retry_max;
+	/*
+	 * Keep an entry until its failures are reported to the sender
+	 * (bounce.h), and wake it at delay_warning_time (0: no warnings).
+	 * Off by default, so callers without reports keep the old
+	 * behaviour: an entry whose recipients are final is removed.
+	 */
+	bool reports;
+	unsigned delay_warning_time;
 	/*
 	 * Make a batch durable with an fsync per file instead of one
 	 * syncfs(2) per file system (set where syncfs does not report
@@ -99,6 +110,20 @@ time_t delivery_run_entry(const struct delivery_ctx *ctx, const char *id,
 /* Returns the retry delay after the given number of earlier attempts. */
 unsigned delivery_retry_delay(const struct delivery_ctx *ctx,
 			      unsigned attempts);
+/* Returns min doubled per earlier attempt, at most max. */
+unsigned delivery_backoff(unsigned min, unsigned max, unsigned attempts);
+
+/*
+ * Returns true when address goes to remote delivery: its domain is not
+ * one of ours. A directory that cannot be read keeps it local, where
+ * the lookup error defers it.
+ */
+bool delivery_is_remote(const struct delivery_ctx *ctx, const char *address);
+/*
+ * Returns true when the job has failed recipients whose failure is not
+ * yet reported to a sender that gets reports (see bounce.h).
+ */
+bool delivery_job_unreported(const struct delivery_job *job);
 
 /* One recipient's attempt, between the delivery and its status record. */
 struct delivery_result {

@@ -72,3 +72,15 @@ tests_fuzz_fuzz_smtp_reply_LDADD = $(HAPOST_LIBS)
 TESTS += tests/fuzz/run-corpus-smtp-reply
 dist_noinst_SCRIPTS += tests/fuzz/run-corpus-smtp-reply
 EXTRA_DIST += tests/fuzz/corpus-smtp-reply
+
+# Outbound delivery: the scheduler, its results and the sender reports.
+libhapost_a_SOURCES += \
+	core/delivery/remote.c core/delivery/remote.h \
+	core/delivery/remote_int.h core/delivery/remote_result.c \
+	core/delivery/bounce.c core/delivery/bounce.h
+
+check_PROGRAMS += tests/unit/test-remote
+TESTS += tests/unit/test-remote
+tests_unit_test_remote_SOURCES = tests/unit/test-remote.c
+tests_unit_test_remote_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/core/delivery
+tests_unit_test_remote_LDADD = $(TEST_LIBS)

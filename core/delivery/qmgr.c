@@ -56,11 +56,13 @@
 #include <ev.h>
 
 #include "batch.h"
+#include "bounce.h"
 #include "directory.h"
 #include "job.h"
 #include "log.h"
 #include "qmgr.h"
 #include "queue.h"
+#include "remote.h"
 #include "repl.h"
 #include "xalloc.h"
 
@@ -72,12 +74,15 @@ struct qmgr_entry {
 	time_t due; /* earliest due recipient; 0 for now */
 	bool check_existing;
 	bool force;
+	/* Remote results arrived while a job was open: due again at once. */
+	bool recheck;
 };
 
 struct qmgr {
 	struct cfg *cfg;
 	struct ev_loop *loop;
 	struct delivery_ctx ctx;
+	struct remote *remote;
 
 	struct qmgr_entry *entries; /* sorted by ID, so by arrival */
 	size_t nentries;
@@ -100,6 +105,8 @@ struct qmgr {
 	ev_signal term_watcher;
 	ev_signal int_watcher;
 	ev_signal hup_watcher;
+	ev_timer stop_timer;
+	bool stopping;
 	int exit_code;
 };
 
@@ -247,6 +254,8 @@ job_open(struct qmgr *q, struct qmgr_entry *e, time_t now)
 	}
 	e->force = false;
 	q->njobs++;
+	/* Remote recipients leave the job's batch before it starts. */
+	remote_take(q->remote, j, now);
 	return 1;
 }
 
@@ -305,6 +314,13 @@ jobs_finish(struct qmgr *q, time_t now)
 			done[n++] = &q->jobs[i];
 	if (n == 0)
 		return;
+	/* Reports wait until every remote attempt of the round is back. */
+	for (i = 0; i < n; i++) {
+		if (remote_busy(q->remote, done[i]->env.id))
+			continue;
+		bounce_failures(&q->ctx, done[i], now);
+		bounce_delay_warning(&q->ctx, done[i], now);
+	}
 	delivery_jobs_finish(&q->ctx, done, n, now, next);
 	for (i = n; i > 0; i--) {
 		struct delivery_job *j = done[i - 1];
@@ -314,9 +330,10 @@ jobs_finish(struct qmgr *q, time_t now)
 			if (next[i - 1] == 0) {
 				entry_remove(q, e);
 			} else {
-				e->due = next[i - 1];
+				e->due = e->recheck ? 0 : next[i - 1];
 				e->check_existing |= j->check_existing;
 			}
+			e->recheck = false;
 		}
 		/* From the end, so the pointers before it stay valid. */
 		job_stop(q, j);
@@ -429,6 +446,7 @@ inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (e == NULL)
 				continue;
 			/* Deleted by hapostctl, or removed after delivery. */
+			remote_cancel(q->remote, ev->name);
 			j = job_find(q, ev->name);
 			if (j != NULL) {
 				log_info("qid=%s deleted from the queue; "
@@ -500,19 +518,72 @@ sock_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
+drained_cb(void *arg)
+{
+	struct qmgr *q = arg;
+
+	ev_break(q->loop, EVBREAK_ALL);
+}
+
+static void
+stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	log_warning("outbound transactions still running at the stop "
+		    "deadline; their recipients are retried later");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * Stops taking work, then waits for the outbound transactions in
+ * progress, so a message the server is receiving is not cut off and
+ * then sent again; the master kills us after shutdown_timeout.
+ */
+static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct qmgr *q = w->data;
+	double grace = q->cfg->shutdown_timeout > 1
+			   ? (double)q->cfg->shutdown_timeout - 1.0
+			   : 0.5;
 
+	if (q->stopping)
+		return;
+	q->stopping = true;
 	log_notice("stopping on signal %d", w->signum);
 	jobs_stop_all(q);
-	ev_break(loop, EVBREAK_ALL);
+	ev_idle_stop(loop, &q->work_watcher);
+	ev_timer_stop(loop, &q->retry_timer);
+	ev_timer_stop(loop, &q->rescan_timer);
+	ev_io_stop(loop, &q->inotify_watcher);
+	ev_io_stop(loop, &q->sock_watcher);
+	ev_timer_init(&q->stop_timer, stop_timeout_cb, grace, 0.);
+	q->stop_timer.data = q;
+	ev_timer_start(loop, &q->stop_timer);
+	remote_shutdown(q->remote, drained_cb, q);
 }
 
 static void
 hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	rescan(w->data);
+	struct qmgr *q = w->data;
+
+	remote_reload(q->remote);
+	rescan(q);
+}
+
+/* Remote delivery holds nothing of entry id any more: look at it again. */
+static void
+entry_released(void *arg, const char *id)
+{
+	struct qmgr *q = arg;
+	struct qmgr_entry *e = entry_find(q, id);
+
+	if (e == NULL || q->stopping)
+		return;
+	e->due = 0;
+	if (job_find(q, id) != NULL)
+		e->recheck = true;
+	schedule(q);
 }
 
 static int
@@ -601,6 +672,7 @@ static void
 close_all(struct qmgr *q)
 {
 	jobs_stop_all(q);
+	remote_free(q->remote);
 	if (q->sock_fd >= 0) {
 		close(q->sock_fd);
 		unlink(q->sock_addr.sun_path);
@@ -631,6 +703,10 @@ qmgr_main(struct cfg *cfg)
 	q.ctx.retry_min = cfg->queue_retry_min;
 	q.ctx.retry_max = cfg->queue_retry_max;
 	q.ctx.lifetime = cfg->queue_lifetime;
+	q.ctx.unreachable_retry_min = cfg->queue_unreachable_retry_min;
+	q.ctx.unreachable_retry_max = cfg->queue_unreachable_retry_max;
+	q.ctx.reports = true;
+	q.ctx.delay_warning_time = cfg->delay_warning_time;
 	q.ctx.fsync_each = !delivery_syncfs_reports_errors();
 	if (q.ctx.fsync_each)
 		log_warning("this kernel's syncfs(2) does not report write "
@@ -658,6 +734,7 @@ qmgr_main(struct cfg *cfg)
 		return 1;
 	}
 	q.ctx.dir = directory_open_file(cfg->data_dir);
+	q.remote = remote_new(q.loop, cfg, &q.ctx, entry_released, &q);
 	init_watchers(&q);
 
 	queue_cleanup(cfg->data_dir);

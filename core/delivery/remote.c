@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "dsn.h"
 #include "log.h"
 #include "remote_int.h"
 #include "route.h"
@@ -617,12 +618,13 @@ dns_done(void *arg, struct dns_result *res)
 		switch (res->status) {
 		case DNS_TEMPFAIL:
 			remote_result_local(&fail, DELIVERY_DEFERRED, true,
-					    "4.4.3", "DNS lookup of %s failed: %s",
+					    dsn_default_status(0, "dns"),
+					    "DNS lookup of %s failed: %s",
 					    d->name, res->error);
 			break;
 		case DNS_NULL_MX:
 			remote_result_local(&fail, DELIVERY_FAILED, false,
-					    "5.1.10",
+					    dsn_default_status(0, "null-mx"),
 					    "domain %s accepts no mail "
 					    "(null MX): %s",
 					    d->name, res->error);
@@ -631,7 +633,8 @@ dns_done(void *arg, struct dns_result *res)
 			/* A gateway that does not resolve is our error. */
 			remote_result_local(
 			    &fail, gateway ? DELIVERY_DEFERRED : DELIVERY_FAILED,
-			    gateway, gateway ? "4.4.3" : "5.1.2",
+			    gateway,
+			    dsn_default_status(0, gateway ? "dns" : "no-domain"),
 			    "host or domain name %s not found: %s", d->name,
 			    res->error);
 			if (gateway)
@@ -662,7 +665,8 @@ dns_done(void *arg, struct dns_result *res)
 	for (i = 0; i < d->nhosts; i++)
 		usable |= res->hosts[i].naddrs > 0;
 	if (!usable) {
-		remote_result_local(&fail, DELIVERY_DEFERRED, true, "4.4.3",
+		remote_result_local(&fail, DELIVERY_DEFERRED, true,
+				    dsn_default_status(0, "dns"),
 				    "no address found for any mail host of %s",
 				    d->name);
 		dest_fail_waiting(r, d, &fail);
@@ -702,7 +706,8 @@ session_exhausted(struct remote_session *s)
 	struct remote_result res;
 
 	if (s->last.stage[0] == '\0') {
-		remote_result_local(&res, DELIVERY_DEFERRED, true, "4.4.3",
+		remote_result_local(&res, DELIVERY_DEFERRED, true,
+				    dsn_default_status(0, "dns"),
 				    "no address to connect to for %s",
 				    d->name);
 	} else {
@@ -983,7 +988,7 @@ dispatch(struct remote *r)
 		}
 		if (d->tls >= SMTPC_TLS_ENCRYPT && r->tls_ctx == NULL) {
 			remote_result_local(&fail, DELIVERY_DEFERRED, false,
-					    "4.7.4",
+					    dsn_default_status(0, "tls"),
 					    "TLS is required for %s but the "
 					    "client TLS setup failed: %s",
 					    d->name, r->tls_error);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dsn.h"
 #include "log.h"
 #include "queue.h"
 #include "remote_int.h"
@@ -103,10 +104,13 @@ remote_result_session(struct remote_result *res,
 			 res->relay, st->reply.text, st->stage);
 	if (st->failure == SMTPC_UNREACHABLE)
 		snprintf(res->dsn, sizeof(res->dsn), "%s",
-			 strcmp(st->stage, "connect") == 0 ? "4.4.1" : "4.4.2");
+			 strcmp(st->stage, "connect") == 0
+			     ? dsn_default_status(0, "unreachable")
+			     : "4.4.2");
 	else
 		/* No reply and not unreachable: the TLS policy was not met. */
-		snprintf(res->dsn, sizeof(res->dsn), "4.7.4");
+		snprintf(res->dsn, sizeof(res->dsn), "%s",
+			 dsn_default_status(0, "tls"));
 }
 
 void
@@ -176,7 +180,8 @@ settle(const struct delivery_ctx *ctx, const struct remote_rcpt *rc,
 		snprintf(res->reason, sizeof(res->reason),
 			 "expired after %lld s in the queue: %.400s",
 			 (long long)age, last);
-		snprintf(res->dsn, sizeof(res->dsn), "4.4.7");
+		snprintf(res->dsn, sizeof(res->dsn), "%s",
+			 dsn_default_status(0, "expired"));
 		res->status = DELIVERY_FAILED;
 	}
 	switch (res->status) {
