@@ -119,6 +119,11 @@ class Hapost:
             # The tests log in without TLS from 127.0.0.1; test_tls.py
             # sets "no" to check the refusal.
             "allow_plaintext_auth_on_loopback": "yes",
+            # Outbound mail (bounces to remote senders, relayed mail)
+            # must not reach real resolvers: nothing listens on this
+            # port, so lookups fail at once and the mail is deferred.
+            # test_remote.py points it at its own test DNS server.
+            "dns_servers": "127.0.0.1:9",
         }
         self.settings.update({k: str(v) for k, v in (overrides or {}).items()})
         self.write_config()

@@ -49,8 +49,10 @@ def unblock_delivery(h, address):
 
 
 def queue_lines(h):
+    """The entry lines of queue list, without the indented recipients."""
     res = h.ctl("queue", "list")
-    return [line for line in res.stdout.splitlines() if line]
+    return [line for line in res.stdout.splitlines()
+            if line and not line.startswith(" ")]
 
 
 def wait_for(predicate, timeout=10, what="condition"):
