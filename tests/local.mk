@@ -4,10 +4,12 @@ dist_noinst_SCRIPTS += tests/proto/run-pytest
 # build tree, logs included, when the build tree has one too.
 EXTRA_DIST += \
 	tests/proto/conftest.py \
+	tests/proto/dnsserver.py \
 	tests/proto/test_apop.py \
 	tests/proto/test_clients.py \
 	tests/proto/test_crash.py \
 	tests/proto/test_daemon.py \
+	tests/proto/test_dns.py \
 	tests/proto/test_hapostctl.py \
 	tests/proto/test_hostile.py \
 	tests/proto/test_imap.py \
@@ -19,6 +21,7 @@ EXTRA_DIST += \
 	tests/proto/test_replicator.py \
 	tests/proto/test_roles.py \
 	tests/proto/test_smtp.py \
+	tests/proto/test_smtp_client.py \
 	tests/proto/test_sslscan.py \
 	tests/proto/test_status.py \
 	tests/proto/test_tls.py

@@ -33,6 +33,9 @@
  * and an enhanced status code whose class agrees with the failure.
  * Callbacks run from a zero-delay timer (c->defer), never from inside
  * the call that caused them.
+ *
+ * The process must ignore SIGPIPE, as hapostd's processes do: plain
+ * writes use MSG_NOSIGNAL, but OpenSSL writes to the socket with write().
  */
 #include "config.h"
 
@@ -309,11 +312,23 @@ handle_reply(struct smtp_client *c)
 	}
 }
 
+/*
+ * True while replies are read. Handling one may start the TLS handshake
+ * or, after a failed handshake, a new connection, and then the loops
+ * below must stop: the new socket's bytes belong to the new state.
+ */
+static bool
+reading(const struct smtp_client *c)
+{
+	return c->fd >= 0 && c->state != SMTPC_CONNECT &&
+	       c->state != SMTPC_HANDSHAKE && c->state != SMTPC_CLOSED;
+}
+
 /* Parses the replies in c->in and acts on each. */
 static void
 process_input(struct smtp_client *c)
 {
-	while (c->fd >= 0 && c->in.len > 0 && c->state != SMTPC_HANDSHAKE) {
+	while (reading(c) && c->in.len > 0) {
 		struct smtp_client_reply r;
 		enum smtp_reply_status st;
 		size_t used;
@@ -348,7 +363,7 @@ on_readable(struct smtp_client *c)
 {
 	char chunk[READ_CHUNK], why[256];
 
-	while (c->fd >= 0 && c->state != SMTPC_HANDSHAKE) {
+	while (reading(c)) {
 		ssize_t n = smtpc_read_some(c, chunk, sizeof(chunk), why,
 				      sizeof(why));
 
@@ -411,13 +426,13 @@ io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			c->ssl_read_wants_write = false;
 			on_readable(c);
 		}
-		if (c->fd >= 0)
+		if (reading(c))
 			smtpc_flush(c);
 		return;
 	}
 	on_readable(c);
 	/* An SSL_write that waited for input can go on now. */
-	if (c->fd >= 0 && c->out.len > 0)
+	if (reading(c) && c->out.len > 0)
 		smtpc_flush(c);
 }
 

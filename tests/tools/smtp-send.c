@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <ev.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,8 @@ main(int argc, char **argv)
 	size_t nrcpts = 0;
 	int i;
 
+	/* As in hapostd: OpenSSL writes to a closed socket with write(). */
+	signal(SIGPIPE, SIG_IGN);
 	rcpts = calloc((size_t)argc, sizeof(*rcpts));
 	run.txn.sender = "";
 	for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
