@@ -368,9 +368,10 @@ create_maildir(struct directory *d, const char *address, char *err,
 			 root, strerror(errno));
 		goto done;
 	}
-	repl_done();
 	ret = 0;
 done:
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	free(root);
 	free(domain_dir);
 	return ret;

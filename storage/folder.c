@@ -250,9 +250,10 @@ maildir_folder_create(const char *root, const char *name, char *err,
 				strerror(errno));
 		goto out;
 	}
-	repl_done();
 	ret = 0;
 out:
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	if (ret < 0)
 		remove_tree(scratch);
 	free(scratch);
@@ -315,10 +316,11 @@ maildir_folder_delete(const char *root, const char *name, char *err,
 				strerror(errno));
 		goto out;
 	}
-	repl_done();
 	remove_tree(scratch);
 	ret = 0;
 out:
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	free(dir);
 	free(scratch);
 	return ret;
@@ -476,6 +478,8 @@ maildir_folder_rename(const char *root, const char *from, const char *to,
 		renew_uidvalidity(root, dst[i]);
 	ret = 0;
 out:
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	for (size_t i = 0; i < nall; i++)
 		free(all[i]);
 	for (size_t i = 0; i < n; i++) {

@@ -404,8 +404,10 @@ sync_publish_replicated(struct sync_run *run, struct maildir_msg *v, size_t n,
 		goto fail;
 	if (!mb->readonly)
 		sync_move_new(run, v, n);
-	if (tmp[0] != '\0' && repl_write_publish(tmp, list, err, errlen) < 0)
+	if (tmp[0] != '\0' && repl_write_publish(tmp, list, err, errlen) < 0) {
+		repl_done();
 		return -1;
+	}
 	repl_done();
 	return 0;
 fail:

@@ -208,6 +208,8 @@ mailbox_append(const char *root, const char *name, const void *data,
 	ret = uids_of_bases(root, name, bases, 1, uidvalidity, uid, err,
 			    errlen);
 out:
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	free(dir);
 	return ret;
 }
@@ -418,6 +420,8 @@ mailbox_copy_msgs(struct mailbox *mb, const size_t *idx, size_t n,
 fail:
 	undo_copies(dst.dir, tmps, curs, n);
 out:
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	for (k = 0; k < n; k++) {
 		free(bases[k]);
 		free(tmps[k]);

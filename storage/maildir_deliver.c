@@ -282,8 +282,10 @@ maildir_deliver_stage(const char *dir, const char *base, const void *prefix,
 	    ensure_dir(st->new_dir) < 0 || ensure_dir(tmp_dir) < 0) {
 		snprintf(err, errlen, "creating maildir %s failed: %s", dir,
 			 strerror(errno));
+		repl_done();
 		goto fail;
 	}
+	repl_done();
 	found = find_copy(dir, base, st->new_path, st->new_dir, check_existing,
 			  err, errlen);
 	if (found != 0) {
@@ -420,9 +422,9 @@ maildir_deliver(const char *dir, const char *base, const void *prefix,
 		snprintf(err, errlen, "fsync(%s) failed: %s", st.new_dir,
 			 strerror(errno));
 		ret = -1;
-	} else if (ret >= 0) {
-		repl_done();
 	}
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	maildir_stage_free(&st);
 	return ret;
 }

@@ -279,23 +279,14 @@ maildir_folder_dir(const char *root, const char *name)
 	return xasprintf("%s/.%s", root, name);
 }
 
-int
-maildir_create(const char *dir, bool is_folder, char *err, size_t errlen)
+/* Creates the directories and files of maildir_create() locally. */
+static int
+create_local(const char *dir, bool is_folder, char *err, size_t errlen)
 {
-	static const char *const subdirs[] = {"cur", "new", "tmp", NULL};
-	struct repl_batch *b = NULL;
+	static const char *const subdirs[] = {"cur", "new", "tmp"};
 	char path[4096];
-	const char *rel;
 	size_t i;
 
-	/* Replicated first; tmp/ stays local (repl_write_rel() skips it). */
-	repl_write_add_mkdirs(&b, dir, subdirs, 0700);
-	snprintf(path, sizeof(path), "%s/maildirfolder", dir);
-	rel = repl_write_rel(path);
-	if (is_folder && rel != NULL && access(path, F_OK) < 0)
-		repl_add_data(repl_write_batch(&b), rel, "", 0, 0600);
-	if (repl_write_commit(b, err, errlen) < 0)
-		return -1;
 	if (mkdir_p(dir, 0700) < 0) {
 		maildir_set_err(err, errlen, "mkdir(%s) failed: %s", dir,
 				strerror(errno));
@@ -326,6 +317,28 @@ maildir_create(const char *dir, bool is_folder, char *err, size_t errlen)
 				strerror(errno));
 		return -1;
 	}
-	repl_done();
 	return 0;
+}
+
+int
+maildir_create(const char *dir, bool is_folder, char *err, size_t errlen)
+{
+	static const char *const subdirs[] = {"cur", "new", "tmp", NULL};
+	struct repl_batch *b = NULL;
+	char path[4096];
+	const char *rel;
+	int ret;
+
+	/* Replicated first; tmp/ stays local (repl_write_rel() skips it). */
+	repl_write_add_mkdirs(&b, dir, subdirs, 0700);
+	snprintf(path, sizeof(path), "%s/maildirfolder", dir);
+	rel = repl_write_rel(path);
+	if (is_folder && rel != NULL && access(path, F_OK) < 0)
+		repl_add_data(repl_write_batch(&b), rel, "", 0, 0600);
+	if (repl_write_commit(b, err, errlen) < 0)
+		return -1;
+	ret = create_local(dir, is_folder, err, errlen);
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
+	return ret;
 }

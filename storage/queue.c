@@ -299,6 +299,7 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 {
 	char reason[256];
 	const char *step;
+	int saved;
 
 	if (queue_writer_finish(w, &step) < 0)
 		goto fail;
@@ -321,8 +322,7 @@ queue_writer_commit(struct queue_writer *w, char *err, size_t errlen)
 	if (rename(w->tmp_path, w->final_path) < 0)
 		goto fail;
 	if (fsync_dir(w->messages_dir) < 0) {
-		int saved = errno;
-
+		saved = errno;
 		/*
 		 * The entry is visible but may not survive a crash, and the
 		 * client gets a temporary failure and retries, so withdraw it.
@@ -344,6 +344,10 @@ fail:
 	queue_entry_error(err, errlen, w->id, "%s(%s) failed: %s", step,
 			  w->tmp_path, strerror(errno));
 	queue_writer_abort(w);
+	/* The publish is over, failed or not (see repl.h). */
+	saved = errno;
+	repl_done();
+	errno = saved;
 	return -1;
 }
 
@@ -737,10 +741,10 @@ fail:
 	return -1;
 }
 
-int
-queue_mark(const char *data_dir, const char *id, size_t rcpt,
-	   enum queue_rcpt_state state, time_t next_attempt, const char *error,
-	   char *err, size_t errlen)
+static int
+mark_record(const char *data_dir, const char *id, size_t rcpt,
+	    enum queue_rcpt_state state, time_t next_attempt, const char *error,
+	    char *err, size_t errlen)
 {
 	struct buf record = BUF_INIT;
 	bool created;
@@ -776,12 +780,26 @@ queue_mark(const char *data_dir, const char *id, size_t rcpt,
 				  strerror(errno));
 		return -1;
 	}
-	repl_done();
 	return 0;
 }
 
 int
-queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
+queue_mark(const char *data_dir, const char *id, size_t rcpt,
+	   enum queue_rcpt_state state, time_t next_attempt, const char *error,
+	   char *err, size_t errlen)
+{
+	int ret = mark_record(data_dir, id, rcpt, state, next_attempt, error,
+			      err, errlen);
+	int saved = errno;
+
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
+	errno = saved;
+	return ret;
+}
+
+static int
+remove_entry(const char *data_dir, const char *id, char *err, size_t errlen)
 {
 	char msg_path[PATH_MAX], status_path[PATH_MAX], reason[256];
 	bool missing = false;
@@ -832,13 +850,24 @@ queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
 				  strerror(errno));
 		return -1;
 	}
-	repl_done();
 	if (missing) {
 		queue_entry_error(err, errlen, id, "not found");
 		errno = ENOENT;
 		return -1;
 	}
 	return 0;
+}
+
+int
+queue_remove(const char *data_dir, const char *id, char *err, size_t errlen)
+{
+	int ret = remove_entry(data_dir, id, err, errlen);
+	int saved = errno;
+
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
+	errno = saved;
+	return ret;
 }
 
 int

@@ -553,9 +553,9 @@ queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
 					  "fsync(%s) failed: %s", messages_dir,
 					  strerror(saved));
 		}
-	} else if (messages_dir[0] != '\0') {
-		repl_done();
 	}
+	/* The publish is over, failed or not (see repl.h). */
+	repl_done();
 	for (i = 0; i < n; i++) {
 		struct queue_writer *w = v[i].writer;
 

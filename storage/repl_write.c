@@ -153,8 +153,12 @@ repl_write_file_atomic(const char *path, const void *data, size_t len,
 		errno = EAGAIN;
 		return -1;
 	}
-	if (repl_write_publish(tmp, path, err, errlen) < 0)
+	if (repl_write_publish(tmp, path, err, errlen) < 0) {
+		saved = errno;
+		repl_done();
+		errno = saved;
 		return -1;
+	}
 	repl_done();
 	return 0;
 }

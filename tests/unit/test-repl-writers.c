@@ -51,6 +51,7 @@ struct fixture {
 	char data_dir[80];
 	char run_dir[80];
 	char log[80];
+	char done_log[80];
 	char refuse[80];
 	char maildir[128];
 	pid_t child;
@@ -61,6 +62,7 @@ struct fixture {
 
 static const char *child_data_dir;
 static const char *child_log;
+static const char *child_done_log;
 static const char *child_refuse;
 
 static void
@@ -179,8 +181,16 @@ serve_frame(int fd, uint8_t type, const char *body, size_t len)
 		r = write_full(fd, out.data, out.len);
 		buf_free(&out);
 		return r;
-	case REPL_LOCAL_DONE:
+	case REPL_LOCAL_DONE: {
+		/* A separate log: DONE arrives after the writer's reply. */
+		int log_fd = open(child_done_log,
+				  O_WRONLY | O_APPEND | O_CREAT, 0600);
+
+		if (log_fd < 0 || write(log_fd, "D", 1) != 1)
+			_exit(2);
+		close(log_fd);
 		return 0;
+	}
 	default:
 		log_line("BAD FRAME %c", type);
 		return -1;
@@ -259,6 +269,7 @@ setup(void **state)
 	snprintf(fx->data_dir, sizeof(fx->data_dir), "%s/data", fx->dir);
 	snprintf(fx->run_dir, sizeof(fx->run_dir), "%s/run", fx->dir);
 	snprintf(fx->log, sizeof(fx->log), "%s/log", fx->dir);
+	snprintf(fx->done_log, sizeof(fx->done_log), "%s/done", fx->dir);
 	snprintf(fx->refuse, sizeof(fx->refuse), "%s/REFUSE", fx->dir);
 	snprintf(fx->maildir, sizeof(fx->maildir), "%s/%s", fx->data_dir,
 		 MAILDIR_REL);
@@ -272,6 +283,7 @@ setup(void **state)
 		return -1;
 	child_data_dir = fx->data_dir;
 	child_log = fx->log;
+	child_done_log = fx->done_log;
 	child_refuse = fx->refuse;
 	fx->child = fork();
 	if (fx->child < 0)
@@ -324,6 +336,20 @@ take_log(struct fixture *fx)
 	buf_free(&b);
 	unlink(fx->log);
 	return text;
+}
+
+/* Waits up to 10 s for the child to count n DONE frames in all. */
+static bool
+wait_done(struct fixture *fx, size_t n)
+{
+	for (int i = 0; i < 1000; i++) {
+		struct stat st;
+
+		if (stat(fx->done_log, &st) == 0 && (size_t)st.st_size >= n)
+			return (size_t)st.st_size == n;
+		usleep(10000);
+	}
+	return false;
 }
 
 static void
@@ -465,6 +491,34 @@ queue_entry_replicated_before_rename(void **state)
 		 "FILE queue/messages/%s\nCOMMIT ok\n", env.id);
 	assert_string_equal(take_log(fx), expected);
 	assert_true(data_exists(fx, "queue/messages/%s", env.id));
+}
+
+static void
+done_follows_each_publish(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env;
+	struct queue_rcpt rcpt;
+	struct queue_writer *w;
+	char path[PATH_MAX];
+
+	init_queue(fx);
+	assert_true(wait_done(fx, 1));
+	w = open_entry(fx, &env, &rcpt);
+	assert_int_equal(queue_writer_commit(w, fx->err, sizeof(fx->err)), 0);
+	assert_true(wait_done(fx, 2));
+
+	/* A publish that fails after the commit still ends with DONE, or
+	 * the replicator's catch-up would wait for this writer. */
+	w = open_entry(fx, &env, &rcpt);
+	snprintf(path, sizeof(path), "%s/queue/messages/%s", fx->data_dir,
+		 env.id);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mkdir(strcat(path, "/x"), 0700), 0);
+	assert_int_equal(queue_writer_commit(w, fx->err, sizeof(fx->err)),
+			 -1);
+	assert_non_null(strstr(fx->err, "rename"));
+	assert_true(wait_done(fx, 3));
 }
 
 static void
@@ -949,6 +1003,8 @@ main(void)
 		queue_entry_replicated_before_rename, setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_entry_refused_not_published,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(done_follows_each_publish, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(queue_group_commit_one_batch,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_status_appended_after_commit,
