@@ -17,12 +17,20 @@
  * (connect refused or timed out, a reply timeout, a dropped connection,
  * a garbled reply) is "unreachable". A TLS policy that cannot be met
  * (STARTTLS not offered or failing while the policy requires it) is a
- * temporary failure with a reply text that says so.
+ * temporary failure with a reply text that says so. With the policy
+ * "may", a failed TLS handshake makes the client connect once more
+ * without STARTTLS. AUTH failures, a 535 included, are temporary too,
+ * because credentials are fixed on this side, not by the sender.
  *
  * Every callback is called from the loop, never from inside the call
- * that started the step. After a failure in the ready callback or the
- * transaction callback the connection is closed and freed by the
- * module; the caller must not use it again.
+ * that started the step. After a failure in the ready callback, or an
+ * SMTPC_UNREACHABLE result in the transaction callback, the connection
+ * is closed and freed by the module; the caller must not use it again.
+ * After another failed transaction the connection is idle again (RSET
+ * done) or closed: smtp_client_reusable() tells which, and the caller
+ * closes it with smtp_client_close() in both cases when done.
+ *
+ * The process must ignore SIGPIPE, as hapostd's processes do.
  */
 #ifndef HAPOST_SMTP_CLIENT_H
 #define HAPOST_SMTP_CLIENT_H
@@ -62,6 +70,14 @@ enum smtp_client_failure {
 	SMTPC_UNREACHABLE, /* no answer: connect, timeout, lost connection */
 };
 
+/*
+ * A reply with code 0 was made by the client itself, without a server
+ * reply, and its enhanced code gives the class: 4.4.1 and 4.4.2 (no
+ * answer), 4.5.0 (a garbled or unexpected reply), 4.7.x (TLS or AUTH
+ * policy), 4.3.0 (a local error: no socket, the message unreadable),
+ * 5.3.4 (larger than the server's SIZE), 5.6.7 (SMTPUTF8 needed but not
+ * offered), 5.1.3 and 5.1.7 (an address that cannot be sent).
+ */
 struct smtp_client_reply {
 	int code;	  /* 250, 451, ...; 0 when there was no reply */
 	char enhanced[16]; /* "5.1.1", or "" */
