@@ -21,7 +21,7 @@
  *
  * In replicated mode the new table is committed to the replicator
  * between the fsync of its temporary file and the rename, and a new
- * Maildir's directories before they are made; a refused commit fails
+ * Maildir's directories before they are made. A refused commit fails
  * the edit with nothing changed.
  */
 #include "config.h"

@@ -22,11 +22,11 @@
  * that does not exist is allowed, as RFC 3501 permits.
  *
  * In replicated mode each change is committed to the replicator before
- * it happens here: a new folder as MKDIR records and its two files,
- * taken from the scratch copy (the scratch itself is in tmp/, which is
- * not replicated), a deletion as one RMTREE, a rename as the RENAME
- * records of every moved folder. A refused commit fails the command with
- * nothing changed.
+ * it happens here. A new folder goes as MKDIR records and its two files,
+ * read from the scratch copy, because the scratch itself is in tmp/,
+ * which is not replicated. A deletion goes as one RMTREE, a rename as
+ * the RENAME records of every moved folder. A refused commit fails the
+ * command with nothing changed.
  */
 #include "config.h"
 
@@ -176,8 +176,8 @@ remove_tree(const char *path)
  * Commits a new folder: target's directories and the files of scratch
  * that will appear under target once scratch is renamed.
  *
- * NOTE: two sessions creating one name at the same moment both commit;
- * the loser's rename then fails here, but the peer keeps the loser's
+ * NOTE: two sessions creating one name at the same moment both commit.
+ * The loser's rename then fails here, but the peer keeps the loser's
  * uidlist until the folder's next sync rewrites it.
  */
 static int

@@ -27,7 +27,7 @@
  *
  * In storage_mode = replicated a staged file is committed to the
  * replicator (tmp/BASE sent as new/BASE, maildir_stage_replicate())
- * after its fsync and before the rename, so the peer holds every copy
+ * after its fsync and before the rename, so the peer has every copy
  * before it becomes visible here.
  *
  * Limits: a copy the user has already expunged is not found, so a retry

@@ -12,8 +12,8 @@
  * other mailboxes (maildir_snap_own), so they keep their own view.
  *
  * In replicated mode the renames of a flag change and the unlinks of an
- * expunge are committed to the replicator, under the lock and as one
- * batch per call, before any of them happens here; a refused commit
+ * expunge are committed to the replicator before any of them happens
+ * here, under the lock and as one batch per call. A refused commit
  * fails the call with nothing changed.
  */
 #include "config.h"

@@ -132,10 +132,11 @@ queue_init(const char *data_dir, char *err, size_t errlen)
 	    sizeof(path))
 		repl_write_add_mkdirs(&b, path, subdirs, 0700);
 	/*
-	 * A refused commit (no peer in sync while replication_require_peer
-	 * is on, as when a node is promoted) must not leave the queue
-	 * without its folders: they are empty, the standby's catch-up
-	 * creates them, and a file put there creates them on the standby.
+	 * The commit is refused when no peer is in sync while
+	 * replication_require_peer is on, as right after a promotion. The
+	 * queue still needs its folders, and creating them here is safe:
+	 * they are empty, the standby's catch-up creates them, and so does
+	 * any file replicated into them.
 	 */
 	if (b != NULL && repl_write_commit(b, err, errlen) < 0)
 		log_warning("queue: %s; creating the queue folders here only",

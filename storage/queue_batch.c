@@ -24,8 +24,8 @@
  *
  * Replicated mode: each group goes to the replicator as one batch with
  * one commit, after the local sync of the new files and before any
- * rename, append or unlink, so a refused commit fails the whole group
- * and changes nothing locally.
+ * rename, append or unlink. A refused commit fails the whole group and
+ * changes nothing locally.
  *
  * Limits: syncfs(2) also writes back every other dirty file on that file
  * system, so a data_dir that shares its file system with busy programs

@@ -44,7 +44,7 @@
  * directory fsyncs because their order matters (see queue_batch.c).
  *
  * Replicated mode: between steps 2 and 3 the durable staged copies go
- * to the replicator in one batch with one commit; a refused commit
+ * to the replicator in one batch with one commit. A refused commit
  * defers them all and removes their tmp/ files, so nothing is published
  * that the peer lacks. Steps 4 and 5 replicate in queue_batch.c.
  *
