@@ -320,6 +320,10 @@ cluster_update_self(struct cluster *c, double now)
 	refresh_serving(c, now);
 	if (now >= c->next_probe)
 		run_probes(c, now);
+	else if (c->replicated)
+		/* The replicator changes it at any time; the peer's promotion
+		 * check needs the current value in the heartbeat. */
+		cluster_read_generation(c);
 	c->listeners_checked = collect_listeners(c);
 	h->qmgr_alive = qmgr_pid(c) != 0;
 	update_replication(c);
@@ -652,6 +656,8 @@ render_status(enum control_command cmd, struct buf *body, void *arg)
 	memset(&r, 0, sizeof(r));
 	peer_refresh(c, now);
 	refresh_serving(c, now);
+	if (c->replicated)
+		cluster_read_generation(c);
 	collect_listeners(c);
 	update_replication(c);
 	r.local.health = c->self;
