@@ -12,7 +12,9 @@
  * listener has a result, the report shows it as "not checked yet" (never
  * as failed) and no heartbeat goes out, so a peer never sees a starting
  * node as unhealthy. A short timer sends the first heartbeat as soon as
- * the probes finished, at most PROBE_TIMEOUT seconds after start.
+ * the probes finished, at most PROBE_TIMEOUT seconds after start. In
+ * replicated mode the replicator counts the same way until its first
+ * status, for at most REPL_FIRST_STATUS_WAIT seconds.
  *
  * Role (node_role_decide() in heartbeat.h): in shared storage mode a node
  * is standalone while the CPG link is down, for example without
@@ -70,6 +72,8 @@
 #define STALE_AFTER 3 /* missed heartbeats */
 #define PROBE_TIMEOUT 2.0
 #define FIRST_ROUND_POLL 0.05 /* seconds between checks for first results */
+/* How long a starting replicator may take to answer its first STATUS. */
+#define REPL_FIRST_STATUS_WAIT 5.0
 #define BAD_MESSAGE_LOG_EVERY 100
 
 struct cluster_shared *
@@ -307,6 +311,10 @@ update_replication(struct cluster *c)
 	if (!c->replicated)
 		return;
 	h->repl_alive = repl_pid(c) != 0 && r->ok;
+	/* Until the first answer, or REPL_FIRST_STATUS_WAIT after start. */
+	h->repl_unchecked = !h->repl_alive && !c->repl_answered &&
+			    ev_time() - c->started_at < REPL_FIRST_STATUS_WAIT;
+	c->repl_answered |= h->repl_alive;
 	h->repl_state = r->ok ? r->status.state : REPL_UNKNOWN;
 	h->complete = r->ok && r->status.complete;
 }
@@ -348,7 +356,9 @@ cluster_update_self(struct cluster *c, double now)
 uint64_t
 cluster_send_heartbeat(struct cluster *c, bool force)
 {
-	if (!cpg_link_connected(c->link) || (!force && !c->listeners_checked))
+	if (!cpg_link_connected(c->link))
+		return 0;
+	if (!force && (!c->listeners_checked || c->self.repl_unchecked))
 		return 0;
 	c->self.seq = ++c->heartbeat_seq;
 	heartbeat_encode(&c->self, &c->msg);
@@ -375,6 +385,9 @@ first_round_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	for (size_t i = 0; i < c->nprobes; i++)
 		if (!listener_probe_checked(c->probes[i]))
 			return;
+	update_replication(c);
+	if (c->self.repl_unchecked)
+		return;
 	ev_timer_stop(loop, w);
 	cluster_update_self(c, ev_time());
 	cluster_send_heartbeat(c, false);
@@ -734,6 +747,7 @@ cluster_main(struct cfg *cfg, const struct cluster_env *env)
 	c.cfg = cfg;
 	c.env = env;
 	c.checked_at = -1;
+	c.started_at = ev_time();
 	c.replicated = strcmp(cfg->storage_mode, "replicated") == 0;
 	c.peer_ring = RING_UNKNOWN;
 	buf_init(&c.msg);

@@ -77,6 +77,8 @@ struct cluster {
 	char generation_error[256];
 	char queue_error[256];
 	char repl_error[256]; /* last logged replicator problem */
+	double started_at;    /* ev_time() at start */
+	bool repl_answered;   /* the replicator answered a STATUS once */
 	double checked_at;    /* ev_time() of the last probe round; -1: none */
 	double next_probe;
 	struct peer peer;
@@ -101,7 +103,7 @@ void cluster_update_self(struct cluster *c, double now);
 /*
  * Multicasts self with a new sequence number and returns it; 0 when the
  * link is down or, unless force is set, while the first listener checks
- * of this role have not finished.
+ * of this role or the replicator's first status are outstanding.
  */
 uint64_t cluster_send_heartbeat(struct cluster *c, bool force);
 /* Rereads the data generation into self. */

@@ -86,12 +86,14 @@ node_health_state(const struct node_health *h)
 
 	if (!h->data_dir_writable)
 		return HEALTH_FAILED;
-	if (h->replicated && !h->repl_alive)
+	if (h->replicated && h->repl_unchecked)
+		unchecked = true;
+	else if (h->replicated && !h->repl_alive)
 		return HEALTH_FAILED;
 	/* A replicated standby serves nothing: no queue manager, no
 	 * listeners to check. */
 	if (h->replicated && h->role == ROLE_STANDBY)
-		return HEALTH_OK;
+		return unchecked ? HEALTH_UNCHECKED : HEALTH_OK;
 	if (!h->qmgr_alive)
 		return HEALTH_FAILED;
 	for (size_t i = 0; i < h->nlisteners; i++) {
@@ -156,7 +158,9 @@ heartbeat_encode(const struct node_health *h, struct buf *out)
 		buf_printf(out, "seq=%" PRIu64 "\n", h->seq);
 	if (h->replicated) {
 		buf_puts(out, "storage=replicated\n");
-		buf_printf(out, "repl_alive=%d\n", h->repl_alive);
+		/* Unchecked goes out as not alive, like a listener. */
+		buf_printf(out, "repl_alive=%d\n",
+			   h->repl_alive && !h->repl_unchecked);
 		buf_printf(out, "repl_state=%s\n",
 			   repl_state_name(h->repl_state));
 		buf_printf(out, "complete=%d\n", h->complete);

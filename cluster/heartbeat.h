@@ -114,6 +114,12 @@ struct node_health {
 	/* storage_mode = replicated; the three below only then. */
 	bool replicated;
 	bool repl_alive;
+	/*
+	 * The replicator has not answered yet just after start, so
+	 * repl_alive carries no result. Never set in a decoded heartbeat,
+	 * like a listener's unchecked.
+	 */
+	bool repl_unchecked;
 	enum repl_state repl_state;
 	bool complete;
 };
@@ -152,9 +158,9 @@ enum node_role node_role_decide(bool cluster_available, bool replicated,
  * Returns HEALTH_FAILED when a listener failed its last check, data_dir
  * is not writable or the queue manager does not run, and in replicated
  * mode when the replicator does not run. Otherwise returns
- * HEALTH_UNCHECKED when a listener has not been checked yet, and
- * HEALTH_OK when every check passed. A standby in replicated mode runs
- * neither listeners nor a queue manager, so only data_dir and the
+ * HEALTH_UNCHECKED when a listener or the replicator has not been
+ * checked yet, and HEALTH_OK when every check passed. A standby in replicated
+ * mode runs neither listeners nor a queue manager, so only data_dir and the
  * replicator count for it. The queue size, the replication state and
  * the peer do not count.
  */

@@ -188,6 +188,35 @@ def test_both_start_standby(pair):
         assert "promotion:      NOT promotable, score 0" in text.stdout
 
 
+def test_standby_start_never_unhealthy(pair):
+    """Until the replicator answers its first status, a starting standby
+    is "unchecked", never "unhealthy"."""
+    b = pair[1]
+    b.stop()
+    path = os.path.join(b.run_dir, "control.sock")
+    log = open(b.log_path, "a")
+    b.proc = subprocess.Popen([b.hapostd, "-f", "-c", b.conf],
+                              stdout=log, stderr=log)
+    log.close()
+    headers = []
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        try:
+            reply = control_exchange(b, b"status json\n")
+        except OSError:
+            time.sleep(0.001)
+            continue
+        header, body = reply.decode().split("\n", 1)
+        headers.append(header)
+        if header == "+OK unchecked":
+            assert json.loads(body)["healthy"] is None
+        if header == "+OK healthy":
+            break
+    assert headers, "the control socket never answered"
+    assert headers[-1] == "+OK healthy", headers
+    assert "+OK unhealthy" not in headers, headers
+
+
 def test_status_replication_fields_typed(pair):
     rc, rep = report(pair[0])
     repl = rep["replication"]

@@ -417,6 +417,15 @@ heartbeat_replication_keys_round_trip(void **state)
 	assert_true(out.repl_alive);
 	assert_int_equal(out.repl_state, REPL_CATCHING_UP);
 	assert_false(out.complete);
+	/* An unchecked replicator goes out as not alive. */
+	in.repl_unchecked = true;
+	heartbeat_encode(&in, &b);
+	assert_non_null(strstr(buf_cstr(&b), "\nrepl_alive=0\n"));
+	assert_int_equal(
+	    heartbeat_decode(b.data, b.len, &out, err, sizeof(err)), 0);
+	assert_false(out.repl_alive);
+	assert_false(out.repl_unchecked);
+	in.repl_unchecked = false;
 	in.repl_state = REPL_IN_SYNC;
 	in.complete = true;
 	heartbeat_encode(&in, &b);
@@ -484,16 +493,21 @@ node_health_replicated_table(void **state)
 	/* The standby needs neither a queue manager nor listeners. */
 	static const struct {
 		enum node_role role;
-		bool repl_alive, data_dir, qmgr, listener_ok;
+		bool repl_alive, repl_unchecked, data_dir, qmgr, listener_ok;
 		enum health_state want;
 	} cases[] = {
-	    {ROLE_STANDBY, true, true, false, false, HEALTH_OK},
-	    {ROLE_STANDBY, false, true, false, false, HEALTH_FAILED},
-	    {ROLE_STANDBY, true, false, false, false, HEALTH_FAILED},
-	    {ROLE_ACTIVE, true, true, true, true, HEALTH_OK},
-	    {ROLE_ACTIVE, false, true, true, true, HEALTH_FAILED},
-	    {ROLE_ACTIVE, true, true, false, true, HEALTH_FAILED},
-	    {ROLE_ACTIVE, true, true, true, false, HEALTH_FAILED},
+	    {ROLE_STANDBY, true, false, true, false, false, HEALTH_OK},
+	    {ROLE_STANDBY, false, false, true, false, false, HEALTH_FAILED},
+	    {ROLE_STANDBY, true, false, false, false, false, HEALTH_FAILED},
+	    /* A replicator that has not answered yet is no failure. */
+	    {ROLE_STANDBY, false, true, true, false, false, HEALTH_UNCHECKED},
+	    {ROLE_STANDBY, false, true, false, false, false, HEALTH_FAILED},
+	    {ROLE_ACTIVE, true, false, true, true, true, HEALTH_OK},
+	    {ROLE_ACTIVE, false, false, true, true, true, HEALTH_FAILED},
+	    {ROLE_ACTIVE, true, false, true, false, true, HEALTH_FAILED},
+	    {ROLE_ACTIVE, true, false, true, true, false, HEALTH_FAILED},
+	    {ROLE_ACTIVE, false, true, true, true, true, HEALTH_UNCHECKED},
+	    {ROLE_ACTIVE, false, true, true, false, true, HEALTH_FAILED},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -504,6 +518,7 @@ node_health_replicated_table(void **state)
 		h.replicated = true;
 		h.role = cases[i].role;
 		h.repl_alive = cases[i].repl_alive;
+		h.repl_unchecked = cases[i].repl_unchecked;
 		h.data_dir_writable = cases[i].data_dir;
 		h.qmgr_alive = cases[i].qmgr;
 		h.listeners[0].healthy = cases[i].listener_ok;
