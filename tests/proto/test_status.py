@@ -295,6 +295,11 @@ def test_status_exit_3_when_stopped(hapost_factory):
     res = status(h)
     assert res.returncode == 3
     assert "hapostd is not running" in res.stderr
+    # promote and demote know only success (0) and failure (1).
+    for args in (["promote"], ["demote"]):
+        res = h.ctl(*args, check=False)
+        assert res.returncode == 1, args
+        assert "hapostd is not running" in res.stderr, res.stderr
 
 
 def test_status_exit_3_after_crash(hapost_factory):
