@@ -142,7 +142,7 @@ void queue_marks_add(struct queue_marks *m, const char *id, size_t rcpt,
 size_t queue_marks_commit(struct queue_marks *m);
 /*
  * queue_marks_add() with the details of a remote attempt: dsn is the
- * enhanced status code and relay the host that answered ("-" or NULL for
+ * enhanced status code and relay the host that replied ("-" or NULL for
  * none). They are stored only with a non-empty error.
  */
 void queue_marks_add_result(struct queue_marks *m, const char *id,

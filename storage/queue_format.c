@@ -36,7 +36,7 @@
  * "failed" or "deferred", NEXT the time of the next attempt (seconds,
  * 0 for none), ERROR the escaped reason when there is one. A remote
  * attempt adds DSN, the enhanced status code ("4.4.1"), and RELAY, the
- * escaped "host[address]:port" that answered or "-". NOTICE is
+ * escaped "host[address]:port" that replied or "-". NOTICE is
  * "reported" (the recipient's failure was reported to the sender) or
  * "warned" (a delay warning listed it); a notice changes no state and
  * counts as no attempt.

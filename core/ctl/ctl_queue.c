@@ -91,7 +91,7 @@ state_name(enum queue_rcpt_state state)
 	}
 }
 
-/* What the route of a recipient is looked up in. */
+/* The directory and gateway table that recipient routes come from. */
 struct route_ctx {
 	struct directory *dir;
 	struct route_table *routes;

@@ -31,7 +31,7 @@ struct delivery_ctx {
 	unsigned retry_min; /* seconds before the first retry */
 	unsigned retry_max; /* upper bound of the doubling retry delay */
 	unsigned lifetime;  /* seconds after arrival before giving up */
-	/* The retry schedule after a remote host did not answer at all. */
+	/* The retry schedule after a remote host did not reply at all. */
 	unsigned unreachable_retry_min;
 	unsigned unreachable_retry_max;
 	/*

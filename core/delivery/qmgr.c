@@ -535,8 +535,9 @@ stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /*
  * Stops taking work, then waits for the outbound transactions in
- * progress, so a message the server is receiving is not cut off and
- * then sent again; the master kills us after shutdown_timeout.
+ * progress, so that a message a server is receiving is not cut off and
+ * sent again later. The master kills this process after
+ * shutdown_timeout, so the wait ends a second before that.
  */
 static void
 stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -571,7 +572,7 @@ hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	rescan(q);
 }
 
-/* Remote delivery holds nothing of entry id any more: look at it again. */
+/* Makes entry id due now: remote delivery has no recipient of it left. */
 static void
 entry_released(void *arg, const char *id)
 {

@@ -66,7 +66,7 @@ struct remote_dest {
 	char *user;
 	char *password;
 	struct dns_query *query;
-	struct dns_result *dns; /* set once the lookup answered */
+	struct dns_result *dns; /* set once the lookup returned */
 	size_t nhosts;		/* hosts of dns to try (after the MX rule) */
 	struct remote_rcpt *head, **tail;
 	size_t nwaiting;

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import tempfile
 import threading
@@ -62,7 +63,8 @@ class Sink:
     used one per attempt; the last one repeats. Other addresses get 250.
     """
 
-    def __init__(self, ip, port, rcpt_replies=None):
+    def __init__(self, ip, port, rcpt_replies=None, data_reply=None):
+        self.data_reply = data_reply
         self.messages = []
         self.rcpt_seen = []
         self.rcpt_replies = {k.lower(): list(v)
@@ -93,6 +95,8 @@ class Sink:
         return reply
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply is not None:
+            return self.data_reply
         with self.lock:
             self.messages.append((envelope.mail_from,
                                   list(envelope.rcpt_tos),
@@ -102,6 +106,33 @@ class Sink:
     def received(self):
         with self.lock:
             return list(self.messages)
+
+
+class BusyServer:
+    """Greets every connection with 421 and closes it."""
+
+    def __init__(self, ip, port):
+        self.sock = socket.create_server((ip, port))
+        self.sock.settimeout(0.2)
+        self.connections = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.sendall(b"421 4.3.2 Too busy, try another host\r\n")
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +180,8 @@ def sinks(receiver):
     """Starts aiosmtpd servers on 127.0.0.N at the receiver's port."""
     made = []
 
-    def make(ip, rcpt_replies=None):
-        s = Sink(ip, receiver.smtp_port, rcpt_replies).start()
+    def make(ip, rcpt_replies=None, data_reply=None):
+        s = Sink(ip, receiver.smtp_port, rcpt_replies, data_reply).start()
         made.append(s)
         return s
 
@@ -558,6 +589,16 @@ def test_delay_warning_sent_once(dns, sender, sinks):
     show = a.ctl("queue", "show", first_queue_id(a)).stdout
     assert "warned=yes" in show
 
+    # The notice is on disk, so a restart sends no second warning.
+    a.stop()
+    a.start()
+    a.ctl("queue", "flush")
+    wait_for(lambda: len(log_lines(a, r"to=<slow@sink\.test>.*"
+                                      r"status=deferred")) >= 3,
+             what="the deferral after the restart")
+    time.sleep(0.5)
+    assert len(reports(a)) == 1
+
 
 def test_null_sender_failure_has_no_bounce(dns, sender, sinks):
     zone(dns)
@@ -619,3 +660,87 @@ def test_bad_gateway_table_keeps_old(dns, sender, sinks, gateways):
     submit(a, ["someone@routed.test"])
     wait_for(lambda: sink.received(), what="delivery by the kept table")
     assert sink.received()[0][1] == ["someone@routed.test"]
+
+
+def test_busy_greeting_moves_to_next_mx(dns, receiver, sender, sinks):
+    zone(dns, busy_test={"MX": [(10, "mx.busy.test"), (20, "mx.sink.test")]},
+         mx_busy_test={"A": ["127.0.0.4"]})
+    busy = BusyServer("127.0.0.4", receiver.smtp_port)
+    try:
+        sink = sinks("127.0.0.3")
+        a = sender()
+        submit(a, ["someone@busy.test"])
+        wait_for(lambda: sink.received(), what="delivery by the second MX")
+        assert busy.connections >= 1
+        assert log_lines(a, r"connection to mx\.busy\.test\[127\.0\.0\.4\]"
+                            r".* failed during greeting: 421")
+    finally:
+        busy.stop()
+
+
+def test_ipv6_refused_then_ipv4(dns, sender, sinks):
+    zone(dns, dual_test={"MX": [(10, "mx.dual.test")]},
+         mx_dual_test={"AAAA": ["::1"], "A": ["127.0.0.3"]})
+    sink = sinks("127.0.0.3")
+    a = sender()
+    submit(a, ["someone@dual.test"])
+    wait_for(lambda: sink.received(), what="delivery over IPv4")
+    line = log_lines(a, r"to=<someone@dual\.test>.*status=delivered")[-1]
+    assert "relay=mx.dual.test[127.0.0.3]" in line
+
+
+def test_own_mx_uses_better_hosts_only(dns, sender, sinks):
+    zone(dns, self_test={"MX": [(10, "mx.sink.test"), (20, "mx.example.test"),
+                                (30, "mx.dead.test")]},
+         mx_example_test={"A": ["127.0.0.1"]})
+    sink = sinks("127.0.0.3")
+    a = sender()
+    submit(a, ["someone@self.test"])
+    wait_for(lambda: sink.received(), what="delivery by the better MX")
+
+
+def test_mx_loop_defers(dns, sender):
+    zone(dns, loop_test={"MX": [(10, "mx.example.test"), (20, "mx.dead.test")]},
+         mx_example_test={"A": ["127.0.0.1"]})
+    a = sender()
+    submit(a, ["someone@loop.test"])
+    line = wait_for(lambda: log_lines(a, r"to=<someone@loop\.test>.*"
+                                      r"status=deferred"),
+                    what="the deferral")[0]
+    assert "loops back to myself" in line
+    assert "dsn=4.4.6" in line
+    assert log_lines(a, r"error: mail for loop\.test loops back to myself")
+    assert reports(a) == []
+
+
+def test_data_rejection_bounces_all(dns, sender, sinks):
+    zone(dns)
+    sinks("127.0.0.3", data_reply="554 5.6.0 Content rejected")
+    a = sender()
+    submit(a, ["one@sink.test", "two@sink.test"])
+    wait_for(lambda: reports(a), what="the bounce")
+    blocks = [b for b in status_fields(reports(a)[0])
+              if "Final-Recipient" in b]
+    assert len(blocks) == 2
+    for block in blocks:
+        assert block["Status"].strip() == "5.6.0"
+        assert "554 5.6.0 Content rejected" in block["Diagnostic-Code"]
+    wait_for(lambda: queue_empty(a), what="an empty queue")
+
+
+def test_bounce_to_remote_sender(dns, sender, sinks):
+    zone(dns)
+    sink = sinks("127.0.0.3", {"nobody@sink.test": ["550 5.1.1 Unknown"]})
+    a = sender()
+    a.ctl("alias", "add", "fwd@example.test", "nobody@sink.test")
+    with smtplib.SMTP(a.host, a.smtp_port, timeout=10) as s:
+        s.sendmail("writer@sink.test", ["fwd@example.test"],
+                   b"Subject: will bounce\r\n\r\nbody\r\n")
+    wait_for(lambda: sink.received(), what="the bounce at the sender's MX")
+    wait_for(lambda: queue_empty(a), what="an empty queue")
+    mail_from, tos, content = sink.received()[0]
+    # aiosmtpd reports the null sender as "<>".
+    assert mail_from == "<>"
+    assert tos == ["writer@sink.test"]
+    report = email.message_from_bytes(content, policy=email.policy.default)
+    assert report.get_content_type() == "multipart/report"
