@@ -67,7 +67,6 @@ tests_unit_test_smtp_reply_LDADD = $(TEST_LIBS)
 check_PROGRAMS += tests/fuzz/fuzz-smtp-reply
 tests_fuzz_fuzz_smtp_reply_SOURCES = tests/fuzz/fuzz-smtp-reply.c \
 	tests/fuzz/fuzz-driver.c
-tests_fuzz_fuzz_smtp_reply_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core/delivery
 tests_fuzz_fuzz_smtp_reply_LDADD = $(HAPOST_LIBS)
 TESTS += tests/fuzz/run-corpus-smtp-reply
 dist_noinst_SCRIPTS += tests/fuzz/run-corpus-smtp-reply
@@ -77,6 +76,7 @@ EXTRA_DIST += tests/fuzz/corpus-smtp-reply
 libhapost_a_SOURCES += \
 	core/delivery/remote.c core/delivery/remote.h \
 	core/delivery/remote_int.h core/delivery/remote_result.c \
+	core/delivery/remote_session.c \
 	core/delivery/bounce.c core/delivery/bounce.h
 
 check_PROGRAMS += tests/unit/test-remote

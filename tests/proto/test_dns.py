@@ -58,7 +58,11 @@ def fresh_records(dns):
 def dns_lookup(dns, kind, *names, options=()):
     tool = os.path.join(builddir(), "tests", "tools", "dns-lookup")
     cmd = [tool, "--servers", dns.servers, *options, kind, *names]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    # Under --enable-asan, a memory error or leak shows up here.
+    assert "Sanitizer" not in proc.stderr, proc.stderr
+    assert "runtime error" not in proc.stderr, proc.stderr
+    return proc
 
 
 def parse(output):

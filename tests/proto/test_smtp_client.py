@@ -40,6 +40,9 @@ class Outcome:
     def __init__(self, proc):
         self.returncode = proc.returncode
         self.stderr = proc.stderr
+        # Under --enable-asan, a memory error or leak shows up here.
+        assert "Sanitizer" not in proc.stderr, proc.stderr
+        assert "runtime error" not in proc.stderr, proc.stderr
         self.events = [json.loads(line) for line in proc.stdout.splitlines()]
         self.session = self.only("session")
         self.txns = [e for e in self.events if e["event"] == "txn"]
