@@ -56,7 +56,7 @@
 #include "xalloc.h"
 
 #define READ_CHUNK 16384
-/* The longest wait for the reply to QUIT, in seconds. */
+/* Maximum wait for the reply to QUIT, in seconds. */
 #define QUIT_TIMEOUT 10.0
 
 static void client_free(struct smtp_client *c);

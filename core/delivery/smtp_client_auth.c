@@ -55,7 +55,7 @@ send_plain(struct smtp_client *c)
 	buf_free(&msg);
 }
 
-/* Answers a CRAM-MD5 challenge; false when it is not valid base64. */
+/* Sends the CRAM-MD5 response; false when the challenge is invalid. */
 static bool
 send_cram_md5(struct smtp_client *c, const char *challenge_b64)
 {

@@ -4,9 +4,9 @@
  * MAIL FROM, one RCPT TO per recipient, DATA, then the message read with
  * pread() from msg_fd in chunks, dot-stuffed (RFC 5321 section 4.5.2)
  * and ended with CRLF "." CRLF. At most SMTPC_BODY_BUFFER bytes of it
- * are in memory at a time. With PIPELINING (RFC 2920) MAIL, every RCPT
- * and DATA leave as one group and the replies are matched in order;
- * without it each command waits for the previous reply.
+ * are in memory at a time. With PIPELINING (RFC 2920), MAIL, every RCPT
+ * and DATA leave as one group and the replies are matched in order.
+ * Without it, each command waits for the previous reply.
  *
  * Checks before anything is sent: a message that needs SMTPUTF8 fails
  * with 5.6.7 when the server does not offer it, and one larger than the
@@ -349,7 +349,7 @@ void
 smtpc_txn_lost(struct smtp_client *c, const struct smtp_client_reply *reason)
 {
 	if (c->state == SMTPC_RSET) {
-		/* The result stands; only the connection is gone. */
+		/* The result is kept; only the connection is gone. */
 		smtpc_close_socket(c, false);
 		smtpc_schedule(c, SMTPC_PENDING_TXN);
 		return;

@@ -505,7 +505,8 @@ addr_cb(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 	free(hr);
 	q->pending--;
 	if (query_release(q)) {
-		ares_freeaddrinfo(ai);
+		if (ai != NULL)
+			ares_freeaddrinfo(ai);
 		return;
 	}
 	h = &q->res->hosts[index];

@@ -4,11 +4,12 @@
  *
  * The input is fed as a server's byte stream: whole, then in pieces cut
  * at byte counts taken from the input itself, as a socket would deliver
- * them. Besides crashes, the target aborts when an invariant breaks:
- * both feeds must yield the same sequence of replies (code, enhanced
- * code, text) and end the same way, every reply text must be printable
- * ASCII and NUL-terminated, an enhanced code must start with the reply
- * code's class, and the parser must never claim more bytes than it got.
+ * them. Besides crashes, the target aborts when an invariant breaks.
+ * Both feeds must yield the same sequence of replies (code, enhanced
+ * code, text) and end the same way. Every reply text must be printable
+ * ASCII and NUL-terminated, and an enhanced code must start with the
+ * reply code's class. The parser must never claim more bytes than it
+ * got.
  *
  * make check replays tests/fuzz/corpus-smtp-reply through fuzz-driver.c.
  * For coverage-guided runs see tests/fuzz/README.md; by hand, from a
