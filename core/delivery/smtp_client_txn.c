@@ -267,6 +267,12 @@ smtpc_txn_reply(struct smtp_client *c, const struct smtp_client_reply *r)
 	struct smtpc_txn *t = &c->txn;
 	size_t pos = t->next_reply++;
 
+	if (r->code == 421) {
+		/* The server closes the connection: the replies to the rest
+		 * of a pipelined group will not come. */
+		txn_end(c, SMTPC_TEMPFAIL, r, false);
+		return;
+	}
 	if (pos == 0) {
 		t->mail_reply = *r;
 		t->mail_ok = r->code / 100 == 2;

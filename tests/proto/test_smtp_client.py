@@ -668,6 +668,43 @@ def test_reply_timeout_at_end_of_data(aiosmtpd_server, message):
     assert "timed out" in txn["text"]
 
 
+def test_connect_timeout(message):
+    # A listener whose accept queue is full drops further SYNs, so
+    # connect() neither succeeds nor fails.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    try:
+        out = smtp_send(port, [message], "--connect-timeout", "1")
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+    assert out.session["failure"] == "unreachable"
+    assert out.session["stage"] == "connect"
+    assert out.session["enhanced"] == "4.4.1"
+    assert "timed out" in out.session["text"]
+
+
+def test_421_ends_transaction_and_connection(smtp_sink, message):
+    port, dump = smtp_sink("-Q", "RCPT")
+    out = smtp_send(port, [message, message])
+    assert len(out.txns) == 1
+    txn = out.txns[0]
+    assert txn["failure"] == "tempfail"
+    assert txn["code"] == 421
+    assert out.rcpts()["rcpt@server.test"]["code"] == 421
+    assert out.only("closed")["pending"] == 1
+    assert sink_messages(dump) == []
+
+
 def test_connection_refused(message):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
