@@ -76,6 +76,7 @@ EXTRA_DIST += tests/fuzz/corpus-smtp-reply
 libhapost_a_SOURCES += \
 	core/delivery/remote.c core/delivery/remote.h \
 	core/delivery/remote_int.h core/delivery/remote_result.c \
+	core/delivery/remote_session.c \
 	core/delivery/bounce.c core/delivery/bounce.h
 
 check_PROGRAMS += tests/unit/test-remote

@@ -1,5 +1,5 @@
 /*
- * remote_int - declarations shared by remote.c and remote_result.c only
+ * remote_int - declarations shared by the remote*.c files only
  *
  * Not part of the delivery interface: the queue manager uses remote.h.
  */
@@ -75,6 +75,23 @@ struct remote_dest {
 	struct remote_dest *next;
 };
 
+/* One connection to a destination, with its current transaction. */
+struct remote_session {
+	struct remote *r;
+	struct remote_dest *dest;
+	struct smtp_client *c; /* NULL between connection attempts */
+	size_t host, addr;     /* the next address to try */
+	bool connecting;       /* counted in dest->connecting */
+	bool in_txn;
+	bool all_unreachable; /* no host replied at all */
+	bool any_temporary;   /* some host failed in a temporary way */
+	struct smtp_client_status last; /* the last connection failure */
+	struct remote_rcpt **txn;
+	const char **addrs;
+	size_t ntxn, cap;
+	struct remote_session *next;
+};
+
 /* One result, before it is recorded. */
 struct remote_result {
 	enum delivery_status status; /* delivered, deferred or failed */
@@ -115,6 +132,15 @@ void remote_record(struct remote *r, struct remote_rcpt *const *v,
 		   const struct remote_result *res, size_t n);
 /* Frees a recipient; the last one of an entry calls the done callback. */
 void remote_release(struct remote *r, struct remote_rcpt *rc);
+/* Runs the scheduler from the loop soon (new work, a freed session). */
+void remote_kick(struct remote *r);
+/* Gives every recipient waiting at d the same result. */
+void remote_fail_waiting(struct remote *r, struct remote_dest *d,
+			 const struct remote_result *res);
+/* Starts a session for d (remote_session.c). */
+void remote_session_start(struct remote *r, struct remote_dest *d);
+/* Closes the session's connection and frees it. */
+void remote_session_end(struct remote_session *s);
 
 /* A session-level failure (no host took the transaction). */
 void remote_result_session(struct remote_result *res,
