@@ -601,8 +601,7 @@ dns_done(void *arg, struct dns_result *res)
 		case DNS_TEMPFAIL:
 			remote_result_local(&fail, DELIVERY_DEFERRED, true,
 					    dsn_default_status(0, "dns"),
-					    "DNS lookup of %s failed: %s",
-					    d->name, res->error);
+					    "%s", res->error);
 			break;
 		case DNS_NULL_MX:
 			remote_result_local(&fail, DELIVERY_FAILED, false,

@@ -5,8 +5,8 @@
  * an enhanced status code, the relay that replied and a reason. The
  * reason of a reply starts with the reply itself, "550 5.1.1 No such
  * user (in reply to RCPT TO)", so a report can quote it as the
- * diagnostic; failures without a reply say what happened: "connect to
- * mx.example.net[192.0.2.1]:25: Connection refused".
+ * diagnostic. A failure without a reply keeps the SMTP client's text,
+ * "connect to mx.example.net[192.0.2.1]:25 failed: Connection refused".
  *
  * Classes: a 5xx reply fails the recipient at once (but a 5xx to AUTH is
  * our configuration's problem and defers); a 4xx reply or an unmet TLS
@@ -96,13 +96,11 @@ remote_result_session(struct remote_result *res,
 		reply_dsn(res->dsn, sizeof(res->dsn), &st->reply, res->status);
 		return;
 	}
-	if (strcmp(st->stage, "connect") == 0)
-		snprintf(res->reason, sizeof(res->reason), "connect to %.200s: %.280s",
-			 res->relay, st->reply.text);
-	else
-		snprintf(res->reason, sizeof(res->reason), "%.200s: %.250s (during %s)",
-			 res->relay, st->reply.text, st->stage);
-	if (st->failure == SMTPC_UNREACHABLE)
+	/* Without a reply the client's text names the host and the cause. */
+	snprintf(res->reason, sizeof(res->reason), "%s", st->reply.text);
+	if (st->reply.enhanced[0] != '\0')
+		snprintf(res->dsn, sizeof(res->dsn), "%s", st->reply.enhanced);
+	else if (st->failure == SMTPC_UNREACHABLE)
 		snprintf(res->dsn, sizeof(res->dsn), "%s",
 			 strcmp(st->stage, "connect") == 0
 			     ? dsn_default_status(0, "unreachable")
@@ -111,6 +109,8 @@ remote_result_session(struct remote_result *res,
 		/* No reply and not unreachable: the TLS policy was not met. */
 		snprintf(res->dsn, sizeof(res->dsn), "%s",
 			 dsn_default_status(0, "tls"));
+	if (res->status == DELIVERY_DEFERRED && res->dsn[0] == '5')
+		res->dsn[0] = '4';
 }
 
 void

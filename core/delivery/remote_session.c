@@ -96,9 +96,13 @@ ready_cb(void *arg, struct smtp_client *c, const struct smtp_client_status *st)
 	}
 	s->c = NULL;
 	s->last = *st;
-	log_info("connection to %s for %s failed during %s: %d %s",
-		 st->remote, s->dest->name, st->stage, st->reply.code,
-		 st->reply.text);
+	if (st->reply.code != 0)
+		log_info("connection to %s for %s failed during %s: %d %s",
+			 st->remote, s->dest->name, st->stage, st->reply.code,
+			 st->reply.text);
+	else
+		log_info("connection to %s for %s failed during %s: %s",
+			 st->remote, s->dest->name, st->stage, st->reply.text);
 	if (st->failure != SMTPC_PERMFAIL)
 		s->any_temporary = true;
 	if (st->failure != SMTPC_UNREACHABLE) {
@@ -161,7 +165,8 @@ session_next_address(struct remote_session *s)
 		snprintf(s->last.stage, sizeof(s->last.stage), "connect");
 		snprintf(s->last.remote, sizeof(s->last.remote), "%s:%u",
 			 h->name, d->port);
-		snprintf(s->last.reply.text, sizeof(s->last.reply.text), "%s",
+		snprintf(s->last.reply.text, sizeof(s->last.reply.text),
+			 "connect to %.300s failed: %s", s->last.remote,
 			 strerror(errno));
 		s->any_temporary = true;
 	}

@@ -491,7 +491,9 @@ def test_smarthost_with_auth(dns, receiver, sender, gateways):
     paths = receiver.wait_for_messages(CAROL, before + 1)
     data = read_message(paths[-1])
     assert b"with ESMTPA" in received_headers(data)[0]
-    line = log_lines(a, r"to=<carol@remote\.test>.*status=delivered")[-1]
+    line = wait_for(lambda: log_lines(a, r"to=<carol@remote\.test>.*"
+                                      r"status=delivered"),
+                    what="the delivery log line")[-1]
     assert f"[127.0.0.1]:{receiver.submission_port}" in line
 
 
@@ -684,8 +686,9 @@ def test_ipv6_refused_then_ipv4(dns, sender, sinks):
     sink = sinks("127.0.0.3")
     a = sender()
     submit(a, ["someone@dual.test"])
-    wait_for(lambda: sink.received(), what="delivery over IPv4")
-    line = log_lines(a, r"to=<someone@dual\.test>.*status=delivered")[-1]
+    line = wait_for(lambda: log_lines(a, r"to=<someone@dual\.test>.*"
+                                      r"status=delivered"),
+                    what="the delivery log line")[-1]
     assert "relay=mx.dual.test[127.0.0.3]" in line
 
 
