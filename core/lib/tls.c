@@ -263,20 +263,30 @@ tls_client_ctx_new(const struct cfg *cfg, char *err, size_t errlen)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
-	if (strcmp(cfg->smtp_client_tls, "verify") != 0) {
-		/* "may" and "encrypt" take any certificate, as opportunistic
-		 * SMTP TLS must (RFC 7435). */
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-		return ctx;
-	}
+	/*
+	 * The CA bundle is loaded whatever the global policy, because a
+	 * gateway route may ask for "verify" on its own; each connection
+	 * sets its own verify mode. Only a global "verify" needs the bundle
+	 * to load: without it, a "verify" route fails its certificate
+	 * check with a clear reason instead.
+	 */
 	if (SSL_CTX_load_verify_locations(ctx, cfg->smtp_client_tls_ca_file,
 					  NULL) != 1) {
 		tls_error_string(why, sizeof(why));
-		snprintf(err, errlen, "smtp_client_tls_ca_file %s: %s",
-			 cfg->smtp_client_tls_ca_file, why);
-		SSL_CTX_free(ctx);
-		return NULL;
+		if (strcmp(cfg->smtp_client_tls, "verify") == 0) {
+			snprintf(err, errlen, "smtp_client_tls_ca_file %s: %s",
+				 cfg->smtp_client_tls_ca_file, why);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		ERR_clear_error();
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* "may" and "encrypt" take any certificate, as opportunistic SMTP
+	 * TLS must (RFC 7435). */
+	SSL_CTX_set_verify(ctx,
+			   strcmp(cfg->smtp_client_tls, "verify") == 0
+			       ? SSL_VERIFY_PEER
+			       : SSL_VERIFY_NONE,
+			   NULL);
 	return ctx;
 }

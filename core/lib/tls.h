@@ -36,10 +36,11 @@ void tls_server_free(struct tls_server *t);
 SSL *tls_server_ssl_new(struct tls_server *t);
 /*
  * Builds the client-side context for outbound SMTP from the
- * smtp_client_tls* keys: TLS_client_method, the minimum version, and for
- * the policy "verify" the CA bundle with peer verification (the caller
- * sets the host name to check on each SSL). Returns NULL with the reason
- * in err when the CA bundle does not load or a setting is rejected.
+ * smtp_client_tls* keys: TLS_client_method, the minimum version and the
+ * CA bundle, with peer verification by default only for the policy
+ * "verify" (a connection may set its own mode and the host name to
+ * check). Returns NULL with the reason in err when a setting is
+ * rejected, or when the CA bundle does not load under "verify".
  */
 SSL_CTX *tls_client_ctx_new(const struct cfg *cfg, char *err, size_t errlen);
 /* Copies OpenSSL's error queue (oldest first) into err and clears it. */
