@@ -1,16 +1,18 @@
-"""The replicated lab as Pacemaker and hapostctl show it: one Promoted
-instance with the VIP, the other Unpromoted and in sync; the CIB that
-the replicated deploy scripts make; promotion scores; mail through the
-VIP reaching both data_dirs. Every test leaves both nodes in sync."""
+"""The replicated lab as Pacemaker and hapostctl show it. One instance
+is Promoted and has the VIP, the other is Unpromoted and in sync. The
+tests check the CIB that the replicated deploy scripts make, the
+promotion scores, mail through the VIP reaching both data_dirs, and a
+planned switchover. Every test leaves both nodes in sync."""
 
 import os
 import re
 import subprocess
 import tempfile
+import time
 from xml.etree import ElementTree
 
 import repl_lab
-from conftest import LAB_DIR, TOP, wait_until
+from conftest import LAB_DIR, TIMINGS, TOP, Streamer, wait_until
 
 
 def test_clone_promoted_on_one_node(lab):
@@ -179,3 +181,36 @@ def test_mail_through_vip_reaches_standby(lab):
         assert pop3[i] == 1, f"{i} seen {pop3[i]} times over POP3"
     repl_lab.wait_in_sync(lab)
     repl_lab.wait_same_manifests(lab)
+
+
+def test_planned_switchover(lab):
+    """pcs resource move --promoted with a client streaming mail: the old
+    active node is demoted, the standby promoted, the VIP follows, and
+    every acknowledged message is there exactly once."""
+    active, standby = repl_lab.wait_in_sync(lab)
+    ledger = repl_lab.Ledger()
+    streamer = Streamer(lab, lab.new_tag())
+    streamer.start()
+    try:
+        wait_until(lambda: len(streamer.acked) >= 5, 30,
+                   "the first messages")
+        t0 = time.monotonic()
+        lab.exec(active, "pcs", "resource", "move", "hapost", standby,
+                 "--promoted", timeout=120)
+        assert lab.wait_serving(not_on=active) == standby
+        elapsed = time.monotonic() - t0
+        before = len(streamer.acked)
+        wait_until(lambda: len(streamer.acked) >= before + 5, 30,
+                   "messages accepted after the switchover")
+    finally:
+        streamer.stop()
+    lab.exec(standby, "pcs", "resource", "clear", "hapost")
+    ledger.add_stream(streamer)
+    assert repl_lab.wait_in_sync(lab, 180) == (standby, active)
+    ledger.check(lab, standby)
+    constraints = lab.exec(standby, "cibadmin", "--query", "--scope",
+                           "constraints").stdout
+    assert "cli-" not in constraints, constraints
+    TIMINGS.append(f"pcs resource move hapost {standby} --promoted: "
+                   f"serving after {elapsed:.2f}s; {len(streamer.acked)} "
+                   f"messages acked, {streamer.errors} client errors")
