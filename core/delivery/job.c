@@ -326,6 +326,9 @@ job_next(const struct delivery_ctx *ctx, const struct delivery_job *job,
 	if (warning_owed(ctx, job)) {
 		time_t warn = job->env.arrival + (time_t)ctx->delay_warning_time;
 
+		/* Owed already: bounce.h could not queue it, so wait. */
+		if (warn <= now)
+			warn = now + (time_t)ctx->retry_min;
 		if (warn < next)
 			next = warn;
 	}
