@@ -66,6 +66,7 @@ class Sink:
     def __init__(self, ip, port, rcpt_replies=None, data_reply=None):
         self.data_reply = data_reply
         self.messages = []
+        self.peers = []  # the client address of each accepted message
         self.rcpt_seen = []
         self.rcpt_replies = {k.lower(): list(v)
                              for k, v in (rcpt_replies or {}).items()}
@@ -101,6 +102,7 @@ class Sink:
             self.messages.append((envelope.mail_from,
                                   list(envelope.rcpt_tos),
                                   bytes(envelope.content)))
+            self.peers.append(session.peer)
         return "250 2.0.0 Ok: queued"
 
     def received(self):
@@ -747,3 +749,21 @@ def test_bounce_to_remote_sender(dns, sender, sinks):
     assert tos == ["writer@sink.test"]
     report = email.message_from_bytes(content, policy=email.policy.default)
     assert report.get_content_type() == "multipart/report"
+
+
+def test_connection_reused_for_next_message(dns, sender, sinks):
+    zone(dns)
+    sink = sinks("127.0.0.3")
+    a = sender(delivery_window=window_excluding_now(),
+               smtp_client_destination_concurrency="1")
+    submit(a, ["one@sink.test"], subject="first")
+    submit(a, ["two@sink.test"], subject="second")
+    wait_for(lambda: len(log_lines(a, r"waits for the delivery window")) >= 2,
+             what="both messages held")
+
+    # The new queue manager finds both waiting for the same destination.
+    a.settings["delivery_window"] = "* 00:00-24:00"
+    a.write_config()
+    a.reload()
+    wait_for(lambda: len(sink.received()) == 2, what="both messages")
+    assert len(set(sink.peers)) == 1
