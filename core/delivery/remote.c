@@ -244,7 +244,6 @@ msg_get(struct remote *r, const struct delivery_job *job)
 	memcpy(m->id, job->env.id, sizeof(m->id));
 	m->arrival = job->env.arrival;
 	m->sender = xstrdup(job->env.sender);
-	m->fd = dup(job->fd);
 	m->msg_offset = job->env.msg_offset;
 	m->msg_size = job->env.msg_size;
 	m->body_8bit = job->env.body_8bit;
@@ -267,8 +266,6 @@ msg_free(struct remote *r, struct remote_msg *m)
 			break;
 		}
 	}
-	if (m->fd >= 0)
-		close(m->fd);
 	free(m->sender);
 	free(m->held);
 	free(m);
@@ -788,6 +785,8 @@ remote_free(struct remote *r)
 		r->sessions = s->next;
 		if (s->c != NULL)
 			smtp_client_close(s->c);
+		if (s->msg_fd >= 0)
+			close(s->msg_fd);
 		free(s->txn);
 		free(s->addrs);
 		free(s);

@@ -32,7 +32,6 @@ struct remote_msg {
 	char id[QUEUE_ID_LEN + 1];
 	time_t arrival;
 	char *sender;
-	int fd; /* a dup of the job's message descriptor */
 	off_t msg_offset;
 	size_t msg_size;
 	bool body_8bit;
@@ -86,6 +85,7 @@ struct remote_session {
 	bool all_unreachable; /* no host replied at all */
 	bool any_temporary;   /* some host failed in a temporary way */
 	struct smtp_client_status last; /* the last connection failure */
+	int msg_fd; /* the transaction's message file, or -1 */
 	struct remote_rcpt **txn;
 	const char **addrs;
 	size_t ntxn, cap;

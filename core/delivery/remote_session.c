@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dns.h"
 #include "dsn.h"
 #include "log.h"
+#include "queue.h"
 #include "remote_int.h"
 #include "xalloc.h"
 
@@ -33,6 +35,8 @@ remote_session_end(struct remote_session *s)
 
 	if (s->c != NULL)
 		smtp_client_close(s->c);
+	if (s->msg_fd >= 0)
+		close(s->msg_fd);
 	if (s->connecting)
 		s->dest->connecting--;
 	s->dest->nsessions--;
@@ -180,6 +184,7 @@ remote_session_start(struct remote *r, struct remote_dest *d)
 
 	s->r = r;
 	s->dest = d;
+	s->msg_fd = -1;
 	s->connecting = true;
 	s->all_unreachable = true;
 	d->connecting++;
@@ -199,6 +204,8 @@ txn_cb(void *arg, struct smtp_client *c, const struct smtp_client_status *st,
 	size_t n = s->ntxn, i;
 	struct remote_result *res = xcalloc(n ? n : 1, sizeof(*res));
 
+	close(s->msg_fd);
+	s->msg_fd = -1;
 	for (i = 0; i < n; i++)
 		remote_result_rcpt(&res[i], st, &rcpt[i]);
 	s->ntxn = 0;
@@ -240,22 +247,19 @@ txn_requeue(struct remote_session *s)
 	s->ntxn = 0;
 }
 
-/* Sends the next group waiting at the destination on this connection. */
-static void
-txn_start(struct remote_session *s)
+/*
+ * Moves the next group from the destination's queue into the session:
+ * the first waiting recipient's message, with up to
+ * smtp_client_recipients of its recipients. Returns that message.
+ */
+static struct remote_msg *
+take_group(struct remote_session *s)
 {
-	struct remote *r = s->r;
 	struct remote_dest *d = s->dest;
+	struct remote_msg *m = d->head->msg;
+	size_t limit = s->r->cfg->smtp_client_recipients;
 	struct remote_rcpt **pp;
-	struct remote_msg *m;
-	struct smtp_client_txn t;
-	size_t limit = r->cfg->smtp_client_recipients;
 
-	if (r->stopping || d->head == NULL) {
-		remote_session_end(s);
-		return;
-	}
-	m = d->head->msg;
 	if (s->cap < limit) {
 		s->cap = limit;
 		s->txn = xrealloc(s->txn, s->cap * sizeof(*s->txn));
@@ -278,12 +282,57 @@ txn_start(struct remote_session *s)
 	d->tail = &d->head;
 	while (*d->tail != NULL)
 		d->tail = &(*d->tail)->next;
+	return m;
+}
+
+/* Defers the session's group when its message file cannot be opened. */
+static void
+fail_group(struct remote_session *s, const char *id, int error)
+{
+	struct remote_result *res = xcalloc(s->ntxn, sizeof(*res));
+	size_t n = s->ntxn, i;
+
+	log_error("qid=%s opening the queued message failed: %s", id,
+		  strerror(error));
+	for (i = 0; i < n; i++)
+		remote_result_local(&res[i], DELIVERY_DEFERRED, false, "4.3.0",
+				    "opening the queued message failed: %s",
+				    strerror(error));
+	s->ntxn = 0;
+	remote_record(s->r, s->txn, res, n);
+	free(res);
+}
+
+/*
+ * Sends the next group waiting at the destination on this connection.
+ * The message file is opened per transaction, so only the transactions
+ * in progress hold descriptors, however many entries wait.
+ */
+static void
+txn_start(struct remote_session *s)
+{
+	struct remote *r = s->r;
+	struct remote_dest *d = s->dest;
+	struct remote_msg *m;
+	struct smtp_client_txn t;
+
+	for (;;) {
+		if (r->stopping || d->head == NULL) {
+			remote_session_end(s);
+			return;
+		}
+		m = take_group(s);
+		s->msg_fd = queue_open_message(r->ctx->data_dir, m->id);
+		if (s->msg_fd >= 0)
+			break;
+		fail_group(s, m->id, errno);
+	}
 
 	memset(&t, 0, sizeof(t));
 	t.sender = m->sender;
 	t.rcpts = s->addrs;
 	t.nrcpts = s->ntxn;
-	t.msg_fd = m->fd;
+	t.msg_fd = s->msg_fd;
 	t.msg_offset = m->msg_offset;
 	t.msg_size = m->msg_size;
 	t.body_8bit = m->body_8bit;
@@ -291,6 +340,8 @@ txn_start(struct remote_session *s)
 	s->in_txn = true;
 	if (smtp_client_send(s->c, &t, txn_cb, s) < 0) {
 		s->in_txn = false;
+		close(s->msg_fd);
+		s->msg_fd = -1;
 		txn_requeue(s);
 		remote_session_end(s);
 		return;
