@@ -38,6 +38,12 @@
  * Delivery windows: a recipient outside the window of its route (or the
  * global delivery_window) is not taken; it waits until the next opening
  * in memory only, so the wait counts as no attempt.
+ *
+ * Limits: finding an entry's record and counting a destination's
+ * transactions are linear scans, fine for thousands of held recipients.
+ * When smtp_client_concurrency is reached, free sessions go to the
+ * destinations created last first, so under constant load an old
+ * destination can wait longer than a new one.
  */
 #include "config.h"
 
