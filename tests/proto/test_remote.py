@@ -13,6 +13,7 @@ The senders retry after an hour only, so each retry in a test comes from
 "hapostctl queue flush".
 """
 
+import asyncio
 import email
 import email.policy
 import os
@@ -63,8 +64,11 @@ class Sink:
     used one per attempt; the last one repeats. Other addresses get 250.
     """
 
-    def __init__(self, ip, port, rcpt_replies=None, data_reply=None):
+    def __init__(self, ip, port, rcpt_replies=None, data_reply=None,
+                 data_delay=0):
         self.data_reply = data_reply
+        self.data_delay = data_delay
+        self.data_started = threading.Event()
         self.messages = []
         self.peers = []  # the client address of each accepted message
         self.rcpt_seen = []
@@ -96,6 +100,9 @@ class Sink:
         return reply
 
     async def handle_DATA(self, server, session, envelope):
+        self.data_started.set()
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         if self.data_reply is not None:
             return self.data_reply
         with self.lock:
@@ -182,8 +189,9 @@ def sinks(receiver):
     """Starts aiosmtpd servers on 127.0.0.N at the receiver's port."""
     made = []
 
-    def make(ip, rcpt_replies=None, data_reply=None):
-        s = Sink(ip, receiver.smtp_port, rcpt_replies, data_reply).start()
+    def make(ip, rcpt_replies=None, data_reply=None, data_delay=0):
+        s = Sink(ip, receiver.smtp_port, rcpt_replies, data_reply,
+                 data_delay).start()
         made.append(s)
         return s
 
@@ -767,3 +775,20 @@ def test_connection_reused_for_next_message(dns, sender, sinks):
     a.reload()
     wait_for(lambda: len(sink.received()) == 2, what="both messages")
     assert len(set(sink.peers)) == 1
+
+
+def test_stop_waits_for_transaction(dns, sender, sinks):
+    zone(dns)
+    sink = sinks("127.0.0.3", data_delay=1.5)
+    a = sender()
+    submit(a, ["someone@sink.test"], subject="in flight at stop")
+    assert sink.data_started.wait(15)
+    assert a.stop() == 0
+    # The reply came after SIGTERM and was recorded before the exit.
+    assert log_lines(a, r"to=<someone@sink\.test>.*status=delivered")
+    assert log_lines(a, r"waiting for 1 outbound transactions")
+
+    # The next queue manager removes the entry without sending again.
+    a.start()
+    wait_for(lambda: queue_empty(a), what="an empty queue")
+    assert len(sink.received()) == 1
