@@ -97,11 +97,15 @@ prepare(struct directory *dir, const char *hostname,
 		snprintf(reason, reasonlen, "no such account");
 		return DELIVERY_FAILED;
 	case DIR_NOT_LOCAL:
-		/* TODO: hand these to remote delivery once it exists. */
+		/*
+		 * The queue manager sends recipients of other domains to
+		 * remote delivery; this one's domain was removed after it
+		 * was routed. The next attempt routes it again.
+		 */
 		snprintf(reason, reasonlen,
-			 "domain is not local and remote delivery is not "
-			 "supported");
-		return DELIVERY_FAILED;
+			 "domain is no longer local; routed again at the next "
+			 "attempt");
+		return DELIVERY_DEFERRED;
 	default:
 		snprintf(reason, reasonlen, "account lookup failed");
 		return DELIVERY_DEFERRED;
