@@ -582,8 +582,12 @@ bool
 cluster_promotion(struct cluster *c, struct promotion *out)
 {
 	const struct repl_poll_result *r = &c->repl_last;
+	struct repl_status status = r->status;
 
-	promotion_decide(r->ok ? &r->status : NULL, c->serving,
+	/* A heartbeat counts as news of the peer, even at generation 0. */
+	if (c->peer.state != PEER_NONE)
+		status.peer_seen = true;
+	promotion_decide(r->ok ? &status : NULL, c->serving,
 			 node_health_ok(&c->self), heartbeat_peer_generation(c),
 			 out);
 	return r->ok;

@@ -106,6 +106,8 @@ parse_pair(const char *key, const char *value, struct repl_status *out,
 		return parse_flag(value, &out->connected);
 	if (strcmp(key, "peer_generation") == 0)
 		return parse_u64(value, &out->peer_generation);
+	if (strcmp(key, "peer_seen") == 0)
+		return parse_flag(value, &out->peer_seen);
 	if (strcmp(key, "lag_changes") == 0)
 		return parse_u64(value, &out->lag_changes);
 	if (strcmp(key, "lag_seconds") == 0)
@@ -199,6 +201,10 @@ promotion_decide(const struct repl_status *rs, bool serving, bool healthy,
 			 "this node is stale: the peer has generation "
 			 "%" PRIu64 ", this node %" PRIu64,
 			 out->peer_generation, rs->generation);
+	} else if (!rs->peer_seen && out->peer_generation == 0 && !serving) {
+		snprintf(out->reason, sizeof(out->reason),
+			 "nothing heard from the peer since this node started: "
+			 "it may hold newer data (use force if it is lost)");
 	} else {
 		out->promotable = true;
 	}

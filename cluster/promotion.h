@@ -10,7 +10,9 @@
  * promote", the status report and the OCF agent, which reads the score
  * from the status, all follow one rule:
  *
- *   promotable = the replicator answers, complete = 1, and the peer's
+ *   promotable = the replicator answers, complete = 1, the peer was
+ *                heard of since this node started (a heartbeat, or a
+ *                HELLO on the replication link), and the peer's
  *                generation (the larger of the one in its heartbeats and
  *                the one the replicator reports, 0 when neither is known)
  *                is not above this node's generation
@@ -22,7 +24,10 @@
  *
  * So a stale node (the peer took changes it lacks) or one that is still
  * catching up is never promoted automatically; "hapostctl promote
- * --force" still can.
+ * --force" still can. Nor is a node that has heard nothing of its peer
+ * since it started: the peer may have taken changes while this node was
+ * down, and a generation is known only from a live peer (heartbeats and
+ * HELLOs are not stored).
  */
 #ifndef HAPOST_CLUSTER_PROMOTION_H
 #define HAPOST_CLUSTER_PROMOTION_H
@@ -44,6 +49,9 @@ struct repl_status {
 	uint64_t generation;
 	uint64_t peer_generation; /* 0: unknown */
 	bool complete;
+	/* The replicator exchanged HELLO with a peer since it started, or
+	 * (set by the cluster process) a peer heartbeat arrived. */
+	bool peer_seen;
 	uint64_t lag_changes;
 	double lag_seconds;
 	uint64_t catch_up_files_total;

@@ -19,6 +19,12 @@
  * peer in sync" with replication_require_peer. Batches in flight or
  * pending get the same reply. A new connection is tried after
  * CONNECT_BACKOFF_MIN seconds, doubling up to CONNECT_BACKOFF_MAX.
+ *
+ * Every catch-up makes the standby a copy of the active, deleting what
+ * only the standby holds. So a peer that reports complete data at a
+ * generation not below this node's is not caught up: it went on without
+ * this node (this node was promoted from an older copy), and the link
+ * is dropped with an error until an administrator decides.
  */
 #include "config.h"
 
@@ -246,19 +252,33 @@ got_hello(struct replicator *rp, const void *body, size_t len)
 	enum rp_role role;
 	uint64_t generation;
 	bool complete;
-	char why[400];
+	char why[700];
 
 	if (rp_parse_hello(body, len, &role, &generation, &complete) < 0) {
 		rp_degrade(rp, "invalid HELLO from the peer");
 		return;
 	}
 	got_reply(rp);
+	rp->peer_seen = true;
 	if (role == ROLE_ACTIVE) {
 		log_error("split brain: peer %s is active too; not replicating "
 			  "to it",
 			  rp->peer_name);
 		snprintf(why, sizeof(why), "split brain: peer %s is active",
 			 rp->peer_name);
+		rp_degrade(rp, why);
+		return;
+	}
+	if (complete && generation >= rp->generation) {
+		/* The standby refuses this link too (repl_standby.c). */
+		snprintf(why, sizeof(why),
+			 "peer %s holds complete data at generation %" PRIu64
+			 ", not older than this node's %" PRIu64
+			 ": not replicating to it, because its catch-up would "
+			 "delete changes only the peer holds",
+			 rp->peer_name, generation, rp->generation);
+		if (strcmp(rp->last_error, why) != 0)
+			log_error("%s", why);
 		rp_degrade(rp, why);
 		return;
 	}

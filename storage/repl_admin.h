@@ -4,7 +4,9 @@
  * Requests (the reply is text):
  *   "STATUS"             "key=value" lines: role, state, connected, peer,
  *                        generation, peer_generation, complete,
- *                        lag_changes, lag_seconds, waiting_commits,
+ *                        peer_seen (a peer's HELLO arrived since the
+ *                        replicator started: 0 or 1), lag_changes,
+ *                        lag_seconds, waiting_commits,
  *                        catch_up_phase, catch_up_files_total,
  *                        catch_up_files_done, catch_up_bytes,
  *                        catch_up_deltas, syncs, commits, since,

@@ -8,7 +8,8 @@
  * a HELLO from an active becomes the link (replacing an older one, whose
  * active may be gone without a FIN). A node in active role takes no
  * link: a HELLO from another active is split brain and logged at error,
- * anything else at warning.
+ * anything else at warning. A standby whose data is complete refuses an
+ * active whose generation is not above its own (refuse_diverged()).
  *
  * Applying: records are applied in stream order as they arrive. A
  * failed record breaks the link (ERROR, then close), so the active
@@ -345,6 +346,35 @@ adopt(struct pending_peer *p, uint64_t generation)
 	pending_free(p, false);
 }
 
+/*
+ * An active whose generation is not above this node's complete one did
+ * not take over from this node's data: it was promoted from an older
+ * copy while this node went on alone (or both went on alone). A
+ * catch-up would delete what only this node holds, so the link is
+ * refused until an administrator decides which data wins.
+ */
+static void
+refuse_diverged(struct replicator *rp, struct pending_peer *p,
+		uint64_t generation)
+{
+	char why[sizeof(rp->last_error)];
+
+	snprintf(why, sizeof(why),
+		 "active %s at generation %" PRIu64
+		 " is not above this node's complete generation %" PRIu64
+		 ": refused, its catch-up would delete data only this node "
+		 "holds",
+		 p->name, generation, rp->generation);
+	if (strcmp(rp->last_error, why) != 0)
+		log_error("%s; to discard this node's data and copy the "
+			  "active's, remove %s/replication/state here and "
+			  "restart hapostd",
+			  why, rp->cfg->data_dir);
+	snprintf(rp->last_error, sizeof(rp->last_error), "%s", why);
+	/* No ERROR frame: the active makes the same check on our HELLO. */
+	pending_free(p, true);
+}
+
 static void
 pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 	      void *arg)
@@ -361,6 +391,7 @@ pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 		pending_free(p, true);
 		return;
 	}
+	rp->peer_seen = true;
 	if (rp->role == ROLE_ACTIVE) {
 		if (role == ROLE_ACTIVE)
 			log_error("split brain: active peer %s connected while "
@@ -374,6 +405,10 @@ pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 	if (role != ROLE_ACTIVE) {
 		warn_rejected(rp, p->name, "the peer is not active");
 		pending_free(p, true);
+		return;
+	}
+	if (rp->complete && generation <= rp->generation) {
+		refuse_diverged(rp, p, generation);
 		return;
 	}
 	adopt(p, generation);

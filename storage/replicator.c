@@ -134,6 +134,7 @@ append_status(struct replicator *rp, struct buf *out)
 	buf_printf(out, "generation=%" PRIu64 "\n", rp->generation);
 	buf_printf(out, "peer_generation=%" PRIu64 "\n", rp->peer_generation);
 	buf_printf(out, "complete=%d\n", rp->complete ? 1 : 0);
+	buf_printf(out, "peer_seen=%d\n", rp->peer_seen ? 1 : 0);
 	buf_printf(out, "lag_changes=%zu\n", rp->inflight.n);
 	buf_printf(out, "lag_seconds=%.3f\n", lag);
 	buf_printf(out, "waiting_commits=%zu\n", rp->pending.n + rp->held.n);

@@ -108,7 +108,8 @@ struct replicator {
 	uint64_t generation;
 	bool complete;
 	uint64_t peer_generation;
-	bool bumped; /* bumped since the peer was last in sync */
+	bool peer_seen; /* a peer's HELLO arrived since the process started */
+	bool bumped;	/* bumped since the peer was last in sync */
 
 	/* Local clients (repl_clients.c). */
 	int local_fd;

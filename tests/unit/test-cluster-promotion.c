@@ -21,7 +21,8 @@
 	"role=standby\nstate=in-sync\nconnected=1\npeer=10.0.0.2:7025\n"       \
 	"generation=4\npeer_generation=4\ncomplete=1\nlag_changes=0\n"         \
 	"lag_seconds=0.000\ncatch_up_files_total=10\ncatch_up_files_done=10\n" \
-	"catch_up_bytes=123456\nsince=12.5\nlast_error=\nsyncs=7\n"
+	"catch_up_bytes=123456\nsince=12.5\nlast_error=\nsyncs=7\n"         \
+	"peer_seen=1\n"
 
 static void
 status_parse_reads_every_key(void **state)
@@ -40,6 +41,7 @@ status_parse_reads_every_key(void **state)
 	assert_int_equal(st.generation, 4);
 	assert_int_equal(st.peer_generation, 4);
 	assert_true(st.complete);
+	assert_true(st.peer_seen);
 	assert_int_equal(st.lag_changes, 0);
 	assert_true(st.lag_seconds == 0.0);
 	assert_int_equal(st.catch_up_files_total, 10);
@@ -86,6 +88,9 @@ status_parse_rejects_bad_text(void **state)
 	     "invalid value for generation"},
 	    {"role=standby\nstate=in-sync\ngeneration=1\ncomplete=yes\n",
 	     "invalid value for complete"},
+	    {"role=standby\nstate=in-sync\ngeneration=1\ncomplete=1\n"
+	     "peer_seen=yes\n",
+	     "invalid value for peer_seen"},
 	    {"role=standby\nstate=in-sync\ngeneration=1\ncomplete=1\n"
 	     "lag_seconds=nan\n",
 	     "invalid value for lag_seconds"},
@@ -151,7 +156,7 @@ promotion_rule_table(void **state)
 	    {"active gone, complete", REPL_DISCONNECTED, false, true, false,
 	     true, 5, 5, 5, true, 50},
 	    {"no peer heard of", REPL_DISCONNECTED, false, true, false, true, 5,
-	     0, 0, true, 50},
+	     0, 0, false, 0},
 	    {"catching up", REPL_CATCHING_UP, true, true, false, true, 5, 5, 5,
 	     true, 0},
 	    {"never complete", REPL_DISCONNECTED, false, false, false, true, 5,
@@ -208,6 +213,29 @@ promotion_peer_generation_is_larger(void **state)
 	assert_int_equal(p.peer_generation, 3);
 }
 
+/* A standby that heard nothing of its peer since it started may have
+ * missed a newer generation; a HELLO or heartbeat at generation 0 counts. */
+static void
+promotion_needs_news_of_peer(void **state)
+{
+	struct repl_status st;
+	struct promotion p;
+
+	standby(&st, REPL_DISCONNECTED, false, true, 5, 0);
+	promotion_decide(&st, false, true, 0, &p);
+	assert_false(p.promotable);
+	assert_int_equal(p.score, 0);
+	assert_non_null(strstr(p.reason, "nothing heard from the peer"));
+	st.peer_seen = true;
+	promotion_decide(&st, false, true, 0, &p);
+	assert_true(p.promotable);
+	assert_int_equal(p.score, 50);
+	st.peer_seen = false;
+	promotion_decide(&st, true, true, 0, &p);
+	assert_true(p.promotable);
+	assert_int_equal(p.score, 100);
+}
+
 static void
 promotion_without_replicator(void **state)
 {
@@ -250,6 +278,7 @@ main(void)
 	    cmocka_unit_test(status_parse_masks_control_bytes),
 	    cmocka_unit_test(promotion_rule_table),
 	    cmocka_unit_test(promotion_peer_generation_is_larger),
+	    cmocka_unit_test(promotion_needs_news_of_peer),
 	    cmocka_unit_test(promotion_without_replicator),
 	    cmocka_unit_test(promotion_reasons_name_the_cause),
 	};

@@ -1,0 +1,572 @@
+"""Failover and hostile cases of storage_mode = replicated.
+
+Two hapostd nodes, A and B, run on loopback with their own data_dir,
+replicating to each other without corosync; "hapostctl promote" and
+"demote" drive the roles. The tests kill nodes with SIGKILL (the master
+and every process below it), cut the replication link with SIGSTOP,
+send hostile input to the replication port and to RUN_DIR/repl.sock,
+and fill the standby's data_dir on a small tmpfs. After each failure
+they check that every message, flag change and EXPUNGE that a client
+saw acknowledged is still there, exactly once, on the node that serves.
+
+The directory (domain and accounts) is created with hapostctl while the
+configuration still says storage_mode = shared, because in replicated
+mode hapostctl's changes go through a running replicator.
+"""
+
+import email.parser
+import hashlib
+import imaplib
+import json
+import os
+import random
+import shutil
+import signal
+import smtplib
+import socket
+import stat
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import ALICE, ALICE_PASSWORD, BOB, Hapost, free_port
+
+DEADLINE = 30
+TIMEOUT = 2  # replication_timeout of the pairs
+
+
+def wait_until(predicate, what, timeout=DEADLINE, log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    extra = f"\n{log()}" if log is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for "
+                         f"{what}{extra}")
+
+
+def descendants(pid):
+    """The pids of every process below pid (children, grandchildren)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def process_name(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def excluded(rel):
+    """Mirrors repl_path_excluded(): node-local state and files in the
+    making."""
+    parts = rel.split("/")
+    if parts[0] in ("generation", "replication"):
+        return True
+    if parts[0].startswith(".cluster-probe."):
+        return True
+    if parts[:2] == ["queue", "tmp"]:
+        return True
+    if parts[0] == "mail" and len(parts) >= 4:
+        if parts[3] == "tmp":
+            return True
+        if len(parts) >= 5 and len(parts[3]) > 1 and \
+                parts[3].startswith(".") and parts[4] == "tmp":
+            return True
+    return False
+
+
+def manifest(data_dir):
+    """Maps each replicated path to its type and mode and, for a file,
+    its size, modification time and SHA-256."""
+    out = {}
+    for root, dirs, files in os.walk(data_dir):
+        rel_root = os.path.relpath(root, data_dir)
+        kept = []
+        for name in dirs:
+            rel = name if rel_root == "." else f"{rel_root}/{name}"
+            if excluded(rel):
+                continue
+            kept.append(name)
+            st = os.lstat(os.path.join(root, name))
+            out[rel] = ("dir", oct(stat.S_IMODE(st.st_mode)))
+        dirs[:] = kept
+        for name in files:
+            rel = name if rel_root == "." else f"{rel_root}/{name}"
+            if excluded(rel) or ".tmp." in name:
+                continue
+            path = os.path.join(root, name)
+            try:
+                st = os.lstat(path)
+                with open(path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            except FileNotFoundError:
+                continue
+            out[rel] = ("file", oct(stat.S_IMODE(st.st_mode)), st.st_size,
+                        st.st_mtime_ns, digest)
+    return out
+
+
+def manifest_diff(a, b):
+    return [f"{path}: {a.get(path)} / {b.get(path)}"
+            for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path)]
+
+
+def repl_frame(kind, body=b""):
+    return struct.pack(">IB", len(body) + 1, ord(kind)) + body
+
+
+class Node(Hapost):
+    """One replicated hapostd, started as standby."""
+
+    def start_standby(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([self.hapostd, "-f", "-c", self.conf],
+                                     stdout=log, stderr=log)
+        log.close()
+        wait_until(lambda: self.repl().get("role") is not None,
+                   f"{self.name}'s replicator to answer", log=self.tail)
+        return self
+
+    @property
+    def name(self):
+        return self.settings["node_name"]
+
+    def tail(self, lines=60):
+        return (f"--- {self.name} log ---\n" +
+                "\n".join(self.log_text().splitlines()[-lines:]))
+
+    def admin(self, request, timeout=10):
+        """Sends one request over RUN_DIR/repl.sock; returns the reply."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(os.path.join(self.run_dir, "repl.sock"))
+            s.sendall(repl_frame("q", request.encode()))
+            data = b""
+            while len(data) < 5 or \
+                    len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise OSError("the replicator closed the connection")
+                data += chunk
+        assert data[4:5] == b"a", data
+        return data[5:].decode()
+
+    def repl(self):
+        """The replicator's STATUS as a dict, or {} when it is down."""
+        try:
+            text = self.admin("STATUS")
+        except OSError:
+            return {}
+        return dict(line.split("=", 1) for line in text.splitlines()
+                    if "=" in line)
+
+    def report(self):
+        res = self.ctl("status", "--json", check=False)
+        try:
+            return json.loads(res.stdout)
+        except ValueError:
+            return None
+
+    def promote(self, *args):
+        return self.ctl("promote", *args, check=False)
+
+    def serves(self):
+        try:
+            with socket.create_connection((self.host, self.smtp_port),
+                                          timeout=5) as s:
+                s.settimeout(10)
+                return s.makefile("rb").readline().startswith(b"220")
+        except OSError:
+            return False
+
+    def wait_serving(self):
+        wait_until(self.serves, f"{self.name}'s SMTP greeting",
+                   log=self.tail)
+
+    def processes(self):
+        if self.proc is None:
+            return []
+        return [self.proc.pid] + descendants(self.proc.pid)
+
+    def kill_all(self):
+        """SIGKILL to the master and every process below it, at once."""
+        if self.proc is None:
+            return
+        pids = self.processes()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self.proc = None
+
+        def gone():
+            return all(process_name(pid) in (None,) or
+                       open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1]
+                       .split()[0] == "Z" for pid in pids
+                       if os.path.exists(f"/proc/{pid}"))
+        wait_until(gone, f"{self.name}'s processes to die")
+        pid_file = os.path.join(self.run_dir, "hapostd.pid")
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
+
+    def child(self, name):
+        found = [pid for pid in descendants(self.proc.pid)
+                 if process_name(pid) == name]
+        assert found, f"{self.name} has no {name}"
+        return found[0]
+
+    def queue_empty(self):
+        for sub in ("messages", "status"):
+            d = os.path.join(self.data_dir, "queue", sub)
+            if os.path.isdir(d) and os.listdir(d):
+                return False
+        return True
+
+
+def in_sync(active, standby):
+    return (active.repl().get("state") == "in-sync" and
+            standby.repl().get("state") == "in-sync")
+
+
+def wait_in_sync(active, standby, timeout=DEADLINE):
+    wait_until(lambda: in_sync(active, standby),
+               f"{standby.name} to be in sync with {active.name}",
+               timeout=timeout,
+               log=lambda: active.tail() + "\n" + standby.tail())
+
+
+def make_nodes(**options):
+    nodes = [Node({"node_name": "node-a"}), Node({"node_name": "node-b"})]
+    key = os.path.join(nodes[0].tmp, "replication.key")
+    with open(key, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    shutil.chown(key, user=nodes[0].user)
+    os.chmod(key, 0o600)
+    ports = [free_port(), free_port()]
+    for i, h in enumerate(nodes):
+        h.repl_port = ports[i]
+        h.key_file = key
+        h.settings.update({
+            "storage_mode": "replicated",
+            "replication_listen": f"127.0.0.1:{ports[i]}",
+            "replication_peer": f"127.0.0.1:{ports[1 - i]}",
+            "replication_key_file": key,
+            "replication_timeout": str(TIMEOUT),
+            "cluster_group": f"hapost-failover-{os.getpid()}",
+            "queue_retry_min": "1",
+        })
+        h.settings.update(options)
+        h.write_config()
+    return nodes
+
+
+@pytest.fixture
+def pair(request):
+    """pair(**options): nodes A and B started as standby; A is promoted
+    with --force and B is in sync with it."""
+    made = []
+
+    def make(**options):
+        nodes = make_nodes(**options)
+        made.extend(nodes)
+        for h in nodes:
+            h.start_standby()
+        a, b = nodes
+        res = a.promote("--force")
+        assert res.returncode == 0, res.stderr + a.tail()
+        a.wait_serving()
+        wait_in_sync(a, b)
+        return a, b
+    yield make
+    rep = getattr(request.node, "rep_call", None)
+    for h in made:
+        if rep is not None and rep.failed:
+            print(h.tail(120))
+        h.kill_all()
+        h.cleanup()
+
+
+# Ledger: what clients saw acknowledged.
+
+class Ledger:
+    """Messages that got 250, flag changes and EXPUNGEs that got OK."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.accepted = set()   # Message-IDs
+        self.flagged = set()    # \Seen \Flagged acknowledged
+        self.expunged = set()   # EXPUNGE acknowledged
+        self.expunging = set()  # EXPUNGE sent, maybe not acknowledged
+
+
+def message_id(n, cycle, doomed):
+    return f"<{'del' if doomed else 'keep'}-{cycle}-{n}@ledger.test>"
+
+
+def smtp_writer(h, ledger, cycle, stop):
+    """Sends messages to alice until stop is set or the server is gone;
+    every fourth message is one that the IMAP writer will expunge."""
+    n = 0
+    try:
+        with smtplib.SMTP(h.host, h.smtp_port, timeout=10) as s:
+            while not stop.is_set():
+                n += 1
+                mid = message_id(n, cycle, n % 4 == 0)
+                s.sendmail(BOB, [ALICE],
+                           f"From: {BOB}\r\nTo: {ALICE}\r\n"
+                           f"Message-ID: {mid}\r\nSubject: {mid}\r\n\r\n"
+                           f"ledger {mid}\r\n".encode())
+                with ledger.lock:
+                    ledger.accepted.add(mid)
+    except (OSError, smtplib.SMTPException):
+        pass
+
+
+def imap_writer(h, ledger, stop):
+    """Flags kept messages and expunges doomed ones while mail comes in."""
+    try:
+        m = imaplib.IMAP4(h.host, h.imap_port, timeout=10)
+        m.login(ALICE, ALICE_PASSWORD)
+        m.select("INBOX")
+        while not stop.is_set():
+            typ, data = m.fetch("1:*", "(UID BODY.PEEK[HEADER.FIELDS "
+                                       "(MESSAGE-ID)])")
+            found = {}
+            if typ == "OK":
+                for item in data:
+                    if not isinstance(item, tuple):
+                        continue
+                    uid = item[0].split(b"UID ")[1].split()[0].decode()
+                    header = item[1].decode().split(":", 1)
+                    if len(header) == 2:
+                        found[header[1].strip()] = uid
+            with ledger.lock:
+                to_flag = [(mid, uid) for mid, uid in found.items()
+                           if mid.startswith("<keep-") and
+                           mid not in ledger.flagged]
+                to_delete = [(mid, uid) for mid, uid in found.items()
+                             if mid.startswith("<del-") and
+                             mid not in ledger.expunging]
+            for mid, uid in to_flag[:3]:
+                typ, _ = m.uid("STORE", uid, "+FLAGS", r"(\Seen \Flagged)")
+                if typ == "OK":
+                    with ledger.lock:
+                        ledger.flagged.add(mid)
+            if to_delete:
+                uids = ",".join(uid for _, uid in to_delete)
+                with ledger.lock:
+                    ledger.expunging.update(mid for mid, _ in to_delete)
+                typ, _ = m.uid("STORE", uids, "+FLAGS", r"(\Deleted)")
+                if typ == "OK":
+                    typ, _ = m.expunge()
+                    if typ == "OK":
+                        with ledger.lock:
+                            ledger.expunged.update(
+                                mid for mid, _ in to_delete)
+            time.sleep(0.05)
+    except (OSError, imaplib.IMAP4.error, EOFError):
+        pass
+
+
+def mailbox(h, address=ALICE):
+    """Maps each Message-ID in the mailbox to the list of its flag
+    strings (one per copy)."""
+    out = {}
+    parser = email.parser.BytesHeaderParser()
+    for path in h.messages(address):
+        name = os.path.basename(path)
+        flags = name.split(":2,", 1)[1] if ":2," in name else ""
+        with open(path, "rb") as f:
+            mid = parser.parse(f).get("Message-ID")
+        out.setdefault(mid, []).append(flags)
+    return out
+
+
+def ledger_problems(h, ledger):
+    """Returns what the mailbox of h misses or holds twice."""
+    box = mailbox(h)
+    problems = []
+    with ledger.lock:
+        for mid, copies in box.items():
+            if len(copies) > 1:
+                problems.append(f"{mid}: {len(copies)} copies")
+        for mid in ledger.accepted:
+            copies = box.get(mid, [])
+            if mid in ledger.expunged:
+                if copies:
+                    problems.append(f"{mid}: expunged but present")
+            elif mid not in ledger.expunging and not copies:
+                problems.append(f"{mid}: accepted but missing")
+        for mid in ledger.flagged:
+            for flags in box.get(mid, [None]):
+                if flags is None or "S" not in flags or "F" not in flags:
+                    problems.append(f"{mid}: flags {flags}, expected S F")
+    return problems
+
+
+def test_ledger_across_kills(pair):
+    """Ten SIGKILLs of the active at random moments under SMTP and IMAP
+    writes: the in-sync standby is promoted without force and holds
+    every acknowledged change exactly once; the killed node comes back
+    as standby and ends with the same data."""
+    a, b = pair()
+    seed = random.randrange(1 << 30)
+    print(f"random seed {seed}")
+    rnd = random.Random(seed)
+    ledger = Ledger()
+    active, standby = a, b
+    for cycle in range(10):
+        stop = threading.Event()
+        threads = [threading.Thread(target=smtp_writer,
+                                    args=(active, ledger, cycle, stop)),
+                   threading.Thread(target=smtp_writer,
+                                    args=(active, ledger, cycle + 100,
+                                          stop)),
+                   threading.Thread(target=imap_writer,
+                                    args=(active, ledger, stop))]
+        for t in threads:
+            t.start()
+        time.sleep(rnd.uniform(0.2, 1.5))
+        active.kill_all()
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+            assert not t.is_alive()
+
+        wait_until(lambda: standby.repl().get("connected") == "0",
+                   f"{standby.name} to see the link gone")
+        res = standby.promote()
+        assert res.returncode == 0, res.stderr + standby.tail()
+        standby.wait_serving()
+        problems = []
+
+        def delivered():
+            nonlocal problems
+            problems = ledger_problems(standby, ledger)
+            return standby.queue_empty() and not problems
+        wait_until(delivered, f"cycle {cycle}: the ledger on "
+                   f"{standby.name}", log=lambda: "\n".join(problems))
+
+        active.start_standby()
+        wait_in_sync(standby, active)
+        diff = []
+
+        def same():
+            nonlocal diff
+            diff = manifest_diff(manifest(standby.data_dir),
+                                 manifest(active.data_dir))
+            return not diff
+        wait_until(same, f"cycle {cycle}: identical data_dirs",
+                   timeout=10, log=lambda: "\n".join(diff))
+        print(f"cycle {cycle}: {len(ledger.accepted)} accepted, "
+              f"{len(ledger.flagged)} flagged, {len(ledger.expunged)} "
+              f"expunged")
+        active, standby = standby, active
+    assert len(ledger.accepted) > 50
+    assert ledger.flagged
+    assert ledger.expunged
+
+
+def send(h, subject, rcpt=ALICE):
+    with smtplib.SMTP(h.host, h.smtp_port, timeout=30) as s:
+        s.sendmail(BOB, [rcpt], f"From: {BOB}\r\nMessage-ID: <{subject}@t>"
+                   f"\r\nSubject: {subject}\r\n\r\n{subject}\r\n".encode())
+
+
+def subjects(h, address=ALICE):
+    parser = email.parser.BytesHeaderParser()
+    out = []
+    for path in h.messages(address):
+        with open(path, "rb") as f:
+            out.append(parser.parse(f).get("Subject"))
+    return sorted(out)
+
+
+def stale_pair(pair):
+    """A serves degraded after B died, then A dies and B starts alone:
+    returns (a, b, the generation A reached)."""
+    a, b = pair()
+    send(a, "in-sync")
+    b.wait_for_messages(ALICE, 1)
+    b.kill_all()
+    send(a, "degraded")
+    a.wait_for_messages(ALICE, 2)
+    st = a.repl()
+    assert st["state"] == "degraded", st
+    a_generation = int(st["generation"])
+    a.kill_all()
+    b.start_standby()
+    assert int(b.repl()["generation"]) < a_generation
+    return a, b, a_generation
+
+
+def test_stale_standby_not_promoted(pair):
+    """B died, A took mail alone, then A died and B started alone. B has
+    heard nothing of A since it started, so a plain promote is refused
+    and the status says why."""
+    a, b, a_generation = stale_pair(pair)
+    wait_until(lambda: (b.report() or {}).get("replication", {})
+               .get("role") == "standby", "b's report of its replicator")
+    repl = b.report()["replication"]
+    assert repl["complete"] is True, repl
+    assert repl["promotable"] is False, repl
+    assert repl["promotion_score"] == 0, repl
+    assert "nothing heard from the peer" in repl["promotion_reason"], repl
+    res = b.promote()
+    assert res.returncode == 1, res.stdout
+    assert "not promotable" in res.stderr, res.stderr
+    assert b.report()["role"] == "standby"
+    assert not b.serves()
+
+
+def test_diverged_peer_not_overwritten(pair):
+    """After a forced promotion of the stale B, A comes back as standby
+    and refuses B's link rather than lose the mail only A holds. Once
+    the administrator lets A's data win, B catches up from A."""
+    a, b, a_generation = stale_pair(pair)
+    res = b.promote("--force")
+    assert res.returncode == 0, res.stderr
+    b.wait_serving()
+    b_generation = int(b.repl()["generation"])
+    assert b_generation <= a_generation
+    a.start_standby()
+    wait_until(lambda: "not older than" in b.repl().get("last_error", ""),
+               "b to refuse replicating to a", log=b.tail)
+    wait_until(lambda: "refused" in a.repl().get("last_error", ""),
+               "a to refuse b's link", log=a.tail)
+    assert "generation" in a.log_text()
+    assert subjects(a) == ["degraded", "in-sync"]
+    st = a.repl()
+    assert st["complete"] == "1", st
+    assert int(st["generation"]) == a_generation, st
+
+    # A's data wins: demote B, promote A (plain), B catches up from A.
+    assert b.ctl("demote", check=False).returncode == 0
+    res = a.promote()
+    assert res.returncode == 0, res.stderr + a.tail()
+    a.wait_serving()
+    wait_in_sync(a, b)
+    assert subjects(b) == ["degraded", "in-sync"]
