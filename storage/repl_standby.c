@@ -11,6 +11,11 @@
  * anything else at warning. A standby whose data is complete refuses an
  * active whose generation is not above its own (refuse_diverged()).
  *
+ * At most PENDING_MAX connections may be in the handshake at once. Past
+ * it a new one is dropped, unless it comes from replication_peer's IP
+ * address: then the oldest one from another address makes room, so
+ * connections that others keep open cannot lock the peer out.
+ *
  * Applying: records are applied in stream order as they arrive. A
  * failed record breaks the link (ERROR, then close), so the active
  * degrades and starts a catch-up on the next connection; during a
@@ -45,6 +50,7 @@ struct pending_peer {
 	struct repl_link *link;
 	ev_timer timer;
 	char name[INET6_ADDRSTRLEN + 16];
+	bool from_peer; /* from the host of replication_peer */
 	struct pending_peer *next;
 };
 
@@ -465,6 +471,47 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
 	}
 }
 
+/* True when ss has the same IP address as replication_peer. */
+static bool
+same_host(const struct sockaddr_storage *ss, const struct listen_addr *peer)
+{
+	const struct sockaddr_in *a4 = (const void *)ss;
+	const struct sockaddr_in *b4 = (const void *)&peer->ss;
+	const struct sockaddr_in6 *a6 = (const void *)ss;
+	const struct sockaddr_in6 *b6 = (const void *)&peer->ss;
+
+	if (ss->ss_family != peer->ss.ss_family)
+		return false;
+	if (ss->ss_family == AF_INET)
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	if (ss->ss_family == AF_INET6)
+		return memcmp(&a6->sin6_addr, &b6->sin6_addr,
+			      sizeof(a6->sin6_addr)) == 0;
+	return false;
+}
+
+/*
+ * Makes room for a connection from the peer's host when every handshake
+ * slot is taken: the oldest connection from another host goes. Returns
+ * false when all of them come from the peer's host.
+ */
+static bool
+evict_stranger(struct replicator *rp)
+{
+	struct pending_peer *p, *oldest = NULL;
+
+	/* New connections go to the head, so the last match is the oldest. */
+	for (p = rp->accepting; p != NULL; p = p->next)
+		if (!p->from_peer)
+			oldest = p;
+	if (oldest == NULL)
+		return false;
+	warn_rejected(rp, oldest->name,
+		      "dropped for a connection from the peer's address");
+	pending_free(oldest, true);
+	return true;
+}
+
 static void
 listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -485,7 +532,9 @@ listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 	p = xcalloc(1, sizeof(*p));
 	p->rp = rp;
 	format_addr(&ss, p->name, sizeof(p->name));
-	if (rp->naccepting >= PENDING_MAX) {
+	p->from_peer = same_host(&ss, &rp->peer_addr);
+	if (rp->naccepting >= PENDING_MAX &&
+	    !(p->from_peer && evict_stranger(rp))) {
 		warn_rejected(rp, p->name, "too many handshakes at once");
 		close(fd);
 		free(p);

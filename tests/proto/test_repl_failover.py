@@ -24,6 +24,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import stat
 import struct
 import subprocess
@@ -570,3 +571,185 @@ def test_diverged_peer_not_overwritten(pair):
     a.wait_serving()
     wait_in_sync(a, b)
     assert subjects(b) == ["degraded", "in-sync"]
+
+
+def test_require_peer_refuses_alone(pair):
+    """replication_require_peer = yes: with the standby gone, SMTP gets
+    451 and IMAP APPEND gets NO, and data_dir does not change; once the
+    standby is back in sync, mail is accepted again."""
+    a, b = pair(replication_require_peer="yes")
+    send(a, "before")
+    a.wait_for_messages(ALICE, 1)
+    wait_until(a.queue_empty, "a's queue to empty")
+    m = imaplib.IMAP4(a.host, a.imap_port, timeout=30)
+    m.login(ALICE, ALICE_PASSWORD)
+    assert m.select("INBOX")[0] == "OK"
+
+    b.kill_all()
+    wait_until(lambda: a.repl().get("state") == "degraded",
+               "a to degrade", log=a.tail)
+    before = manifest(a.data_dir)
+    with pytest.raises(smtplib.SMTPDataError) as exc:
+        send(a, "refused")
+    assert 400 <= exc.value.smtp_code < 500, exc.value
+    typ, data = m.append("INBOX", None, None,
+                         b"Subject: appended\r\n\r\nbody\r\n")
+    assert typ == "NO", data
+    assert data[0].startswith(b"[UNAVAILABLE]"), data
+    typ, data = m.store("1", "+FLAGS", r"(\Seen)")
+    assert typ == "NO", data
+    assert manifest_diff(before, manifest(a.data_dir)) == []
+
+    b.start_standby()
+    wait_in_sync(a, b)
+    send(a, "after")
+    assert m.append("INBOX", None, None,
+                    b"Subject: appended\r\n\r\nbody\r\n")[0] == "OK"
+    m.logout()
+    wait_until(lambda: subjects(b) == ["after", "appended", "before"],
+               "the new mail on b", log=lambda: str(subjects(b)))
+
+
+def test_link_stall_degrades(pair):
+    """The standby's replicator stops (SIGSTOP) under load: the active
+    degrades after replication_timeout and goes on, nothing acknowledged
+    is lost, and the standby never serves. After SIGCONT it catches up."""
+    a, b = pair()
+    ledger = Ledger()
+    stop = threading.Event()
+    writers = [threading.Thread(target=smtp_writer,
+                                args=(a, ledger, n, stop))
+               for n in range(2)]
+    for t in writers:
+        t.start()
+    try:
+        wait_until(lambda: len(ledger.accepted) > 10, "mail to flow")
+        replicator = b.child("hapostd-repl")
+        os.kill(replicator, signal.SIGSTOP)
+        try:
+            wait_until(lambda: a.repl().get("state") == "degraded",
+                       "a to degrade", log=a.tail)
+            count = len(ledger.accepted)
+            wait_until(lambda: len(ledger.accepted) > count + 10,
+                       "mail to flow while degraded")
+            assert not b.serves()
+            rep = b.report()
+            assert rep["role"] == "standby", rep
+            assert rep["replication"]["promotion_score"] == 0, rep
+        finally:
+            os.kill(replicator, signal.SIGCONT)
+        wait_until(lambda: b.repl().get("state") == "in-sync",
+                   "b to catch up", log=b.tail)
+    finally:
+        stop.set()
+        for t in writers:
+            t.join(timeout=30)
+    assert "did not acknowledge" in a.log_text() or \
+        "did not answer" in a.log_text()
+    for h in (a, b):
+        problems = []
+
+        def complete():
+            nonlocal problems
+            problems = ledger_problems(h, ledger)
+            return a.queue_empty() and not problems
+        wait_until(complete, f"the ledger on {h.name}",
+                   log=lambda: "\n".join(problems))
+    assert b.report()["role"] == "standby"
+
+
+def closed_by_server(sock, timeout=DEADLINE):
+    """Reads until the server closes; True when it did before timeout."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        return False
+    return True
+
+
+def commit_works(active, standby, subject):
+    send(active, subject)
+    wait_until(lambda: subject in subjects(standby),
+               f"{subject} on {standby.name}", log=standby.tail)
+
+
+def test_replication_port_hostile(pair):
+    """Garbage, TLS without the key, a wrong key, and idle connections on
+    both replication ports: each is dropped, the link and the commits go
+    on, and a replicator that reconnects during a flood gets in."""
+    a, b = pair()
+    pids = {h.name: h.child("hapostd-repl") for h in (a, b)}
+    for h in (a, b):
+        for payload in (os.urandom(70000), b"GET / HTTP/1.0\r\n\r\n",
+                        struct.pack(">IB", 0xFFFFFFF0, ord("H")),
+                        b"\x16\x03\x01\xff\xff" + os.urandom(64)):
+            with socket.create_connection(("127.0.0.1", h.repl_port)) as s:
+                try:
+                    s.sendall(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    continue
+                assert closed_by_server(s), h.name
+        # TLS with a certificate-based client: no PSK, no handshake.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", h.repl_port)) as raw:
+            with pytest.raises((ssl.SSLError, ConnectionResetError)):
+                with ctx.wrap_socket(raw) as s:
+                    s.recv(1)
+        # The right identity with a wrong key.
+        res = subprocess.run(
+            ["openssl", "s_client", "-connect", f"127.0.0.1:{h.repl_port}",
+             "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256",
+             "-psk_identity", "hapost-replication",
+             "-psk", os.urandom(32).hex()],
+            input=b"", capture_output=True, timeout=30)
+        assert b"handshake failure" in res.stderr or res.returncode != 0, \
+            res.stderr
+    commit_works(a, b, "after-garbage")
+
+    # Idle connections from another loopback address, renewed as soon as
+    # the replicator drops them.
+    stop = threading.Event()
+    opened = [0]
+
+    def flood(port):
+        held = []
+        while not stop.is_set():
+            try:
+                s = socket.socket()
+                s.bind(("127.0.0.2", 0))
+                s.settimeout(1)
+                s.connect(("127.0.0.1", port))
+                held.append(s)
+                opened[0] += 1
+            except OSError:
+                time.sleep(0.01)
+            if len(held) > 64:
+                for s in held[:32]:
+                    s.close()
+                del held[:32]
+        for s in held:
+            s.close()
+    flooders = [threading.Thread(target=flood, args=(h.repl_port,))
+                for h in (a, b)]
+    for t in flooders:
+        t.start()
+    try:
+        wait_until(lambda: opened[0] > 100, "the flood to run")
+        commit_works(a, b, "during-flood")
+        # The active's replicator restarts and connects again.
+        os.kill(a.child("hapostd-repl"), signal.SIGKILL)
+        wait_in_sync(a, b)
+        commit_works(a, b, "reconnected-during-flood")
+    finally:
+        stop.set()
+        for t in flooders:
+            t.join(timeout=30)
+    assert b.child("hapostd-repl") == pids[b.name]
+    assert "rejected" in b.log_text()
+    assert "handshake" in b.log_text() or "HELLO" in b.log_text()
