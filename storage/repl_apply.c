@@ -13,7 +13,10 @@
  *
  * Files are staged in DATA_DIR/replication/stage/NUMBER (mode 0600)
  * and renamed into place, so a reader never sees a half-written file.
- * COMMIT of a stage that no WRITE filled commits an empty file. The
+ * COMMIT of a stage that no WRITE filled commits an empty file. After a
+ * WRITE of a stage failed (a full disk), later WRITEs and the COMMIT or
+ * DELTA of that stage fail too and the staging file is removed, so a
+ * file that lacks part of its content is never installed. The
  * staging directory is on the same file system as the data (renames
  * would fail with EXDEV if a part of data_dir were a mount point).
  *
@@ -62,6 +65,9 @@ struct repl_apply {
 	/* The staging file that WRITE records fill, kept open. */
 	int stage_fd;
 	uint64_t stage;
+	/* Stages with a failed WRITE: their COMMIT or DELTA fails too. */
+	uint64_t *failed;
+	size_t nfailed, capfailed;
 	/* Without syncfs: what the next sync fsyncs. */
 	struct path_list files;
 	struct path_list dirs;
@@ -229,6 +235,57 @@ stage_open(struct repl_apply *a, uint64_t stage)
 	return fd;
 }
 
+static bool
+stage_failed(const struct repl_apply *a, uint64_t stage)
+{
+	for (size_t i = 0; i < a->nfailed; i++)
+		if (a->failed[i] == stage)
+			return true;
+	return false;
+}
+
+static void
+mark_failed(struct repl_apply *a, uint64_t stage)
+{
+	if (stage_failed(a, stage))
+		return;
+	if (a->nfailed == a->capfailed) {
+		a->capfailed = a->capfailed ? 2 * a->capfailed : 8;
+		a->failed =
+		    xrealloc(a->failed, a->capfailed * sizeof(*a->failed));
+	}
+	a->failed[a->nfailed++] = stage;
+}
+
+/*
+ * Forgets a failed stage and removes its staging file. Returns -1 with
+ * the reason in err when the stage had failed: a file missing some of
+ * its content must not be installed.
+ */
+static int
+check_stage(struct repl_apply *a, const struct repl_op *op, char *err,
+	    size_t errlen)
+{
+	char name[32];
+
+	for (size_t i = 0; i < a->nfailed; i++) {
+		if (a->failed[i] != op->stage)
+			continue;
+		a->failed[i] = a->failed[--a->nfailed];
+		if (a->stage_fd >= 0 && a->stage == op->stage)
+			stage_close(a);
+		stage_name(name, sizeof(name), op->stage, "");
+		if (a->stage_dir_fd >= 0)
+			unlinkat(a->stage_dir_fd, name, 0);
+		snprintf(err, errlen,
+			 "%s %s: not installed, a WRITE of stage %" PRIu64
+			 " failed",
+			 repl_op_name(op->type), op->path, op->stage);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 op_fail(const struct repl_op *op, const char *what, char *err, size_t errlen)
 {
@@ -288,12 +345,21 @@ static int
 apply_write(struct repl_apply *a, const struct repl_op *op, char *err,
 	    size_t errlen)
 {
-	int fd = stage_open(a, op->stage);
+	int fd;
 
-	if (fd < 0)
-		return op_fail(op, "opening the staging file", err, errlen);
-	if (pwrite_full(fd, op->data, op->len, op->offset) < 0)
-		return op_fail(op, "pwrite", err, errlen);
+	if (stage_failed(a, op->stage)) {
+		snprintf(err, errlen,
+			 "WRITE stage %" PRIu64 ": an earlier WRITE failed",
+			 op->stage);
+		return -1;
+	}
+	fd = stage_open(a, op->stage);
+	if (fd < 0 || pwrite_full(fd, op->data, op->len, op->offset) < 0) {
+		op_fail(op, fd < 0 ? "opening the staging file" : "pwrite",
+			err, errlen);
+		mark_failed(a, op->stage);
+		return -1;
+	}
 	return 0;
 }
 
@@ -324,8 +390,11 @@ apply_commit(struct repl_apply *a, const struct repl_op *op, char *err,
 	     size_t errlen)
 {
 	char name[32];
-	int fd = stage_open(a, op->stage);
+	int fd;
 
+	if (check_stage(a, op, err, errlen) < 0)
+		return -1;
+	fd = stage_open(a, op->stage);
 	if (fd < 0)
 		return op_fail(op, "opening the staging file", err, errlen);
 	if (set_attributes(fd, op) < 0)
@@ -529,6 +598,8 @@ apply_delta(struct repl_apply *a, const struct repl_op *op, char *err,
 	const char *leaf;
 	int delta_fd, parent, base = -1, out = -1, ret = -1;
 
+	if (check_stage(a, op, err, errlen) < 0)
+		return -1;
 	delta_fd = stage_open(a, op->stage);
 	if (delta_fd < 0)
 		return op_fail(op, "opening the staging file", err, errlen);
@@ -724,6 +795,7 @@ repl_apply_reset(struct repl_apply *a)
 	int fd;
 
 	stage_close(a);
+	a->nfailed = 0;
 	if (a->stage_dir_fd < 0)
 		a->stage_dir_fd = open_dir(a, STAGE_DIR, strlen(STAGE_DIR),
 					   false, 0);
@@ -773,6 +845,7 @@ repl_apply_free(struct repl_apply *a)
 	close(a->dir_fd);
 	list_clear(&a->files);
 	list_clear(&a->dirs);
+	free(a->failed);
 	free(a->files.v);
 	free(a->dirs.v);
 	free(a);

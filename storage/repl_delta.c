@@ -226,12 +226,20 @@ repl_signature_fd(int fd, struct buf *out, char *err, size_t errlen)
 int
 repl_signature(const char *path, struct buf *out, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted at path must not block the open. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	int ret;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "signature: open(%s) failed: %s", path,
 			 strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "signature: %s is not a regular file",
+			 path);
+		close(fd);
 		return -1;
 	}
 	ret = repl_signature_fd(fd, out, err, errlen);

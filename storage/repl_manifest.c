@@ -80,6 +80,7 @@ timespec_ns(const struct timespec *ts)
 struct walk {
 	struct repl_manifest *m;
 	size_t cap;
+	bool list_other; /* symlinks and special files as REPL_SIZE_OTHER */
 	char path[REPL_PATH_MAX + 1];
 	char *err;
 	size_t errlen;
@@ -122,8 +123,12 @@ walk_entry(struct walk *w, int fd, size_t len, const char *name,
 			  timespec_ns(&st.st_mtim));
 		return 0;
 	}
-	if (!S_ISDIR(st.st_mode))
+	if (!S_ISDIR(st.st_mode)) {
+		if (w->list_other)
+			add_entry(w->m, &w->cap, xstrdup(w->path), false,
+				  REPL_SIZE_OTHER, 0, 0);
 		return 0;
+	}
 	add_entry(w->m, &w->cap, xstrdup(w->path), true, 0,
 		  st.st_mode & 07777, 0);
 	if (depth + 1 >= WALK_DEPTH_MAX) {
@@ -193,9 +198,9 @@ compare_entries(const void *x, const void *y)
 	return strcmp(a->path, b->path);
 }
 
-int
-repl_manifest_build(const char *data_dir, struct repl_manifest *m,
-		    char *err, size_t errlen)
+static int
+build(const char *data_dir, bool list_other, struct repl_manifest *m,
+      char *err, size_t errlen)
 {
 	struct walk *w;
 	int fd, ret;
@@ -210,6 +215,7 @@ repl_manifest_build(const char *data_dir, struct repl_manifest *m,
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->m = m;
+	w->list_other = list_other;
 	w->err = err;
 	w->errlen = errlen;
 	ret = walk_dir(w, fd, 0, 0);
@@ -221,6 +227,20 @@ repl_manifest_build(const char *data_dir, struct repl_manifest *m,
 	if (m->n > 1)
 		qsort(m->v, m->n, sizeof(*m->v), compare_entries);
 	return 0;
+}
+
+int
+repl_manifest_build(const char *data_dir, struct repl_manifest *m,
+		    char *err, size_t errlen)
+{
+	return build(data_dir, false, m, err, errlen);
+}
+
+int
+repl_manifest_build_standby(const char *data_dir, struct repl_manifest *m,
+			    char *err, size_t errlen)
+{
+	return build(data_dir, true, m, err, errlen);
 }
 
 /* Encoding. */
@@ -342,7 +362,8 @@ repl_manifest_decode_more(const void *body, size_t len,
 			return decode_fail(m, index, pos, "unknown kind", err,
 					   errlen);
 		}
-		if (size > INT64_MAX || (kind == KIND_DIR && size != 0)) {
+		if ((size > INT64_MAX && size != REPL_SIZE_OTHER) ||
+		    (kind == KIND_DIR && size != 0)) {
 			free(path);
 			return decode_fail(m, index, pos, "invalid size", err,
 					   errlen);

@@ -24,7 +24,9 @@
  * whatever a failure left. CATCHUP stores "incomplete" before anything
  * of the catch-up is applied, and INSYNC stores the active's generation
  * and "complete" after a sync, so a standby that stops in between is
- * never taken for complete.
+ * never taken for complete. INSYNC is refused when a record failed
+ * after the last manifest request: that round runs with every writer
+ * held, so a failure there means the copy is not whole.
  */
 #include "config.h"
 
@@ -135,6 +137,9 @@ apply_records(struct replicator *rp, const void *body, size_t len)
 			return;
 		}
 		rp->apply_errors++;
+		if (rp->round_errors++ == 0)
+			snprintf(rp->round_error, sizeof(rp->round_error),
+				 "%.150s", err);
 		log_debug("catch-up: %s", err);
 	}
 	if (r < 0)
@@ -163,7 +168,8 @@ send_manifest(struct replicator *rp)
 	struct buf out = BUF_INIT;
 	char err[300], why[400];
 
-	if (repl_manifest_build(rp->cfg->data_dir, &m, err, sizeof(err)) < 0) {
+	if (repl_manifest_build_standby(rp->cfg->data_dir, &m, err,
+					sizeof(err)) < 0) {
 		snprintf(why, sizeof(why), "manifest failed: %s", err);
 		fail_link(rp, why);
 		return;
@@ -213,6 +219,16 @@ got_insync(struct replicator *rp, const void *body, size_t len)
 		return;
 	}
 	generation = get_u64(body);
+	if (rp->round_errors > 0) {
+		/* The last round ran with every writer held, so no record of
+		 * it may fail: this data_dir is not a copy of the active's. */
+		snprintf(why, sizeof(why),
+			 "%" PRIu64 " records of the last catch-up round "
+			 "failed, the first: %s",
+			 rp->round_errors, rp->round_error);
+		fail_link(rp, why);
+		return;
+	}
 	if (repl_apply_sync(rp->apply, err, sizeof(err)) < 0) {
 		snprintf(why, sizeof(why), "sync failed: %s", err);
 		fail_link(rp, why);
@@ -272,6 +288,7 @@ rp_standby_frame(struct replicator *rp, uint8_t type, const void *body,
 		log_notice("catch-up from %s started", rp->peer_name);
 		return;
 	case PEER_MANIFEST_REQUEST:
+		rp->round_errors = 0;
 		send_manifest(rp);
 		/* The listing may take long: that is not the active's silence. */
 		rp->last_received = rp_now(rp);

@@ -150,7 +150,8 @@ void repl_apply_free(struct repl_apply *a);
  * with the same size and time are taken to be equal, as rsync does by
  * default; the replication keeps times equal on both sides.
  * Directories have size and time 0. Symlinks and special files are not
- * listed, and nothing excluded by repl_path_excluded() is.
+ * listed (repl_manifest_build_standby() lists them), and nothing
+ * excluded by repl_path_excluded() is.
  *
  * Encoded entry: path (u16 length, then the bytes, no NUL), a kind byte
  * (0 file, 1 directory), size (u64), mode (u32) and mtime_ns (i64), all
@@ -172,6 +173,16 @@ struct repl_manifest {
 };
 int repl_manifest_build(const char *data_dir, struct repl_manifest *m,
 			char *err, size_t errlen);
+/*
+ * The standby's manifest: like repl_manifest_build(), but a symlink or
+ * special file is listed as a file of size REPL_SIZE_OTHER, which no
+ * file of the active's matches. The active then removes or replaces it,
+ * because data_dir never holds such entries and a planted one must not
+ * survive a catch-up.
+ */
+#define REPL_SIZE_OTHER UINT64_MAX
+int repl_manifest_build_standby(const char *data_dir, struct repl_manifest *m,
+				char *err, size_t errlen);
 /* The encoded form for a frame body, and back. */
 void repl_manifest_encode(const struct repl_manifest *m, struct buf *out);
 /*

@@ -159,6 +159,8 @@ struct replicator {
 	struct repl_apply *apply;
 	bool applying_catchup;
 	uint64_t apply_errors;
+	uint64_t round_errors; /* failed since the last MANIFEST? request */
+	char round_error[200]; /* the first of them */
 
 	ev_signal sig_term, sig_int;
 };

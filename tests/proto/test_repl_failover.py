@@ -27,6 +27,7 @@ import socket
 import ssl
 import stat
 import struct
+import tempfile
 import subprocess
 import threading
 import time
@@ -75,6 +76,15 @@ def process_name(pid):
         with open(f"/proc/{pid}/comm") as f:
             return f.read().strip()
     except FileNotFoundError:
+        return None
+
+
+def process_state(pid):
+    """The state letter of pid ("R", "S", "Z", ...), None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
         return None
 
 
@@ -224,10 +234,7 @@ class Node(Hapost):
         self.proc = None
 
         def gone():
-            return all(process_name(pid) in (None,) or
-                       open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1]
-                       .split()[0] == "Z" for pid in pids
-                       if os.path.exists(f"/proc/{pid}"))
+            return all(process_state(pid) in (None, "Z") for pid in pids)
         wait_until(gone, f"{self.name}'s processes to die")
         pid_file = os.path.join(self.run_dir, "hapostd.pid")
         if os.path.exists(pid_file):
@@ -306,8 +313,10 @@ def pair(request):
     for h in made:
         if rep is not None and rep.failed:
             print(h.tail(120))
-        h.kill_all()
-        h.cleanup()
+        try:
+            h.kill_all()
+        finally:
+            h.cleanup()
 
 
 # Ledger: what clients saw acknowledged.
@@ -753,3 +762,237 @@ def test_replication_port_hostile(pair):
     assert b.child("hapostd-repl") == pids[b.name]
     assert "rejected" in b.log_text()
     assert "handshake" in b.log_text() or "HELLO" in b.log_text()
+
+
+def local_exchange(h, data, timeout=10):
+    """Sends data to RUN_DIR/repl.sock; returns what came back before the
+    replicator closed the connection (or the timeout)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(os.path.join(h.run_dir, "repl.sock"))
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        got = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return got
+                got += chunk
+        except ConnectionResetError:
+            return got
+
+
+def test_local_socket_hostile(pair):
+    """Garbage, oversized frames and batches, and batches that name files
+    outside data_dir on RUN_DIR/repl.sock: the client is dropped or its
+    batch refused, and the replicator goes on."""
+    a, b = pair()
+    pid = a.child("hapostd-repl")
+    outside = os.path.join(a.tmp, "outside")
+    with open(outside, "w") as f:
+        f.write("secret\n")
+    big = repl_frame("d", b"\0\0\x01\xa4" + b"x" * (9 << 20))
+    cases = [
+        os.urandom(100000),
+        struct.pack(">I", 0xFFFFFFFF) + b"r" + b"\0" * 1000,
+        struct.pack(">I", 0),
+        big,
+        repl_frame("z", b"unknown type"),
+        repl_frame("q", b"X" * 300),
+        repl_frame("q", b"STATUS\0"),
+        repl_frame("c", b"body"),
+        # 72 MB of 6 MB DATA frames: past the 64 MB batch limit.
+        repl_frame("d", b"\0\0\x01\xa4x\0" + b"y" * (6 << 20)) * 12,
+    ]
+    for data in cases:
+        assert local_exchange(a, data) == b"", data[:16]
+    refused = [
+        repl_frame("f", b"queue/x\0" + outside.encode() + b"\0"),
+        repl_frame("f", b"queue/x\0" + a.data_dir.encode() +
+                   b"/../outside\0"),
+        repl_frame("f", b"../x\0" + a.data_dir.encode() +
+                   b"/directory/accounts\0"),
+        repl_frame("d", b"\0\0\x01\xa4/etc/x\0data"),
+        repl_frame("d", b"\0\0\x01\xa4generation\0" + b"99\n"),
+        repl_frame("d", b"\0\x01\0\0queue/x\0data"),
+        repl_frame("r", os.urandom(64)),
+    ]
+    for item in refused:
+        reply = local_exchange(a, item + repl_frame("c"))
+        assert b"refused invalid batch" in reply, (item[:40], reply)
+    assert not os.path.exists(os.path.join(b.data_dir, "queue", "x"))
+    with open(os.path.join(b.data_dir, "generation")) as f:
+        assert f.read() != "99\n"
+    # Many idle clients at once.
+    idle = []
+    for _ in range(200):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(os.path.join(a.run_dir, "repl.sock"))
+        s.sendall(struct.pack(">I", 100))
+        idle.append(s)
+    try:
+        commit_works(a, b, "after-local-garbage")
+    finally:
+        for s in idle:
+            s.close()
+    assert a.child("hapostd-repl") == pid
+    assert a.repl()["state"] == "in-sync"
+
+
+def test_standby_symlinks_not_followed(pair):
+    """Symlinks planted in the standby's data_dir that point outside are
+    never written through: the standby ends with real files and
+    directories in their place, equal to the active's."""
+    a, b = pair()
+    send(a, "first")
+    with smtplib.SMTP(a.host, a.smtp_port, timeout=30) as s:
+        s.sendmail(BOB, [BOB], b"Subject: big\r\n\r\n" +
+                   (b"y" * 76 + b"\r\n") * 2000)
+    b.wait_for_messages(ALICE, 1)
+    [big] = b.wait_for_messages(BOB, 1)
+    outside = tempfile.mkdtemp(prefix="hapost-outside-")
+    try:
+        os.makedirs(os.path.join(outside, "dir"))
+        with open(os.path.join(outside, "file"), "w") as f:
+            f.write("not yours\n")
+        new = os.path.join(b.maildir(ALICE), "new")
+        shutil.rmtree(new)
+        os.symlink(os.path.join(outside, "dir"), new)
+        queue = os.path.join(b.data_dir, "queue", "messages")
+        shutil.rmtree(queue)
+        os.symlink(os.path.join(outside, "dir"), queue)
+        accounts = os.path.join(b.data_dir, "directory", "accounts")
+        os.unlink(accounts)
+        os.symlink(os.path.join(outside, "file"), accounts)
+        # A FIFO where the active has a file large enough for a delta:
+        # asking the standby for its signature must not block.
+        os.unlink(big)
+        os.mkfifo(big)
+
+        send(a, "second")
+        send(a, "third", rcpt=BOB)
+        a.ctl("account", "add", "carol@example.test",
+              input="carol-secret-3\n")
+        wait_until(a.queue_empty, "a's queue to empty")
+        wait_in_sync(a, b)
+        diff = []
+
+        def same():
+            nonlocal diff
+            diff = manifest_diff(manifest(a.data_dir), manifest(b.data_dir))
+            return not diff
+        wait_until(same, "identical data_dirs",
+                   log=lambda: "\n".join(diff) + b.tail() + a.tail())
+        assert os.listdir(os.path.join(outside, "dir")) == []
+        with open(os.path.join(outside, "file")) as f:
+            assert f.read() == "not yours\n"
+        for path in (new, queue, accounts):
+            assert not os.path.islink(path), path
+        assert stat.S_ISREG(os.lstat(big).st_mode)
+        assert subjects(b) == ["first", "second"]
+        assert subjects(b, BOB) == ["big", "third"]
+    finally:
+        shutil.rmtree(outside)
+
+
+@pytest.fixture
+def small_tmpfs():
+    """An 8 MB tmpfs mounted on a new directory, unmounted at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    root = tempfile.mkdtemp(prefix="hapost-tmpfs-")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755",
+                          "hapost-test", root], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        os.rmdir(root)
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip()}")
+    yield root
+    subprocess.run(["umount", "-l", root], check=True)
+    os.rmdir(root)
+
+
+def move_data_dir(h, new):
+    """Moves h's data_dir (not started yet) to new and reconfigures h."""
+    shutil.copytree(h.data_dir, new, symlinks=True)
+    for root, dirs, files in os.walk(new):
+        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+            shutil.chown(name, user=h.user, group=h.user)
+    shutil.rmtree(h.data_dir)
+    h.data_dir = new
+    h.settings["data_dir"] = new
+    h.write_config()
+
+
+def test_standby_disk_full(small_tmpfs):
+    """The standby's data_dir fills up: the active degrades and keeps
+    every acknowledged message, the standby never counts as complete
+    while it lacks data, and once space is freed it catches up."""
+    nodes = make_nodes()
+    a, b = nodes
+    data = os.path.join(small_tmpfs, "data")
+    move_data_dir(b, data)
+    filler = os.path.join(small_tmpfs, "filler")
+    with open(filler, "wb") as f:
+        f.write(b"\0" * (5 << 20))
+    try:
+        for h in nodes:
+            h.start_standby()
+        assert a.promote("--force").returncode == 0
+        a.wait_serving()
+        wait_in_sync(a, b)
+        accepted = []
+        for n in range(8):
+            subject = f"big-{n}"
+            with smtplib.SMTP(a.host, a.smtp_port, timeout=30) as s:
+                s.sendmail(BOB, [ALICE],
+                           f"Subject: {subject}\r\n\r\n".encode() +
+                           (b"x" * 76 + b"\r\n") * 6000)
+            accepted.append(subject)
+        wait_until(lambda: sorted(accepted) == subjects(a),
+                   "the big messages on a", log=a.tail)
+        wait_until(lambda: b.repl().get("complete") == "0" and
+                   a.repl().get("state") != "in-sync",
+                   "b to count as incomplete", log=b.tail)
+        wait_until(lambda: b.report()["replication"]["complete"] is False,
+                   "b's report to show it incomplete")
+        rep = b.report()
+        assert rep["replication"]["promotable"] is False, rep
+        assert "No space left on device" in b.log_text()
+
+        # While the disk stays full the active retries the catch-up.
+        # Meanwhile no message on B lacks part of its content, and B
+        # never counts as in sync without all of them.
+        starts = b.log_text().count("catch-up from")
+        problems = []
+
+        def retried():
+            st = b.repl()
+            if st.get("state") == "in-sync" and st.get("complete") == "1" \
+                    and subjects(b) != sorted(accepted):
+                problems.append(f"in sync without all mail: {st}")
+            for path in b.messages(ALICE):
+                twin = os.path.join(a.maildir(ALICE),
+                                    os.path.relpath(path, b.maildir(ALICE)))
+                with open(path, "rb") as f, open(twin, "rb") as g:
+                    if f.read() != g.read():
+                        problems.append(f"{path} differs from a's copy")
+            assert not problems, problems
+            return b.log_text().count("catch-up from") >= starts + 2
+        wait_until(retried, "two more catch-up attempts", log=b.tail)
+
+        os.unlink(filler)
+        wait_in_sync(a, b, timeout=60)
+        assert subjects(b) == sorted(accepted)
+        send(a, "after")
+        wait_until(lambda: "after" in subjects(b), "new mail on b")
+    finally:
+        for h in nodes:
+            try:
+                h.kill_all()
+            finally:
+                h.cleanup()
