@@ -3,8 +3,9 @@
 
 replicated  SMTP ingest through the VIP of the replicated lab with the
             smtp-source run of the single-node benchmark, against a
-            single hapostd on loopback in the same run: accepted and
-            delivered msgs/s. While smtp-source runs, the benchmark reads
+            single hapostd on loopback and the shared storage lab (the
+            same network path and cluster, no replication) in the same
+            run: accepted and delivered msgs/s. While smtp-source runs, the benchmark reads
             the replication lag (lag_changes, lag_seconds) from the
             active node's "hapostctl status --json" every 0.5 s. The
             table shows its median and maximum, and the time from
@@ -54,8 +55,9 @@ def log(text):
     print(f"[{time.strftime('%H:%M:%S')}] replicated: {text}", flush=True)
 
 
-def lab_up_replicated():
-    """Run deploy/lab up --replicated with the benchmark's build tree."""
+def lab_up(*args):
+    """Run deploy/lab up ARGS with the benchmark's build tree; return the
+    lab's env values."""
     if failover.lab_is_up():
         raise RuntimeError("a lab is already up; take it down with "
                            "deploy/lab down first")
@@ -64,13 +66,13 @@ def lab_up_replicated():
     env_vars = dict(os.environ)
     if build:
         env_vars["BUILDDIR"] = os.path.abspath(build)
-    log("deploy/lab up --replicated")
-    proc = subprocess.run([failover.LAB, "up", "--replicated"],
+    command = " ".join(["deploy/lab up", *args])
+    log(command)
+    proc = subprocess.run([failover.LAB, "up", *args],
                           capture_output=True, text=True, env=env_vars,
                           timeout=900)
     if proc.returncode != 0:
-        raise RuntimeError(f"deploy/lab up --replicated failed: "
-                           f"{proc.stderr[-1500:]}")
+        raise RuntimeError(f"{command} failed: {proc.stderr[-1500:]}")
     return failover.lab_env()
 
 
@@ -190,37 +192,67 @@ def single_node(results, n):
     return n / accept_s, (n / deliver_s if deliver_s else None)
 
 
+def lab_maildir(env, node):
+    """Return the test account's Maildir on node as the machine sees it:
+    in the shared directory, or in node's own data_dir."""
+    local, domain = env["TEST_USER"].split("@")
+    if env.get("STORAGE_MODE") == "replicated":
+        top = os.path.join(LAB_DIR, node, "data")
+    else:
+        top = os.path.join(LAB_DIR, "shared")
+    return os.path.join(top, "mail", domain, local)
+
+
+def lab_ingest(results, n, env, node, name):
+    """smtp-source through the lab's VIP from the client namespace into
+    the Maildir on node. Returns (accepted/s, delivered/s, the time
+    smtp-source ended)."""
+    maildir = lab_maildir(env, node)
+    before = mailgen.count_messages(maildir)
+    log(f"{name}, active {node}: {n} messages through the VIP")
+    accept_s, start, command = smtp_source(
+        f"{env['VIP']}:{env['SMTP_PORT']}", env["TEST_USER"], n,
+        "lab-client")
+    ended = time.monotonic()
+    results.commands.append(f"{name}, lab VIP from lab-client: {command}")
+    deliver_s = wait_count(maildir, before + n, start, max(120, n / 20))
+    if deliver_s is None:
+        results.errors.append(
+            f"{name}: delivered {mailgen.count_messages(maildir) - before} "
+            f"of {n}")
+    accept = n / accept_s
+    deliver = n / deliver_s if deliver_s else None
+    log(f"{name}: accepted {accept:.0f}/s, delivered "
+        f"{failover_fmt(deliver)}/s")
+    return accept, deliver, ended
+
+
 def bench_replicated(results):
     n = MESSAGES
     single_accept, single_deliver = single_node(results, n)
     log(f"single node: accepted {single_accept:.0f}/s, delivered "
         f"{failover_fmt(single_deliver)}/s")
-    env = lab_up_replicated()
+
+    # The shared storage lab has the same network path and the same
+    # cluster processes, without replication.
+    env = lab_up()
+    try:
+        shared_accept, shared_deliver, _ = lab_ingest(
+            results, n, env, failover.vip_node(env["VIP"]), "shared lab")
+    finally:
+        log("deploy/lab down")
+        failover.lab("down", check=False)
+
+    env = lab_up("--replicated")
     try:
         active = wait_in_sync(120)
-        user = env["TEST_USER"]
-        local, domain = user.split("@")
-        maildir = os.path.join(LAB_DIR, active, "data", "mail", domain,
-                               local)
-        before = mailgen.count_messages(maildir)
         poller = LagPoller(active)
         poller.start()
-        log(f"replicated lab, active {active}: {n} messages through "
-            f"the VIP")
         try:
-            accept_s, start, command = smtp_source(
-                f"{env['VIP']}:{env['SMTP_PORT']}", user, n, "lab-client")
-            ended = time.monotonic()
-            deliver_s = wait_count(maildir, before + n, start,
-                                   max(120, n / 20))
+            accept, deliver, ended = lab_ingest(results, n, env, active,
+                                                "replicated lab")
         finally:
             poller.stop()
-        results.commands.append("replicated, lab VIP from lab-client: "
-                                + command)
-        if deliver_s is None:
-            results.errors.append(
-                f"replicated: the lab delivered "
-                f"{mailgen.count_messages(maildir) - before} of {n}")
         wait_in_sync(300)
         synced_after = time.monotonic() - ended
         states = sorted(poller.states)
@@ -230,19 +262,23 @@ def bench_replicated(results):
     finally:
         log("deploy/lab down")
         failover.lab("down", check=False)
-    accept = n / accept_s
-    deliver = n / deliver_s if deliver_s else None
-    log(f"replicated: accepted {accept:.0f}/s, delivered "
-        f"{failover_fmt(deliver)}/s; lag changes median "
-        f"{median(poller.changes)}, max {max(poller.changes, default=None)}"
-        f"; lag seconds max {max(poller.seconds, default=None)}; in sync "
+    log(f"replicated: lag changes median {median(poller.changes)}, max "
+        f"{max(poller.changes, default=None)}; lag seconds max "
+        f"{max(poller.seconds, default=None)}; in sync "
         f"{synced_after:.2f}s after smtp-source ended")
-    label = (f"SMTP {n} msgs x {PAYLOAD} B, {SESSIONS} sessions, "
-             "replicated lab via VIP")
-    results.add(f"{label}: accepted msgs/s", accept, single_accept,
-                "(single node)")
-    results.add(f"{label}: delivered msgs/s", deliver, single_deliver,
-                "(single node)")
+
+    label = f"SMTP {n} msgs x {PAYLOAD} B, {SESSIONS} sessions"
+    for kind, value, ref in (("accepted", shared_accept, single_accept),
+                             ("delivered", shared_deliver, single_deliver)):
+        results.add(f"{label}, shared lab via VIP: {kind} msgs/s", value,
+                    ref, "(single node)")
+    for kind, value, ref, ref_lab in (
+            ("accepted", accept, single_accept, shared_accept),
+            ("delivered", deliver, single_deliver, shared_deliver)):
+        results.add(f"{label}, replicated lab via VIP: {kind} msgs/s",
+                    value, ref, "(single node)")
+        results.add(f"{label}, replicated lab via VIP: {kind} msgs/s",
+                    value, ref_lab, "(shared lab)")
     results.add("Replication lag under load, unacknowledged batches, "
                 f"median of {len(poller.changes)} reads",
                 median(poller.changes), higher_is_better=False)
@@ -257,8 +293,7 @@ def bench_replicated(results):
 
 
 def bench_ledger(results):
-    env = lab_up_replicated()
-    del env
+    lab_up("--replicated")
     try:
         test = os.path.join(failover.TOP, "tests", "cluster", "replicated",
                             "test_ledger.py")
