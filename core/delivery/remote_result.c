@@ -13,6 +13,8 @@
  * policy defers on the queue_retry_* schedule. No reply at all, and a
  * DNS temporary failure, defer on the queue_unreachable_retry_*
  * schedule. A deferral past queue_lifetime fails with status 4.4.7.
+ * Only a 2xx reply in a transaction that succeeded counts as delivered;
+ * a 2xx or 3xx reply anywhere else defers with 4.5.0.
  *
  * remote_record() writes the results of one transaction (or one
  * destination's failure) with one sync through queue_marks, and only
@@ -64,9 +66,11 @@ reply_dsn(char *out, size_t outlen, const struct smtp_client_reply *reply,
 		snprintf(out, outlen, "4.0.0");
 	else
 		snprintf(out, outlen, "2.0.0");
-	/* A deferral never carries a permanent code. */
+	/* A deferral carries a temporary code whatever the reply's. */
 	if (status == DELIVERY_DEFERRED && out[0] == '5')
 		out[0] = '4';
+	else if (status == DELIVERY_DEFERRED && out[0] != '4')
+		snprintf(out, outlen, "4.5.0");
 }
 
 static void
@@ -127,12 +131,13 @@ remote_result_rcpt(struct remote_result *res,
 	}
 	memset(res, 0, sizeof(*res));
 	set_relay(res, st);
-	if (reply->code < 400)
+	/* Only a 2xx in a transaction that succeeded means delivered. */
+	if (reply->code / 100 == 2 && st->failure == SMTPC_OK)
 		res->status = DELIVERY_DELIVERED;
-	else if (reply->code < 500)
-		res->status = DELIVERY_DEFERRED;
-	else
+	else if (reply->code / 100 == 5)
 		res->status = DELIVERY_FAILED;
+	else
+		res->status = DELIVERY_DEFERRED;
 	/* A reply other than the transaction's own is the RCPT TO reply. */
 	if (st->failure == SMTPC_OK || reply->code != st->reply.code ||
 	    strcmp(reply->text, st->reply.text) != 0)

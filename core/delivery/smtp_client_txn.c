@@ -19,7 +19,11 @@
  * After a rejected MAIL, RCPT or DATA the server may still hold part of
  * the transaction, so RSET runs before the callback. When the callback
  * runs, the connection is therefore idle and reusable, or closed. A 421
- * reply closes the connection at once.
+ * reply closes the connection at once. So does a 2xx or 3xx reply where
+ * a command failed (a 250 in place of DATA's 354, a stale second reply
+ * to the end of data): the replies no longer match the commands, and
+ * the transaction fails with the client's own 4.5.0 reply, never with a
+ * success code that would read as delivered.
  */
 #include "config.h"
 
@@ -75,6 +79,24 @@ set_stage(struct smtp_client *c, const char *stage)
 }
 
 /*
+ * Returns r, or in *out the client's own 4.5.0 reply when r's class
+ * cannot stand for a failure: a 1xx, 2xx or 3xx reply where a command
+ * failed (a 354 to RCPT TO, a 250 in place of DATA's 354). Such a reply
+ * passed on would read as success, yet nothing was delivered.
+ */
+static const struct smtp_client_reply *
+failure_reply(struct smtp_client *c, const struct smtp_client_reply *r,
+	      const char *stage, struct smtp_client_reply *out)
+{
+	if (r->code == 0 || r->code / 100 == 4 || r->code / 100 == 5)
+		return r;
+	smtpc_set_reply(out, 0, "4.5.0",
+			"unexpected reply to %s from %s: %d %s", stage,
+			c->st.remote, r->code, r->text);
+	return out;
+}
+
+/*
  * Ends the transaction with failure and reply, which become st and the
  * reply of every recipient without a failure of its own. With rset the
  * callback waits for RSET.
@@ -84,7 +106,15 @@ txn_end(struct smtp_client *c, enum smtp_client_failure failure,
 	const struct smtp_client_reply *reply, bool rset)
 {
 	struct smtpc_txn *t = &c->txn;
+	struct smtp_client_reply unexpected;
+	bool out_of_step = false;
 
+	if (failure != SMTPC_OK) {
+		reply = failure_reply(c, reply, c->txn_st.stage, &unexpected);
+		out_of_step = reply == &unexpected;
+		if (out_of_step)
+			failure = SMTPC_TEMPFAIL;
+	}
 	c->txn_st.failure = failure;
 	c->txn_st.reply = *reply;
 	for (size_t i = 0; i < t->nrcpts; i++)
@@ -92,8 +122,9 @@ txn_end(struct smtp_client *c, enum smtp_client_failure failure,
 			t->replies[i] = *reply;
 	if (c->fd < 0) {
 		/* Already closed: the caller frees or closes c. */
-	} else if (reply->code == 421) {
-		/* The server is closing the connection. */
+	} else if (reply->code == 421 || out_of_step) {
+		/* The server is closing the connection, or its replies no
+		 * longer match the commands. */
 		smtpc_close_socket(c, false);
 	} else if (rset) {
 		smtpc_send_line(c, "RSET");
@@ -290,12 +321,15 @@ smtpc_txn_reply(struct smtp_client *c, const struct smtp_client_reply *r)
 	if (pos <= t->nsent) {
 		size_t i = t->order[pos - 1];
 
-		if (t->mail_ok) {
+		if (t->mail_ok && r->code / 100 == 2) {
 			t->replies[i] = *r;
-			if (r->code / 100 == 2)
-				t->naccepted++;
-			else
-				t->rcpt_failed[i] = true;
+			t->naccepted++;
+		} else if (t->mail_ok) {
+			struct smtp_client_reply unexpected;
+
+			t->replies[i] =
+			    *failure_reply(c, r, "RCPT TO", &unexpected);
+			t->rcpt_failed[i] = true;
 		}
 		if (t->pipelined)
 			return;

@@ -25,6 +25,7 @@
 #include "queue.h"
 #include "queue_format.h"
 #include "remote.h"
+#include "remote_int.h"
 #include "route.h"
 
 /* An envelope with n recipients and no records applied yet. */
@@ -276,6 +277,52 @@ config_check_names_table_line(void **state)
 	cfg_free(&cfg);
 }
 
+static void
+set_reply(struct smtp_client_reply *r, int code, const char *enhanced,
+	  const char *text)
+{
+	memset(r, 0, sizeof(*r));
+	r->code = code;
+	snprintf(r->enhanced, sizeof(r->enhanced), "%s", enhanced);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+}
+
+static void
+result_success_needs_ok_transaction(void **state)
+{
+	struct smtp_client_status st;
+	struct smtp_client_reply reply;
+	struct remote_result res;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.remote, sizeof(st.remote), "mx.example.org[192.0.2.1]:25");
+	snprintf(st.stage, sizeof(st.stage), "end of data");
+	set_reply(&reply, 250, "2.0.0", "queued");
+	st.failure = SMTPC_OK;
+	st.reply = reply;
+	remote_result_rcpt(&res, &st, &reply);
+	assert_int_equal(res.status, DELIVERY_DELIVERED);
+	assert_string_equal(res.dsn, "2.0.0");
+
+	/* A 250 carried by a failed transaction is no delivery. */
+	st.failure = SMTPC_TEMPFAIL;
+	remote_result_rcpt(&res, &st, &reply);
+	assert_int_equal(res.status, DELIVERY_DEFERRED);
+	assert_string_equal(res.dsn, "4.5.0");
+
+	/* Nor is a 354 to RCPT TO in a transaction that succeeded. */
+	st.failure = SMTPC_OK;
+	set_reply(&reply, 354, "", "go ahead");
+	remote_result_rcpt(&res, &st, &reply);
+	assert_int_equal(res.status, DELIVERY_DEFERRED);
+	assert_string_equal(res.dsn, "4.5.0");
+
+	set_reply(&reply, 550, "5.1.1", "no such user");
+	remote_result_rcpt(&res, &st, &reply);
+	assert_int_equal(res.status, DELIVERY_FAILED);
+	assert_string_equal(res.dsn, "5.1.1");
+}
+
 int
 main(void)
 {
@@ -291,6 +338,7 @@ main(void)
 	    cmocka_unit_test(route_text_forms),
 	    cmocka_unit_test(config_check_rejects_bad_window),
 	    cmocka_unit_test(config_check_names_table_line),
+	    cmocka_unit_test(result_success_needs_ok_transaction),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
