@@ -17,8 +17,11 @@
  * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets c->out grow in between.
  *
  * Timeouts: connect_timeout for connect(), timeout for each reply. The
- * reply timer restarts whenever bytes move, so the transfer of a large
- * message to a slow but live server does not time out.
+ * reply timer starts when the command goes out and restarts when a whole
+ * reply has arrived or command or message bytes were written, so the
+ * transfer of a large message to a slow but live server does not time
+ * out. Reply bytes alone do not restart it: a server that sends its reply
+ * a byte or a line at a time gets timeout seconds for the whole reply.
  *
  * TLS (RFC 3207): "may" uses STARTTLS when the server offers it, and
  * when the handshake fails it connects once more without STARTTLS, as
@@ -355,6 +358,9 @@ process_input(struct smtp_client *c)
 		if (st == SMTP_REPLY_INCOMPLETE)
 			return;
 		handle_reply(c);
+		/* The next pipelined reply gets its own timeout. */
+		if (reading(c) && smtpc_waiting(c))
+			smtpc_restart_timer(c, c->timeout);
 	}
 }
 
@@ -374,8 +380,6 @@ on_readable(struct smtp_client *c)
 			return;
 		}
 		buf_append(&c->in, chunk, (size_t)n);
-		if (smtpc_waiting(c))
-			smtpc_restart_timer(c, c->timeout);
 		process_input(c);
 	}
 }

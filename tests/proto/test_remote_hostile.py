@@ -439,6 +439,22 @@ def dribble(data, pause):
     return send
 
 
+def test_reply_timeout_bounds_dribbled_greeting(dns, sender, servers):
+    # 60 bytes at 0.5 s each take 30 s; smtp_client_timeout is 3 s.
+    greeting = b"220 hostile.test ESMTP " + b"s" * 35 + b"\r\n"
+    zone(dns)
+    server = servers("127.0.0.3", greeting=dribble(greeting, 0.5))
+    server.dribble_done = threading.Event()
+    a = sender()
+    pid = qmgr_pid(a)
+    submit(a, ["slow@hostile.test"])
+    line = deferral(a, "slow@hostile.test")
+    assert not server.dribble_done.is_set(), \
+        "the client waited for the whole dribbled greeting"
+    assert "timed out waiting for the reply to greeting" in line
+    assert_sound(a, pid, "slow@hostile.test")
+
+
 def endless_slow_ehlo(server, conn):
     """A multi-line EHLO reply with one more line every 0.5 s, forever."""
     conn.sendall(b"250-hostile.test\r\n")
@@ -447,6 +463,18 @@ def endless_slow_ehlo(server, conn):
             return
         time.sleep(0.5)
         conn.sendall(b"250-X-SLOW-%d\r\n" % n)
+
+
+def test_reply_timeout_bounds_slow_multiline(dns, sender, servers):
+    zone(dns)
+    server = servers("127.0.0.3", ehlo=endless_slow_ehlo)
+    a = sender()
+    pid = qmgr_pid(a)
+    submit(a, ["slowlines@hostile.test"])
+    line = deferral(a, "slowlines@hostile.test")
+    assert "timed out waiting for the reply to EHLO" in line
+    assert server.received() == []
+    assert_sound(a, pid, "slowlines@hostile.test")
 
 
 # The end of data -------------------------------------------------------
