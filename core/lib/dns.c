@@ -19,7 +19,11 @@
  *   others is skipped.
  * - A host's addresses come from ares_getaddrinfo() (AF_UNSPEC), which
  *   also reads /etc/hosts when nsswitch.conf lists "files", and are in
- *   its RFC 6724 order.
+ *   its RFC 6724 order. Addresses in 0.0.0.0/8 and the IPv6 unspecified
+ *   address are dropped, and such an address literal gets
+ *   DNS_NO_ADDRESS: no remote host has them, and a connect() to 0.0.0.0
+ *   reaches this host, so an MX record pointing there would make the
+ *   mail loop back to a local listener.
  * - Results reach the caller from a zero-delay ev_timer, even when
  *   c-ares answers inside the call (an /etc/hosts entry) or no query is
  *   needed (an address literal).
@@ -427,6 +431,26 @@ parse_literal(const char *s, struct sockaddr_storage *ss)
 	return bracketed ? -1 : 0;
 }
 
+/* True for 0.0.0.0/8, ::, and ::ffff:0.0.0.0/104: never a remote host. */
+static bool
+unspecified_address(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(a))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 0;
+	}
+	return false;
+}
+
 /* Completes the lookup of an address literal without a query. */
 static bool
 answer_literal(struct dns_query *q, const char *name)
@@ -439,6 +463,12 @@ answer_literal(struct dns_query *q, const char *name)
 		return false;
 	if (kind < 0) {
 		query_finish(q, DNS_NOT_FOUND, "invalid address literal %s",
+			     name);
+		return true;
+	}
+	if (unspecified_address((const struct sockaddr *)&ss)) {
+		query_finish(q, DNS_NO_ADDRESS,
+			     "address literal %s is no remote host's address",
 			     name);
 		return true;
 	}
@@ -518,7 +548,8 @@ addr_cb(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 
 			if ((n->ai_family != AF_INET &&
 			     n->ai_family != AF_INET6) ||
-			    n->ai_addrlen > sizeof(*ss))
+			    n->ai_addrlen > sizeof(*ss) ||
+			    unspecified_address(n->ai_addr))
 				continue;
 			h->addrs = xrealloc(h->addrs,
 					    (h->naddrs + 1) * sizeof(*h->addrs));

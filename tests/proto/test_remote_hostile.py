@@ -723,6 +723,22 @@ def test_mx_hosts_without_addresses_bounce(dns, sender):
     assert_sound(a, pid, "someone@noaddr.test")
 
 
+def test_mx_to_unspecified_address(dns, port, sender, servers):
+    # 0.0.0.0 would reach whatever listens on this host's port.
+    zone(dns, zero_test={"MX": [(10, "mx.zero.test")]},
+         mx_zero_test={"A": ["0.0.0.0"], "AAAA": ["::"]})
+    local = servers("127.0.0.1")
+    a = sender()
+    pid = qmgr_pid(a)
+    submit(a, ["someone@zero.test"])
+    wait_for(lambda: log_lines(a, r"to=<someone@zero\.test>.*"
+                                  r"status=(failed|deferred)"),
+             what="the result")
+    assert local.connections == 0
+    assert local.received() == []
+    assert_sound(a, pid, "someone@zero.test")
+
+
 # Mail loops ------------------------------------------------------------
 
 
