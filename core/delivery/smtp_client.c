@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -252,6 +253,28 @@ starttls_reply(struct smtp_client *c, const struct smtp_client_reply *r)
 	smtpc_session_fail(c, SMTPC_TEMPFAIL, &why);
 }
 
+/*
+ * Fails the session when the server names itself with our own host name
+ * in its greeting or EHLO reply: the connection came back to this host
+ * or to another one that calls itself the same, so the mail would loop.
+ */
+static bool
+greeted_by_myself(struct smtp_client *c, const struct smtp_client_reply *r)
+{
+	size_t len = strcspn(r->text, " ");
+	struct smtp_client_reply loop;
+
+	if (len == 0 || len != strlen(c->helo) ||
+	    strncasecmp(r->text, c->helo, len) != 0)
+		return false;
+	smtpc_set_reply(&loop, 0, "4.4.6",
+			"mail loops back to myself: %s greeted me with my own "
+			"host name %s",
+			c->st.remote, c->helo);
+	smtpc_session_fail(c, SMTPC_TEMPFAIL, &loop);
+	return true;
+}
+
 static void
 handle_reply(struct smtp_client *c)
 {
@@ -265,10 +288,14 @@ handle_reply(struct smtp_client *c)
 			session_fail_reply(c, r);
 			break;
 		}
+		if (greeted_by_myself(c, r))
+			break;
 		smtpc_send_line(c, "EHLO %s", c->helo);
 		smtpc_await_reply(c, SMTPC_EHLO, "EHLO");
 		break;
 	case SMTPC_EHLO:
+		if (r->code / 100 == 2 && greeted_by_myself(c, r))
+			break;
 		if (r->code / 100 == 2) {
 			c->esmtp = true;
 			smtp_ehlo_parse(&c->parser, &c->ehlo);

@@ -20,7 +20,10 @@
  * temporary failure with a reply text that says so. With the policy
  * "may", a failed TLS handshake makes the client connect once more
  * without STARTTLS. AUTH failures, a 535 included, are temporary too,
- * because credentials are fixed on this side, not by the sender.
+ * because credentials are fixed on this side, not by the sender. A
+ * server whose greeting or EHLO reply names it with our own host name
+ * (the helo parameter) fails the session as temporary with 4.4.6,
+ * because the mail would loop back to us.
  *
  * Every callback is called from the loop, never from inside the call
  * that started the step. After a failure in the ready callback, or an
@@ -73,10 +76,11 @@ enum smtp_client_failure {
 /*
  * A reply with code 0 was made by the client itself, without a server
  * reply, and its enhanced code gives the class: 4.4.1 and 4.4.2 (no
- * answer), 4.5.0 (a garbled or unexpected reply), 4.7.x (TLS or AUTH
- * policy), 4.3.0 (a local error: no socket, the message unreadable),
- * 5.3.4 (larger than the server's SIZE), 5.6.7 (SMTPUTF8 needed but not
- * offered), 5.1.3 and 5.1.7 (an address that cannot be sent).
+ * answer), 4.4.6 (a mail loop), 4.5.0 (a garbled or unexpected reply),
+ * 4.7.x (TLS or AUTH policy), 4.3.0 (a local error: no socket, the
+ * message unreadable), 5.3.4 (larger than the server's SIZE), 5.6.7
+ * (SMTPUTF8 needed but not offered), 5.1.3 and 5.1.7 (an address that
+ * cannot be sent).
  */
 struct smtp_client_reply {
 	int code;	  /* 250, 451, ...; 0 when there was no reply */

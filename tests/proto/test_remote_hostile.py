@@ -742,6 +742,27 @@ def test_mx_to_unspecified_address(dns, port, sender, servers):
 # Mail loops ------------------------------------------------------------
 
 
+def test_mx_on_own_listener_is_a_loop(dns, hapost_factory):
+    """An MX host with another name whose address is our own listener."""
+    zone(dns, mirror_test={"MX": [(10, "mx.mirror.test")]},
+         mx_mirror_test={"A": ["127.0.0.1"]})
+    a = Hapost(dict(SLOW_RETRY, dns_servers=dns.servers))
+    try:
+        a.settings["smtp_client_port"] = str(a.smtp_port)
+        a.write_config()
+        a.start()
+        assert a.settings["smtp_client_port"] == str(a.smtp_port)
+        pid = qmgr_pid(a)
+        submit(a, ["someone@mirror.test"])
+        line = deferral(a, "someone@mirror.test")
+        assert "loops back to myself" in line
+        assert "dsn=4.4.6" in line
+        assert reports(a) == []
+        assert_sound(a, pid, "someone@mirror.test")
+    finally:
+        a.cleanup()
+
+
 def test_bounce_to_null_mx_sender_is_dropped(dns, sender, servers):
     zone(dns, nullmx_test={"MX": [(0, ".")]})
     servers("127.0.0.3", rcpt_replies={
