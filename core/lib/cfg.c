@@ -76,6 +76,7 @@ static const struct cfg_key cfg_keys[] = {
 	 (unsigned long)1 << 32},
 	{"recipient_limit", T_UINT, F(recipient_limit), 1, 100000},
 	{"smtp_line_limit", T_SIZE, F(smtp_line_limit), 512, 1 << 20},
+	{"smtp_hop_limit", T_UINT, F(smtp_hop_limit), 1, 10000},
 	{"imap_line_limit", T_SIZE, F(imap_line_limit), 1024, 1 << 24},
 	{"imap_literal_limit", T_SIZE, F(imap_literal_limit), 1024,
 	 (unsigned long)1 << 32},
@@ -237,6 +238,7 @@ cfg_defaults(struct cfg *cfg)
 	cfg->message_size_limit = 25 << 20;
 	cfg->recipient_limit = 100;
 	cfg->smtp_line_limit = 4096;
+	cfg->smtp_hop_limit = 100;
 	cfg->imap_line_limit = 65536;
 	cfg->imap_literal_limit = 25 << 20;
 	cfg->imap_cache_size = 16 << 20;

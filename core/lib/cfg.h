@@ -71,6 +71,7 @@ struct cfg {
 	size_t message_size_limit;
 	unsigned recipient_limit;
 	size_t smtp_line_limit;
+	unsigned smtp_hop_limit; /* Received: fields that mark a mail loop */
 	size_t imap_line_limit;
 	size_t imap_literal_limit;
 	size_t imap_cache_size; /* bytes of ENVELOPE/BODYSTRUCTURE cache */

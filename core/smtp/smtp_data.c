@@ -15,6 +15,13 @@
  * - line too long: "554 5.6.0" as well. The limit is smtp_line_limit
  *   (4096 by default), looser than RFC 5322's 998 characters because
  *   real mail often breaks that one.
+ * - hop_limit or more Received: fields in the header section: "554
+ *   5.4.6" (routing loop detected, RFC 3463), as Postfix does past its
+ *   hopcount_limit. Every relay adds one field, so a message that went
+ *   round a forwarding loop that many times is stopped here and bounced
+ *   by the relay before us. The count reads the decoded bytes up to the
+ *   first empty line, so a Received: line in the body or in an attached
+ *   message does not count.
  */
 #include "config.h"
 
@@ -57,9 +64,10 @@ text_run(const char *in, size_t len)
 	return i;
 }
 
-size_t
-smtp_data_decode(struct smtp_data_decoder *d, const char *in, size_t len,
-		 struct buf *out)
+/* Decodes in[0..len) into out; see smtp_data_decode(). */
+static size_t
+decode_bytes(struct smtp_data_decoder *d, const char *in, size_t len,
+	     struct buf *out)
 {
 	size_t i = 0;
 
@@ -142,6 +150,58 @@ smtp_data_decode(struct smtp_data_decoder *d, const char *in, size_t len,
 	return i;
 }
 
+/*
+ * Counts the Received: fields in the header section of the decoded bytes
+ * p[0..len), which continue the bytes of the previous call.
+ */
+static void
+count_hops(struct smtp_data_decoder *d, const char *p, size_t len)
+{
+	static const char name[] = "received:";
+	const size_t name_len = sizeof(name) - 1;
+
+	for (size_t i = 0; i < len && !d->header_done; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '\n') {
+			if (d->header_column == 0)
+				d->header_done = true;
+			d->header_column = 0;
+			d->name_matched = 0;
+			continue;
+		}
+		if (ch == '\r')
+			continue;
+		d->header_column++;
+		if (d->name_matched >= name_len ||
+		    d->header_column != d->name_matched + 1)
+			continue;
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		if (ch != (unsigned char)name[d->name_matched]) {
+			d->name_matched = name_len + 1; /* not this line */
+			continue;
+		}
+		if (++d->name_matched < name_len)
+			continue;
+		d->hops++;
+		if (d->hop_limit > 0 && d->hops >= d->hop_limit)
+			d->flaws |= SMTP_DATA_TOO_MANY_HOPS;
+	}
+}
+
+size_t
+smtp_data_decode(struct smtp_data_decoder *d, const char *in, size_t len,
+		 struct buf *out)
+{
+	size_t before = out->len;
+	size_t i = decode_bytes(d, in, len, out);
+
+	if (!d->header_done)
+		count_hops(d, out->data + before, out->len - before);
+	return i;
+}
+
 void
 smtp_data_finish(struct smtp_data_decoder *d, struct buf *out)
 {
@@ -177,5 +237,8 @@ smtp_data_flaw_reply(unsigned flaws)
 	if (flaws & SMTP_DATA_LONG_LINE)
 		return "554 5.6.0 Error: message contains a line longer "
 		       "than the limit";
+	if (flaws & SMTP_DATA_TOO_MANY_HOPS)
+		return "554 5.4.6 Error: too many hops (Received: header "
+		       "fields); the message is looping";
 	return NULL;
 }

@@ -9,9 +9,11 @@
  * message content, which closes the door to SMTP smuggling.
  *
  * While decoding it records flaws that make the message unacceptable:
- * a bare LF, a bare CR, a NUL byte, or a line longer than the line limit.
- * The session still reads through to the end and then rejects the whole
- * message with one reply; see smtp_data_flaw_reply().
+ * a bare LF, a bare CR, a NUL byte, a line longer than the line limit,
+ * or at least hop_limit Received: fields in the header section, the
+ * sign of a mail loop (RFC 5321 section 6.3). The session still reads
+ * through to the end and then rejects the whole message with one reply;
+ * see smtp_data_flaw_reply().
  *
  * Pure code: no I/O, no allocation beyond appending to the output buf.
  */
@@ -27,6 +29,7 @@
 #define SMTP_DATA_BARE_CR 0x2
 #define SMTP_DATA_NUL 0x4
 #define SMTP_DATA_LONG_LINE 0x8
+#define SMTP_DATA_TOO_MANY_HOPS 0x10
 
 enum smtp_data_state {
 	SMTP_DS_LINE_START, /* at the start of a line */
@@ -43,6 +46,13 @@ struct smtp_data_decoder {
 	size_t line_limit; /* octets per line including CRLF */
 	size_t line_len;   /* octets of the current line so far */
 	unsigned flaws;	   /* SMTP_DATA_* bits */
+	/* Received: fields at which a message is a loop; 0 for no limit.
+	 * smtp_data_init() sets 0: the caller sets it afterwards. */
+	unsigned hop_limit;
+	unsigned hops;	      /* Received: fields seen so far */
+	bool header_done;     /* the empty line after the header was seen */
+	size_t header_column; /* octets of the current header line */
+	size_t name_matched;  /* of "received:" at the line start, or more */
 };
 
 /*

@@ -9,8 +9,9 @@
  * queue_writer_commit() returned 0, that is once the entry is durable.
  *
  * Failures: a message over message_size_limit, or with a bare CR, bare
- * LF, NUL or overlong line (see smtp_data.c), is read to its end, never
- * stored, and rejected with one reply. A queue write or commit failure
+ * LF, NUL, overlong line or smtp_hop_limit Received: fields (see
+ * smtp_data.c), is read to its end, never stored, and rejected with one
+ * reply. A queue write or commit failure
  * gets 451 4.3.0, so the client keeps the message and retries.
  *
  * Known limits: queue_writer_commit() fsyncs inside the event loop, so
@@ -437,6 +438,7 @@ smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	smtp_data_init(&s->dec, true, session_cfg(s)->smtp_line_limit);
+	s->dec.hop_limit = session_cfg(s)->smtp_hop_limit;
 	s->mode = SMTP_MODE_DATA;
 	conn_puts(s->c, "354 End data with <CR><LF>.<CR><LF>\r\n");
 }
@@ -487,6 +489,16 @@ message_finish(struct smtp_session *s)
 	const char *flaw = smtp_data_flaw_reply(s->dec.flaws);
 
 	s->mode = SMTP_MODE_COMMAND;
+	if (s->dec.flaws & SMTP_DATA_TOO_MANY_HOPS) {
+		char sender[256];
+
+		log_printable(sender, sizeof(sender), s->sender,
+			      strlen(s->sender));
+		log_notice("conn=%lu rejected a message from <%s> with %u "
+			   "Received: header fields (smtp_hop_limit %u): "
+			   "mail loop",
+			   s->c->id, sender, s->dec.hops, s->dec.hop_limit);
+	}
 	if (s->too_big)
 		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed "
 			      "limit");
@@ -522,6 +534,7 @@ smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 		if (message_open(s)) {
 			smtp_data_init(&s->dec, false,
 				       session_cfg(s)->smtp_line_limit);
+			s->dec.hop_limit = session_cfg(s)->smtp_hop_limit;
 			s->saw_bdat = true;
 		} else {
 			s->bdat_error = "451 4.3.0 Error: queue file write "

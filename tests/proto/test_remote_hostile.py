@@ -763,6 +763,73 @@ def test_mx_on_own_listener_is_a_loop(dns, hapost_factory):
         a.cleanup()
 
 
+def test_hop_limit_rejects_looping_message(hapost):
+    received = "".join(
+        f"Received: from hop{i}.test by hop{i + 1}.test; "
+        f"Mon, 1 Jan 2024 00:00:00 +0000\r\n" for i in range(100))
+    msg = message_text([BOB], ALICE, "looping", "body\n", received)
+    with smtplib.SMTP(hapost.host, hapost.smtp_port, timeout=10) as s:
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            s.sendmail(ALICE, [BOB], msg)
+    assert err.value.smtp_code == 554
+    assert b"5.4.6" in err.value.smtp_error
+
+    # One hop fewer is still accepted, and so is a body full of them.
+    fewer = received.split("\r\n", 1)[1]
+    before = len(hapost.messages(BOB))
+    msg = message_text([BOB], ALICE, "almost looping", received, fewer)
+    with smtplib.SMTP(hapost.host, hapost.smtp_port, timeout=10) as s:
+        assert s.sendmail(ALICE, [BOB], msg) == {}
+    hapost.wait_for_messages(BOB, before + 1)
+
+
+def test_forwarding_loop_between_two_servers(dns, hapost_factory):
+    """Two servers whose aliases forward to each other for ever."""
+    zone(dns, example_test={"MX": [(10, "mx.example.test")]},
+         mx_example_test={"A": ["127.0.0.1"]},
+         remote_test={"MX": [(10, "mx.remote.test")]},
+         mx_remote_test={"A": ["127.0.0.1"]})
+    a = Hapost(dict(SLOW_RETRY, dns_servers=dns.servers))
+    b = Hapost(dict(SLOW_RETRY, dns_servers=dns.servers,
+                    hostname="mx.remote.test"))
+    try:
+        a.settings["smtp_client_port"] = str(b.smtp_port)
+        b.settings["smtp_client_port"] = str(a.smtp_port)
+        a.write_config()
+        b.write_config()
+        # b serves remote.test only, so mail for example.test goes to a.
+        b.ctl("alias", "del", "postmaster@example.test", ALICE)
+        for account in (ALICE, BOB):
+            b.ctl("account", "del", account)
+        b.ctl("domain", "del", "example.test")
+        b.ctl("domain", "add", "remote.test")
+        a.ctl("alias", "add", "loop@example.test", "loop@remote.test")
+        b.ctl("alias", "add", "loop@remote.test", "loop@example.test")
+        a.start()
+        b.start()
+        assert a.settings["smtp_client_port"] == str(b.smtp_port)
+        assert b.settings["smtp_client_port"] == str(a.smtp_port)
+        pids = (qmgr_pid(a), qmgr_pid(b))
+        submit(a, ["loop@example.test"], subject="round and round")
+        wait_for(lambda: reports(a), timeout=90, what="the loop's bounce")
+        wait_for(lambda: queue_empty(a) and queue_empty(b), timeout=30,
+                 what="both queues empty")
+        got = reports(a)
+        assert len(got) == 1
+        block = recipient_blocks(got[0])[0]
+        assert block["Status"].strip() == "5.4.6"
+        hops = len(log_lines(a, r"to=<loop@remote\.test>.*"
+                                r"status=delivered")) + \
+            len(log_lines(b, r"to=<loop@example\.test>.*status=delivered"))
+        assert 90 <= hops <= 110
+        time.sleep(1)
+        assert len(reports(a)) == 1
+        assert (qmgr_pid(a), qmgr_pid(b)) == pids
+    finally:
+        for h in (a, b):
+            h.cleanup()
+
+
 def test_bounce_to_null_mx_sender_is_dropped(dns, sender, servers):
     zone(dns, nullmx_test={"MX": [(0, ".")]})
     servers("127.0.0.3", rcpt_replies={

@@ -238,6 +238,7 @@ cfg_example_file_matches_defaults(void **state)
 	assert_int_equal(file.message_size_limit, def.message_size_limit);
 	assert_int_equal(file.recipient_limit, def.recipient_limit);
 	assert_int_equal(file.smtp_line_limit, def.smtp_line_limit);
+	assert_int_equal(file.smtp_hop_limit, def.smtp_hop_limit);
 	assert_int_equal(file.imap_line_limit, def.imap_line_limit);
 	assert_int_equal(file.imap_literal_limit, def.imap_literal_limit);
 	assert_int_equal(file.imap_cache_size, def.imap_cache_size);

@@ -264,6 +264,50 @@ bdat_mode_trailing_cr_flagged(void **state)
 	buf_free(&out);
 }
 
+/* Decodes in with hop_limit in chunks of step bytes; returns the hops. */
+static unsigned
+count_hops(const char *in, unsigned hop_limit, size_t step, unsigned *flaws)
+{
+	struct smtp_data_decoder d;
+	struct buf out = BUF_INIT;
+	size_t len = strlen(in), off = 0;
+
+	smtp_data_init(&d, true, 1000);
+	d.hop_limit = hop_limit;
+	while (off < len && !smtp_data_done(&d)) {
+		size_t n = step > len - off ? len - off : step;
+
+		off += smtp_data_decode(&d, in + off, n, &out);
+	}
+	buf_free(&out);
+	*flaws = d.flaws;
+	return d.hops;
+}
+
+static void
+data_hops_counted_in_header_only(void **state)
+{
+	const char in[] = "Received: from a by b; date\r\n"
+			  "RECEIVED: from b\r\n\tby c; date\r\n"
+			  "X-Received: not a hop\r\n"
+			  "Subject: Received: neither\r\n"
+			  "received:x\r\n"
+			  "\r\n"
+			  "Received: in the body\r\n"
+			  ".\r\n";
+	unsigned flaws;
+
+	for (size_t step = 1; step <= sizeof(in); step++) {
+		assert_int_equal(count_hops(in, 0, step, &flaws), 3);
+		assert_int_equal(flaws, 0);
+	}
+	assert_int_equal(count_hops(in, 4, 7, &flaws), 3);
+	assert_int_equal(flaws, 0);
+	count_hops(in, 3, 7, &flaws);
+	assert_int_equal(flaws, SMTP_DATA_TOO_MANY_HOPS);
+	assert_memory_equal(smtp_data_flaw_reply(flaws), "554 5.4.6 ", 10);
+}
+
 static void
 flaw_reply_priority(void **state)
 {
@@ -294,6 +338,7 @@ main(void)
 	    cmocka_unit_test(bdat_mode_raw_content),
 	    cmocka_unit_test(bdat_mode_crlf_across_chunks),
 	    cmocka_unit_test(bdat_mode_trailing_cr_flagged),
+	    cmocka_unit_test(data_hops_counted_in_header_only),
 	    cmocka_unit_test(flaw_reply_priority),
 	};
 
