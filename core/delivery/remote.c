@@ -516,6 +516,9 @@ remote_cancel(struct remote *r, const char *id)
 
 	if (m == NULL)
 		return;
+	log_info("qid=%s deleted from the queue: its outbound delivery is "
+		 "cancelled, and a transaction in progress is not recorded",
+		 id);
 	m->cancelled = true;
 	for (d = r->dests; d != NULL; d = d->next) {
 		struct remote_rcpt **pp = &d->head;

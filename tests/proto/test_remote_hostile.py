@@ -961,3 +961,38 @@ def test_reload_keeps_table_when_password_exposed(dns, sender, servers,
     assert_sound(a, pid, "someone@routed.test")
 
 
+def test_delete_during_transaction(dns, sender, servers):
+    release = threading.Event()
+    started = threading.Event()
+
+    def hold(server, conn, n):
+        started.set()
+        release.wait(30)
+        conn.sendall(b"451 4.3.0 try again later\r\n")
+        return False
+
+    zone(dns)
+    server = servers("127.0.0.3", end_of_data=hold)
+    a = sender(smtp_client_timeout="20")
+    pid = qmgr_pid(a)
+    submit(a, ["held@hostile.test"], subject="deleted in flight")
+    assert started.wait(20)
+    qid = queue_ids(a)[0]
+    a.ctl("queue", "delete", qid)
+    wait_for(lambda: log_lines(a, rf"qid={qid} deleted from the queue: "
+                                  r"its outbound delivery is cancelled"),
+             what="the delete in the queue manager")
+    release.set()
+    wait_for(lambda: log_lines(a, rf"qid={qid} deleted meanwhile"),
+             what="the result of the deleted entry")
+    assert queue_empty(a)
+    assert not os.path.exists(os.path.join(a.data_dir, "queue", "messages",
+                                           qid))
+    # Nothing is left to retry: a flush makes no new connection.
+    connections = server.connections
+    a.ctl("queue", "flush")
+    time.sleep(1)
+    assert server.connections == connections
+    assert reports(a) == []
+    assert not log_lines(a, r"recording status=.* failed")
+    assert_sound(a, pid, "held@hostile.test")
