@@ -86,7 +86,26 @@ static void
 ready_cb(void *arg, struct smtp_client *c, const struct smtp_client_status *st)
 {
 	struct remote_session *s = arg;
+	struct smtp_client_status lost;
 
+	if (st->failure == SMTPC_OK && !smtp_client_reusable(c)) {
+		/*
+		 * Closed by the server between its last reply and this
+		 * callback. Taken as ready, the session would put its group
+		 * back and connect again at once, for ever.
+		 */
+		lost = *st;
+		lost.failure = SMTPC_UNREACHABLE;
+		memset(&lost.reply, 0, sizeof(lost.reply));
+		snprintf(lost.reply.enhanced, sizeof(lost.reply.enhanced),
+			 "4.4.2");
+		snprintf(lost.reply.text, sizeof(lost.reply.text),
+			 "connection closed by %.300s before the first "
+			 "transaction",
+			 st->remote);
+		smtp_client_close(c);
+		st = &lost;
+	}
 	if (st->failure == SMTPC_OK) {
 		s->c = c;
 		if (s->connecting) {

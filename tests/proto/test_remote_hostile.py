@@ -886,6 +886,7 @@ def test_many_recipients_one_slow_domain(dns, sender, servers):
     assert sorted(got) == sorted(rcpts)
     assert server.max_active <= 3
     assert all(len(r) <= 50 for _, r, _ in server.received())
+    assert len(a.messages(BOB)) == before + 1
     assert_sound(a, pid, rcpts[0], rcpts[-1])
 
 
@@ -996,3 +997,26 @@ def test_delete_during_transaction(dns, sender, servers):
     assert reports(a) == []
     assert not log_lines(a, r"recording status=.* failed")
     assert_sound(a, pid, "held@hostile.test")
+
+
+# Connections -----------------------------------------------------------
+
+
+def test_close_right_after_ehlo(dns, sender, servers):
+    """A close that arrives with the EHLO reply, before any command."""
+    def ehlo_then_close(server, conn):
+        # Corked, the reply and the FIN leave in one segment.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        conn.sendall(EHLO)
+        conn.shutdown(socket.SHUT_WR)
+
+    zone(dns)
+    server = servers("127.0.0.3", ehlo=ehlo_then_close)
+    a = sender()
+    pid = qmgr_pid(a)
+    submit(a, ["closing@hostile.test"])
+    line = deferral(a, "closing@hostile.test")
+    assert server.connections == 1
+    assert server.received() == []
+    assert_sound(a, pid, "closing@hostile.test")
+    assert "connection closed by mx.hostile.test" in line
