@@ -8,6 +8,7 @@ EXTRA_DIST += deploy/lab deploy/lab.d/init \
 	deploy/fence_hapostlab deploy/README.md tests/cluster/run \
 	tests/cluster/conftest.py tests/cluster/test_cluster.py \
 	tests/cluster/test_status.py tests/cluster/test_switchover.py \
+	tests/cluster/test_outbound_failover.py \
 	tests/cluster/replicated/repl_lab.py \
 	tests/cluster/replicated/test_basics.py \
 	tests/cluster/replicated/test_faults.py \

@@ -1,4 +1,5 @@
-"""A test DNS server on 127.0.0.1 (UDP and TCP, one free port).
+"""A test DNS server on 127.0.0.1 or another local address (UDP and TCP,
+one free port).
 
 It answers from a dict of records, built on python3-dnslib:
 
@@ -28,6 +29,9 @@ name), or one of the strings NXDOMAIN, SERVFAIL, REFUSED and TIMEOUT
 record type. A name that is not in the table gets NXDOMAIN, and a name
 without the requested type gets an empty NOERROR answer (NODATA). CNAME
 chains within the table are followed in the answer.
+
+DNSServer(records, host="192.0.2.50") listens on another local address,
+such as one in a lab namespace (tests/cluster).
 
 Attributes: port, servers ("127.0.0.1:PORT" for --servers or
 dns_servers), queries (a list of (name, type) pairs received, in order).
@@ -138,7 +142,8 @@ class _Resolver:
 class DNSServer:
     """A DNS server for tests; see the module docstring."""
 
-    def __init__(self, records=None):
+    def __init__(self, records=None, host="127.0.0.1"):
+        self.host = host
         self._lock = threading.Lock()
         self._table = {}
         self.queries = []
@@ -148,7 +153,7 @@ class DNSServer:
 
     @property
     def servers(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     def set_records(self, table):
         with self._lock:
@@ -177,11 +182,11 @@ class DNSServer:
         for _ in range(50):
             udp = tcp = None
             try:
-                udp = _DNSLibServer(resolver, address="127.0.0.1", port=0,
+                udp = _DNSLibServer(resolver, address=self.host, port=0,
                                     logger=_QuietLogger(),
                                     handler=DNSHandler, server=_UDPServer)
                 port = udp.server.server_address[1]
-                tcp = _DNSLibServer(resolver, address="127.0.0.1",
+                tcp = _DNSLibServer(resolver, address=self.host,
                                     port=port, logger=_QuietLogger(),
                                     handler=DNSHandler, server=_TCPServer)
             except OSError as e:
