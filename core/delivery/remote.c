@@ -15,13 +15,16 @@
  * them, IPv6 and IPv4). No reply at all (refused, timed out) moves on
  * to the next address. A host that replies to the greeting, EHLO,
  * STARTTLS or AUTH with an error, or cannot meet the TLS policy, moves
- * on to the next host. Once connected,
- * a session takes the next group of waiting recipients: one message, at
- * most smtp_client_recipients recipients of it. After the transaction it
- * takes the next group on the same connection while the server allows
- * it. A session that reaches no host ends the round for its whole
- * destination: every recipient waiting there gets that failure, so a
- * dead destination costs one connection round, not one per message.
+ * on to the next host. A session makes at most smtp_client_address_limit
+ * connection attempts per round, so a domain that lists many addresses
+ * that never answer costs that many connect timeouts at most. Once
+ * connected, a session takes the next group of waiting recipients: one
+ * message, at most smtp_client_recipients recipients of it. After the
+ * transaction it takes the next group on the same connection while the
+ * server allows it. A session that reaches no host ends the round for
+ * its whole destination: every recipient waiting there gets that
+ * failure, so a dead destination costs one connection round, not one
+ * per message.
  *
  * MX rule (RFC 5321 section 5.1): when our own host name is one of the
  * MX hosts, only hosts with a lower preference value are tried, and a

@@ -82,6 +82,7 @@ struct remote_session {
 	size_t host, addr;     /* the next address to try */
 	bool connecting;       /* counted in dest->connecting */
 	bool in_txn;
+	unsigned connections; /* connection attempts in this round */
 	bool all_unreachable; /* no host replied at all */
 	bool any_temporary;   /* some host failed in a temporary way */
 	struct smtp_client_status last; /* the last connection failure */

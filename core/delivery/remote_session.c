@@ -168,6 +168,13 @@ session_next_address(struct remote_session *s)
 			s->addr = 0;
 			continue;
 		}
+		if (s->connections >= r->cfg->smtp_client_address_limit) {
+			log_info("no connection to %s after %u attempts "
+				 "(smtp_client_address_limit)",
+				 d->name, s->connections);
+			break;
+		}
+		s->connections++;
 		ss = h->addrs[s->addr++];
 		if (ss.ss_family == AF_INET6) {
 			((struct sockaddr_in6 *)&ss)->sin6_port =

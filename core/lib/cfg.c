@@ -116,6 +116,8 @@ static const struct cfg_key cfg_keys[] = {
 	 1000},
 	{"smtp_client_destination_concurrency", T_UINT,
 	 F(smtp_client_destination_concurrency), 1, 100},
+	{"smtp_client_address_limit", T_UINT, F(smtp_client_address_limit),
+	 1, 1000},
 	{"smtp_client_recipients", T_UINT, F(smtp_client_recipients), 1,
 	 1000},
 	{"gateway_table", T_OPTIONAL, F(gateway_table), 0, 0},
@@ -271,6 +273,7 @@ cfg_defaults(struct cfg *cfg)
 	cfg->smtp_client_concurrency = 20;
 	cfg->smtp_client_destination_concurrency = 5;
 	cfg->smtp_client_recipients = 50;
+	cfg->smtp_client_address_limit = 10;
 	cfg_set(cfg, "storage_mode", "shared", err, sizeof(err));
 	cfg->replication_timeout = 5;
 	cfg->replication_require_peer = false;

@@ -106,6 +106,7 @@ struct cfg {
 	unsigned smtp_client_concurrency;
 	unsigned smtp_client_destination_concurrency;
 	unsigned smtp_client_recipients; /* per transaction */
+	unsigned smtp_client_address_limit; /* connections per round */
 	char *gateway_table;		 /* NULL: no gateway routes */
 	char *delivery_window;		 /* NULL: deliver at any time */
 	/* Storage: "shared" or "replicated", and the replication link. */

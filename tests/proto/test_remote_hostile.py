@@ -692,6 +692,22 @@ def test_fifty_mx_records_bounded(dns, sender):
     assert_sound(a, pid, "someone@many.test")
 
 
+def test_addresses_tried_per_round_bounded(dns, sender):
+    # Nothing listens there: each address refuses at once. Blackholed
+    # addresses would each cost smtp_client_connect_timeout instead.
+    addresses = [f"127.0.1.{i}" for i in range(1, 31)]
+    zone(dns, wide_test={"MX": [(10, "mx.wide.test")]},
+         mx_wide_test={"A": addresses})
+    a = sender(smtp_client_address_limit="5")
+    pid = qmgr_pid(a)
+    submit(a, ["someone@wide.test"])
+    line = deferral(a, "someone@wide.test")
+    assert "Connection refused" in line
+    connects = log_lines(a, r"connection to mx\.wide\.test\[")
+    assert len(connects) == 5
+    assert_sound(a, pid, "someone@wide.test")
+
+
 def test_mx_pointing_to_cname(dns, sender, servers):
     zone(dns, cname_test={"MX": [(10, "alias.cname.test")]},
          alias_cname_test={"CNAME": "real.cname.test"},

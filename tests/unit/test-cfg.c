@@ -276,6 +276,8 @@ cfg_example_file_matches_defaults(void **state)
 			 def.smtp_client_destination_concurrency);
 	assert_int_equal(file.smtp_client_recipients,
 			 def.smtp_client_recipients);
+	assert_int_equal(file.smtp_client_address_limit,
+			 def.smtp_client_address_limit);
 	assert_null(file.gateway_table);
 	assert_null(file.delivery_window);
 	assert_string_equal(file.storage_mode, def.storage_mode);
