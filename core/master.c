@@ -29,7 +29,8 @@
  * old one has exited, so two never deliver at once. The cluster process
  * is restarted the same way, so the new one rebinds the control socket
  * and checks the new listeners. The replicator is restarted only when a
- * replication_* key changed, because a restart interrupts replication.
+ * replication_* key or the content of replication_key_file changed,
+ * because a restart interrupts replication.
  * data_dir, run_dir, user and storage_mode need a restart to change, and
  * a reload is refused while a demotion waits for its sessions. SIGUSR1
  * rereads RUN_DIR/role (master_role.c).
@@ -642,6 +643,9 @@ reload(void)
 	}
 	log_set_debug(ncfg->log_debug);
 	restart_repl = replication_changed(mcfg, ncfg);
+	/* The same file with a new key: only a new replicator reads it. */
+	if (master_replicated() && master_repl_key_changed(ncfg))
+		restart_repl = true;
 
 	/* Retire the old generation, then start the new one. */
 	for (struct child *ch = children; ch != NULL; ch = ch->next) {
@@ -702,6 +706,8 @@ master_run(struct cfg *cfg, bool foreground)
 			  MAX_SLOTS / 2);
 	if (master_resolve_user() < 0 || master_prepare_dirs() < 0)
 		goto fail;
+	if (master_replicated())
+		master_repl_key_changed(cfg); /* records it for reloads */
 	/* A replicated node starts as standby: it binds at promotion. */
 	if (!master_replicated() &&
 	    listeners_build(cfg, NULL, 0, &listeners, &nlisteners) < 0)

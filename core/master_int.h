@@ -47,6 +47,13 @@ int master_prepare_dirs(void);
 int master_write_pid_file(char **path);
 /* Detaches from the terminal: double fork, setsid, stdio to /dev/null. */
 void master_daemonize(void);
+/*
+ * Reads cfg's replication_key_file and compares its SHA-256 with the one
+ * of the previous call (the first call only records it). Returns true
+ * when the content changed, false when it did not or cannot be read
+ * (logged). The replicator reads the key only when it starts.
+ */
+bool master_repl_key_changed(const struct cfg *cfg);
 
 /* master.c, for master_role.c */
 struct cfg *master_cfg(void);

@@ -1,6 +1,7 @@
 /*
  * master_setup - the master's process setup: the service user, the data
- * and run directories, the pid file and the detach from the terminal
+ * and run directories, the pid file, the detach from the terminal, and
+ * the check for a changed replication key on reload
  *
  * master_resolve_user() looks the user up once, as root, so that every
  * child can drop privileges with master_become_user() after its fork
@@ -9,12 +10,16 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -163,4 +168,39 @@ master_daemonize(void)
 		if (fd > 2)
 			close(fd);
 	}
+}
+
+bool
+master_repl_key_changed(const struct cfg *cfg)
+{
+	static unsigned char last[EVP_MAX_MD_SIZE];
+	static bool have_last;
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	struct buf text = BUF_INIT;
+	bool changed;
+
+	if (cfg->replication_key_file == NULL ||
+	    cfg->replication_key_file[0] == '\0')
+		return false;
+	/* A key file is small: replication refuses one past 4 KB. */
+	if (read_file(cfg->replication_key_file, &text, 65536) < 0) {
+		log_error("cannot read replication_key_file %s: %s; the "
+			  "replicator keeps the key it has",
+			  cfg->replication_key_file, strerror(errno));
+		buf_free(&text);
+		return false;
+	}
+	if (!EVP_Digest(text.data, text.len, digest, &len, EVP_sha256(),
+			NULL)) {
+		OPENSSL_cleanse(text.data, text.len);
+		buf_free(&text);
+		return false;
+	}
+	OPENSSL_cleanse(text.data, text.len);
+	buf_free(&text);
+	changed = have_last && memcmp(last, digest, len) != 0;
+	memcpy(last, digest, len);
+	have_last = true;
+	return changed;
 }

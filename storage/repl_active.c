@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,16 @@ got_hello(struct replicator *rp, const void *body, size_t len)
 		return;
 	}
 	got_reply(rp);
+	if (role == ROLE_ACTIVE && (rp->self_connected || rp_own_accepting(rp))) {
+		snprintf(why, sizeof(why),
+			 "replication_peer %s is this node's own "
+			 "replication_listen: set it to the other node's address",
+			 rp->peer_name);
+		if (strcmp(rp->last_error, why) != 0)
+			log_error("%s", why);
+		rp_degrade(rp, why);
+		return;
+	}
 	rp->peer_seen = true;
 	if (role == ROLE_ACTIVE) {
 		log_error("split brain: peer %s is active too; not replicating "
@@ -289,6 +300,32 @@ got_hello(struct replicator *rp, const void *body, size_t len)
 		   rp->peer_name, generation,
 		   complete ? "complete" : "incomplete");
 	rp_catchup_start(rp);
+}
+
+bool
+rp_own_connection(const struct replicator *rp,
+		  const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_storage *own = &rp->link_local;
+
+	if (own->ss_family != ss->ss_family)
+		return false;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		const struct sockaddr_in *b = (const void *)own;
+
+		return a->sin_port == b->sin_port &&
+		       a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		const struct sockaddr_in6 *b = (const void *)own;
+
+		return a->sin6_port == b->sin6_port &&
+		       memcmp(&a->sin6_addr, &b->sin6_addr,
+			      sizeof(a->sin6_addr)) == 0;
+	}
+	return false;
 }
 
 static void
@@ -345,8 +382,9 @@ active_closed(struct repl_link *l, const char *reason, bool in_handshake,
 	/* Logged once per new reason: the next attempts fail the same way. */
 	if (in_handshake && strcmp(why, rp->last_error) != 0)
 		log_warning("replication link to %s failed in the handshake "
-			    "(is replication_key_file the same on both "
-			    "nodes?): %s",
+			    "(is replication_peer the other node's "
+			    "replication_listen, with the same "
+			    "replication_key_file?): %s",
 			    rp->peer_name, reason);
 	rp_degrade(rp, why);
 }
@@ -369,6 +407,7 @@ connect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct replicator *rp = w->data;
 	struct listen_addr *peer = &rp->peer_addr;
+	socklen_t len;
 	char why[300];
 	int fd;
 
@@ -385,6 +424,10 @@ connect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		rp_degrade(rp, why);
 		return;
 	}
+	rp->self_connected = false;
+	memset(&rp->link_local, 0, sizeof(rp->link_local));
+	len = sizeof(rp->link_local);
+	getsockname(fd, (struct sockaddr *)&rp->link_local, &len);
 	rp->link = repl_link_new(rp->loop, rp->client_ctx, fd, true,
 				 rp->peer_name, &active_ops, rp);
 	rp->link_ready = false;

@@ -52,6 +52,7 @@ struct pending_peer {
 	struct repl_link *link;
 	ev_timer timer;
 	char name[INET6_ADDRSTRLEN + 16];
+	struct sockaddr_storage addr;
 	bool from_peer; /* from the host of replication_peer */
 	struct pending_peer *next;
 };
@@ -414,6 +415,12 @@ pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 		pending_free(p, true);
 		return;
 	}
+	if (rp_own_connection(rp, &p->addr)) {
+		/* replication_peer names this node: the active side logs it. */
+		rp->self_connected = true;
+		pending_free(p, true);
+		return;
+	}
 	rp->peer_seen = true;
 	if (rp->role == ROLE_ACTIVE) {
 		if (role == ROLE_ACTIVE)
@@ -549,6 +556,7 @@ listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 	p = xcalloc(1, sizeof(*p));
 	p->rp = rp;
 	format_addr(&ss, p->name, sizeof(p->name));
+	p->addr = ss;
 	p->from_peer = same_host(&ss, &rp->peer_addr);
 	if (rp->naccepting >= PENDING_MAX &&
 	    !(p->from_peer && evict_stranger(rp))) {
@@ -603,6 +611,16 @@ rp_listen_close(struct replicator *rp)
 		close(rp->listen_fd);
 		rp->listen_fd = -1;
 	}
+}
+
+bool
+rp_own_accepting(const struct replicator *rp)
+{
+	for (const struct pending_peer *p = rp->accepting; p != NULL;
+	     p = p->next)
+		if (rp_own_connection(rp, &p->addr))
+			return true;
+	return false;
 }
 
 /* Drops a link from an active that went silent. */

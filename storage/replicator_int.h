@@ -132,6 +132,10 @@ struct replicator {
 	bool link_closing; /* standby: ERROR sent, closing */
 	char peer_name[300];
 	struct listen_addr peer_addr;
+	/* The local end of the last connection to the peer, to recognize
+	 * it on the own listener when replication_peer names this node. */
+	struct sockaddr_storage link_local;
+	bool self_connected; /* that connection reached the own listener */
 	ev_timer connect_timer;
 	double backoff;
 	ev_timer watchdog;
@@ -195,6 +199,11 @@ void rp_records_add(struct buf *frames, struct buf *body,
 void rp_active_start(struct replicator *rp);
 void rp_active_stop(struct replicator *rp, const char *why);
 void rp_commit(struct replicator *rp, struct rp_batch *b);
+/* True when ss is the local end of the last connection to the peer. */
+bool rp_own_connection(const struct replicator *rp,
+		       const struct sockaddr_storage *ss);
+/* True when that connection waits on this node's own listener. */
+bool rp_own_accepting(const struct replicator *rp);
 /* The link failed or timed out: drop it and serve without the peer. */
 void rp_degrade(struct replicator *rp, const char *reason);
 void rp_release_held(struct replicator *rp);

@@ -34,7 +34,8 @@ import time
 
 import pytest
 
-from conftest import ALICE, ALICE_PASSWORD, BOB, Hapost, free_port
+from conftest import ALICE, ALICE_PASSWORD, BOB, Hapost, \
+    ensure_service_user, free_port
 
 DEADLINE = 30
 TIMEOUT = 2  # replication_timeout of the pairs
@@ -266,15 +267,22 @@ def wait_in_sync(active, standby, timeout=DEADLINE):
                log=lambda: active.tail() + "\n" + standby.tail())
 
 
+def write_key(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    shutil.chown(path, user=ensure_service_user())
+    os.chmod(path, 0o600)
+
+
 def make_nodes(**options):
+    """Two unstarted nodes replicating to each other; each has its own
+    copy of one key in TMP/replication.key."""
     nodes = [Node({"node_name": "node-a"}), Node({"node_name": "node-b"})]
-    key = os.path.join(nodes[0].tmp, "replication.key")
-    with open(key, "w") as f:
-        f.write(os.urandom(32).hex() + "\n")
-    shutil.chown(key, user=nodes[0].user)
-    os.chmod(key, 0o600)
+    text = os.urandom(32).hex() + "\n"
     ports = [free_port(), free_port()]
     for i, h in enumerate(nodes):
+        key = os.path.join(h.tmp, "replication.key")
+        write_key(key, text)
         h.repl_port = ports[i]
         h.key_file = key
         h.settings.update({
@@ -996,3 +1004,97 @@ def test_standby_disk_full(small_tmpfs):
                 h.kill_all()
             finally:
                 h.cleanup()
+
+
+@pytest.mark.parametrize("target", ["closed-port", "smtp-port", "itself"])
+def test_wrong_peer_address(target):
+    """replication_peer names a closed port, a port that is not a
+    replicator, or this node itself: the node serves alone (degraded),
+    and the status and log say what is wrong."""
+    h = make_nodes()[0]
+    try:
+        peer = {"closed-port": f"127.0.0.1:{free_port()}",
+                "smtp-port": f"127.0.0.1:{h.smtp_port}",
+                "itself": h.settings["replication_listen"]}[target]
+        expected = {"closed-port": "Connection refused",
+                    "smtp-port": "TLS handshake",
+                    "itself": "own replication_listen"}[target]
+        h.settings["replication_peer"] = peer
+        h.write_config()
+        h.start_standby()
+        assert h.promote("--force").returncode == 0
+        h.wait_serving()
+        send(h, "alone")
+        h.wait_for_messages(ALICE, 1)
+        wait_until(lambda: expected in h.repl().get("last_error", ""),
+                   f"last_error to mention {expected}", log=h.tail)
+        st = h.repl()
+        assert st["state"] == "degraded", st
+        wait_until(lambda: expected in (h.report()["replication"]
+                                        ["last_error"] or ""),
+                   "the status report to show the error")
+        assert "split brain" not in h.log_text()
+    finally:
+        try:
+            h.kill_all()
+        finally:
+            h.cleanup()
+
+
+def test_split_brain_refused(pair):
+    """Both nodes promoted: neither replicates to the other, both log the
+    split brain, and neither's mail is deleted. When B is demoted its
+    data still differs, so A does not catch it up until the
+    administrator discards B's copy."""
+    a, b = pair()
+    send(a, "before")
+    b.wait_for_messages(ALICE, 1)
+    res = b.promote("--force")
+    assert res.returncode == 0, res.stderr
+    b.wait_serving()
+    assert a.serves()
+    send(a, "a-only")
+    send(b, "b-only")
+    for h in (a, b):
+        wait_until(lambda: "split brain" in h.repl().get("last_error", ""),
+                   f"{h.name} to report the split brain", log=h.tail)
+        assert "error: split brain" in h.log_text()
+    assert subjects(a) == ["a-only", "before"]
+    assert subjects(b) == ["b-only", "before"]
+
+    assert b.ctl("demote", check=False).returncode == 0
+    wait_until(lambda: "not above this node's complete generation" in
+               b.repl().get("last_error", ""),
+               "b to refuse a's catch-up", log=b.tail)
+    assert subjects(b) == ["b-only", "before"]
+    assert os.path.join(b.data_dir, "replication", "state") in b.log_text()
+
+    # The administrator discards B's copy as the log says.
+    b.kill_all()
+    os.unlink(os.path.join(b.data_dir, "replication", "state"))
+    b.start_standby()
+    wait_in_sync(a, b)
+    assert subjects(b) == ["a-only", "before"]
+
+
+def test_reload_with_new_key(pair):
+    """A new key in the same replication_key_file takes effect on
+    SIGHUP: the link fails until both nodes have it, then comes back."""
+    a, b = pair()
+    old = {h.name: h.child("hapostd-repl") for h in (a, b)}
+    text = os.urandom(32).hex() + "\n"
+    write_key(a.key_file, text)
+    a.reload()
+    wait_until(lambda: a.repl().get("state") == "degraded",
+               "a to lose the link with the new key", log=a.tail)
+    assert a.child("hapostd-repl") != old[a.name]
+    send(a, "during-rotation")
+    assert "during-rotation" not in subjects(b)
+
+    write_key(b.key_file, text)
+    b.reload()
+    wait_in_sync(a, b)
+    assert b.child("hapostd-repl") != old[b.name]
+    assert subjects(b) == ["during-rotation"]
+    send(a, "after-rotation")
+    wait_until(lambda: "after-rotation" in subjects(b), "mail on b")
