@@ -723,6 +723,21 @@ def test_mx_pointing_to_cname(dns, sender, servers):
     assert_sound(a, pid, "someone@cname.test")
 
 
+def test_mx_into_cname_loop(dns, sender):
+    zone(dns, spin_test={"MX": [(10, "a.spin.test")]},
+         a_spin_test={"CNAME": "b.spin.test"},
+         b_spin_test={"CNAME": "a.spin.test"})
+    a = sender()
+    pid = qmgr_pid(a)
+    submit(a, ["someone@spin.test"])
+    line = wait_for(lambda: log_lines(a, r"to=<someone@spin\.test>.*"
+                                         r"status=(deferred|failed)"),
+                    what="the result")[0]
+    assert "no MX host of spin.test has an address" in line
+    wait_for(lambda: queue_empty(a), what="an empty queue")
+    assert_sound(a, pid, "someone@spin.test")
+
+
 def test_mx_hosts_without_addresses_bounce(dns, sender):
     zone(dns, noaddr_test={"MX": [(10, "gone.noaddr.test"),
                                   (20, "empty.noaddr.test")]},
