@@ -1,12 +1,16 @@
 """Outbound delivery against hostile remote servers and careless setups.
 
 The sending hapostd (hostname mx.example.test) looks its MX hosts up in
-the test DNS server (dnsserver.py) and connects to one port, PORT below,
-on 127.0.0.x addresses. The remote servers are HostileServer instances
-on 127.0.0.3 and up, each misbehaving as its test sets it up: endless or
-huge replies, NUL bytes, replies sent a byte at a time, a connection
-dropped after the message, a second reply to the end of data, garbage
-in place of a TLS handshake, broken PIPELINING and SIZE promises.
+the test DNS server (dnsserver.py) and connects to one port (the port
+fixture) on 127.0.0.x addresses. The remote servers are HostileServer
+instances on 127.0.0.3 and up, each misbehaving as its test sets it up:
+endless or huge replies, NUL bytes, replies sent a byte at a time, a
+connection dropped after the message, a second reply to the end of
+data, garbage in place of a TLS handshake, broken PIPELINING and SIZE
+promises. Other tests give the DNS answers that lead nowhere or back to
+the sender, run two servers whose aliases forward to each other, and
+make an operator's mistakes: a gateway table that exposes a password, a
+delete during a transaction.
 
 After each attack the test checks what must always hold: the queue
 manager is the same process, nothing the server did not accept is
