@@ -289,7 +289,10 @@ got_hello(struct replicator *rp, const void *body, size_t len)
 			 "delete changes only the peer holds",
 			 rp->peer_name, generation, rp->generation);
 		if (strcmp(rp->last_error, why) != 0)
-			log_error("%s", why);
+			log_error("%s; to discard the peer's data and copy this "
+				  "node's, remove replication/state in the "
+				  "peer's data_dir and restart its hapostd",
+				  why);
 		rp_degrade(rp, why);
 		return;
 	}
