@@ -5,6 +5,7 @@ dist_noinst_SCRIPTS += tests/proto/run-pytest
 EXTRA_DIST += \
 	tests/proto/conftest.py \
 	tests/proto/dnsserver.py \
+	tests/proto/replmanifest.py \
 	tests/proto/test_apop.py \
 	tests/proto/test_clients.py \
 	tests/proto/test_crash.py \

@@ -17,7 +17,6 @@ changes go through a running replicator; the standby receives it in
 its first catch-up.
 """
 
-import hashlib
 import imaplib
 import os
 import poplib
@@ -25,13 +24,13 @@ import shutil
 import signal
 import smtplib
 import socket
-import stat
 import struct
 import subprocess
 import time
 
 import pytest
 
+from replmanifest import manifest, manifest_diff
 from conftest import ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, Hapost, \
     builddir, free_port
 
@@ -81,66 +80,6 @@ def repl_status(run_dir):
                 if "=" in line)
 
 
-def excluded(rel):
-    """Mirrors repl_path_excluded(): node-local state and files in the
-    making."""
-    parts = rel.split("/")
-    if parts[0] in ("generation", "replication"):
-        return True
-    if parts[0].startswith(".cluster-probe."):
-        return True
-    if parts[:2] == ["queue", "tmp"]:
-        return True
-    if parts[0] == "mail" and len(parts) >= 4:
-        if parts[3] == "tmp":
-            return True
-        if len(parts) >= 5 and len(parts[3]) > 1 and \
-                parts[3].startswith(".") and parts[4] == "tmp":
-            return True
-    return False
-
-
-def manifest(data_dir):
-    """Maps each replicated path to its type and mode and, for a file,
-    its size, modification time and SHA-256."""
-    out = {}
-    for root, dirs, files in os.walk(data_dir):
-        rel_root = os.path.relpath(root, data_dir)
-        kept = []
-        for name in dirs:
-            rel = name if rel_root == "." else f"{rel_root}/{name}"
-            if excluded(rel):
-                continue
-            kept.append(name)
-            st = os.lstat(os.path.join(root, name))
-            out[rel] = ("dir", oct(stat.S_IMODE(st.st_mode)))
-        dirs[:] = kept
-        for name in files:
-            rel = name if rel_root == "." else f"{rel_root}/{name}"
-            path = os.path.join(root, name)
-            if excluded(rel):
-                continue
-            # A write_file_atomic() temporary file lives for a moment.
-            if ".tmp." in name:
-                continue
-            try:
-                st = os.lstat(path)
-                with open(path, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-            except FileNotFoundError:
-                continue
-            out[rel] = ("file", oct(stat.S_IMODE(st.st_mode)), st.st_size,
-                        st.st_mtime_ns, digest)
-    return out
-
-
-def manifest_diff(a, b):
-    lines = []
-    for path in sorted(set(a) | set(b)):
-        if a.get(path) != b.get(path):
-            lines.append(f"{path}: active {a.get(path)} standby "
-                         f"{b.get(path)}")
-    return lines
 
 
 class Standby:

@@ -8,11 +8,9 @@ RUN_DIR/repl.sock in the frame format of storage/repl_local.h. No root is
 needed.
 """
 
-import hashlib
 import os
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import threading
@@ -20,6 +18,7 @@ import time
 
 import pytest
 
+from replmanifest import manifest
 from conftest import builddir, free_port
 
 TOOLS = os.path.join(builddir(), "tests", "tools")
@@ -58,39 +57,6 @@ def wait_until(predicate, what, timeout=30):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def excluded(rel):
-    """Mirrors repl_path_excluded() for the paths these tests create."""
-    parts = rel.split("/")
-    if parts[0] in ("generation", "replication"):
-        return True
-    if parts[0].startswith(".cluster-probe."):
-        return True
-    if parts[:2] == ["queue", "tmp"]:
-        return True
-    if parts[0] == "mail" and len(parts) >= 4 and parts[3] == "tmp":
-        return True
-    return False
-
-
-def manifest(data_dir):
-    """Maps each replicated path to its type, mode and, for files, size,
-    modification time and SHA-256."""
-    out = {}
-    for root, dirs, files in os.walk(data_dir):
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, data_dir)
-            if excluded(rel):
-                continue
-            st = os.lstat(path)
-            if stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                with open(path, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_size,
-                            st.st_mtime_ns, digest)
-    return out
 
 
 class Node:
