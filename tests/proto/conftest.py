@@ -188,6 +188,28 @@ class Hapost:
                 self.settings[key] = f"127.0.0.1:{getattr(self, attr)}"
         self.write_config()
 
+    def promote(self, *args):
+        """Runs "hapostctl promote ARGS". A standby binds its listeners
+        only when promoted, so a port taken by another program since the
+        config was written fails the promotion: then the listeners get
+        new ports, the config is reloaded, and the promotion is tried
+        again. Returns the last CompletedProcess."""
+        for _ in range(3):
+            res = self.ctl("promote", *args, check=False)
+            if "binding a listener failed" not in res.stderr or \
+                    self.proc is None:
+                return res
+            log_start = len(self.log_text())
+            self.repick_ports()
+            self.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "configuration reloaded" not in \
+                    self.log_text()[log_start:]:
+                if time.monotonic() > deadline:
+                    return res
+                time.sleep(0.05)
+        return res
+
     def ports(self):
         ports = []
         for key, port in (("smtp_listen", self.smtp_port),

@@ -147,9 +147,6 @@ class Node(Hapost):
         except ValueError:
             return None
 
-    def promote(self, *args):
-        return self.ctl("promote", *args, check=False)
-
     def serves(self):
         try:
             with socket.create_connection((self.host, self.smtp_port),

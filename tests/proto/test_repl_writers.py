@@ -140,7 +140,7 @@ def start_active(h):
     log.close()
     wait_until(lambda: "role" in repl_status(h.run_dir),
                "the active node's replicator to answer STATUS")
-    res = h.ctl("promote", "--force", check=False)
+    res = h.promote("--force")
     assert res.returncode == 0, res.stdout + res.stderr + h.log_text()
 
     def greets():

@@ -156,7 +156,7 @@ def pair(request):
 
 
 def promote(h, *args):
-    return h.ctl("promote", *args, check=False)
+    return h.promote(*args)
 
 
 def wait_in_sync(active, standby):
