@@ -11,7 +11,8 @@
  * The maildrop is the account's INBOX (new/ and cur/), opened once at
  * login; its message numbers and sizes stay fixed for the session. The
  * session holds an exclusive OFD lock on ROOT/hapost-pop3.lock, so a
- * second POP3 session gets "-ERR [IN-USE]". IMAP sessions do not take
+ * second POP3 session gets "-ERR [IN-USE]"; QUIT releases it before its
+ * reply. IMAP sessions do not take
  * that lock and may change the mailbox meanwhile; a RETR or TOP of a
  * message they expunged gets -ERR.
  *
@@ -396,6 +397,15 @@ cmd_quit_transaction(struct pop3_session *s)
 			      "removed");
 	} else {
 		conn_printf(s->c, "+OK bye, %zu messages deleted\r\n", n);
+	}
+	/*
+	 * The update is over: release the maildrop before the reply goes
+	 * out, so a client that logs in again as soon as it reads it does
+	 * not find the maildrop still locked.
+	 */
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd);
+		s->lock_fd = -1;
 	}
 	log_info("conn=%lu pop3 logout user=%s ip=%s retrieved=%u "
 		 "deleted=%zu",

@@ -261,9 +261,20 @@ def test_dele_dropped_connection_keeps(alice):
     assert len(alice.messages(ALICE)) == 1
 
 
+def test_quit_frees_maildrop_before_reply(alice):
+    """A client that logs in again as soon as QUIT's +OK arrives finds
+    the maildrop free: QUIT releases the lock before it replies."""
+    put_message(alice, ALICE, message("again", ["a"]))
+    login_when_free(alice).quit()
+    for _ in range(30):
+        p = login(alice)
+        assert p.stat()[0] == 1
+        p.quit()
+
+
 def test_second_session_in_use(alice):
     put_message(alice, ALICE, message("locked", ["l"]))
-    first = login(alice)
+    first = login_when_free(alice)
     second = poplib.POP3("127.0.0.1", alice.pop3_port, timeout=10)
     second.user(ALICE)
     with pytest.raises(poplib.error_proto) as e:
