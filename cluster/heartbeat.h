@@ -136,9 +136,9 @@ int repl_state_parse(const char *text, enum repl_state *out);
  * role only reports that decision:
  *
  * - in replicated storage mode, active when this hapostd serves and
- *   standby when it does not, with or without the cluster: there the
+ *   standby when it does not, with or without the cluster. There the
  *   role is what the node does with its data, set by "hapostctl
- *   promote" and "demote", and a standby without corosync is still a
+ *   promote" and "demote", so a standby without corosync is still a
  *   standby;
  * - in shared storage mode, standalone when the cluster is unavailable
  *   (this process is not joined to its CPG group, for example because

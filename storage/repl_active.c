@@ -10,10 +10,10 @@
  * round trip and one sync on the standby serve every session whose
  * batch came in meanwhile.
  *
- * Degraded: the link is dropped when it fails, when the standby sends
- * ERROR, when a commit is not acknowledged within replication_timeout
- * of its arrival, or when the peer is silent for replication_timeout
- * while a request (SYNC, PING, a catch-up request) waits. The node then
+ * Degraded: the link is dropped in four cases. It failed, the standby
+ * sent ERROR, a commit was not acknowledged within replication_timeout
+ * of its arrival, or the peer was silent for replication_timeout while
+ * a request (SYNC, PING, a catch-up request) waited. The node then
  * bumps its generation once (until the peer is in sync again),
  * announces it, and replies to commits at once: "ok", or "refused no
  * peer in sync" with replication_require_peer. Batches in flight or

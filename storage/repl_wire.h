@@ -207,7 +207,7 @@ int repl_manifest_decode_more(const void *body, size_t len,
 			      size_t errlen);
 void repl_manifest_free(struct repl_manifest *m);
 
-/* What the active must send so that the standby's manifest matches. */
+/* One kind of difference between two manifests, by what the active sends. */
 enum repl_diff_kind {
 	REPL_DIFF_MISSING, /* send whole */
 	REPL_DIFF_CHANGED, /* send a delta against the standby's copy */

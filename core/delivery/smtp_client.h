@@ -70,13 +70,13 @@ enum smtp_client_failure {
 	SMTPC_OK,
 	SMTPC_TEMPFAIL,	   /* 4xx, or the TLS policy could not be met */
 	SMTPC_PERMFAIL,	   /* 5xx */
-	SMTPC_UNREACHABLE, /* no answer: connect, timeout, lost connection */
+	SMTPC_UNREACHABLE, /* no reply: connect, timeout, lost connection */
 };
 
 /*
  * A reply with code 0 was made by the client itself, without a server
  * reply, and its enhanced code gives the class: 4.4.1 and 4.4.2 (no
- * answer), 4.4.6 (a mail loop), 4.5.0 (a garbled or unexpected reply),
+ * reply), 4.4.6 (a mail loop), 4.5.0 (a garbled or unexpected reply),
  * 4.7.x (TLS or AUTH policy), 4.3.0 (a local error: no socket, the
  * message unreadable), 5.3.4 (larger than the server's SIZE), 5.6.7
  * (SMTPUTF8 needed but not offered), 5.1.3 and 5.1.7 (an address that
@@ -116,7 +116,7 @@ typedef void smtp_client_ready_cb(void *arg, struct smtp_client *c,
 				  const struct smtp_client_status *st);
 /*
  * st is the transaction's result: SMTPC_OK when the message was accepted
- * for at least one recipient after DATA. rcpt[i] holds each recipient's
+ * for at least one recipient after DATA. rcpt[i] contains each recipient's
  * reply: the RCPT TO reply when that failed, otherwise the reply to the
  * end of data (or st's reply when the transaction failed before that).
  * When st->failure is SMTPC_UNREACHABLE, c is gone after the call.

@@ -395,7 +395,8 @@ def test_catch_up_while_writing(pair, tmp_path):
     with open(os.path.join(b.data, "replication/state")) as f:
         assert f.read() == "complete\n"
     log = a.log()
-    assert "catch-up of" in log and "started" in log
+    assert "catch-up of" in log
+    assert "started" in log
     assert "finished" in log
     assert manifest(a.data) == manifest(b.data)
 
