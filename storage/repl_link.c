@@ -10,6 +10,12 @@
  * leaked key does not open recorded traffic. Tickets are off: every
  * connection uses the external key.
  *
+ * Nagle's algorithm is off on the socket: a SYNC or an ACK is a small
+ * segment that follows a larger one, and waiting for the peer's
+ * delayed acknowledgement (40 ms on Linux) would stall every round.
+ * The link already writes whole frames from one buffer, so nothing
+ * tiny goes out that could have waited.
+ *
  * Buffers: received bytes are cut into frames as they arrive, so the
  * input never contains more than one frame plus one read. Output is one
  * buffer with a write offset; written bytes are dropped in large steps
@@ -18,6 +24,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -463,6 +471,11 @@ repl_link_new(struct ev_loop *loop, SSL_CTX *ctx, int fd, bool connecting,
 	l->ops = ops;
 	l->arg = arg;
 	l->state = connecting ? LINK_CONNECTING : LINK_HANDSHAKE;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int)) <
+	    0)
+		log_debug("setsockopt(TCP_NODELAY) on the link to %s failed: "
+			  "%m",
+			  peer);
 	buf_init(&l->in);
 	buf_init(&l->out);
 	ev_io_init(&l->io, io_cb, fd, EV_READ | EV_WRITE);
