@@ -247,6 +247,21 @@ got_ack(struct replicator *rp, const void *body, size_t len)
 	rp_send_groups(rp);
 }
 
+/* Drops a link that reached this node's own listener. */
+static void
+degrade_self_connected(struct replicator *rp)
+{
+	char why[700];
+
+	snprintf(why, sizeof(why),
+		 "replication_peer %s is this node's own replication_listen: "
+		 "set it to the other node's address",
+		 rp->peer_name);
+	if (strcmp(rp->last_error, why) != 0)
+		log_error("%s", why);
+	rp_degrade(rp, why);
+}
+
 static void
 got_hello(struct replicator *rp, const void *body, size_t len)
 {
@@ -261,13 +276,7 @@ got_hello(struct replicator *rp, const void *body, size_t len)
 	}
 	got_reply(rp);
 	if (role == ROLE_ACTIVE && (rp->self_connected || rp_own_accepting(rp))) {
-		snprintf(why, sizeof(why),
-			 "replication_peer %s is this node's own "
-			 "replication_listen: set it to the other node's address",
-			 rp->peer_name);
-		if (strcmp(rp->last_error, why) != 0)
-			log_error("%s", why);
-		rp_degrade(rp, why);
+		degrade_self_connected(rp);
 		return;
 	}
 	rp->peer_seen = true;
@@ -381,6 +390,11 @@ active_closed(struct repl_link *l, const char *reason, bool in_handshake,
 	struct replicator *rp = arg;
 	char why[600];
 
+	/* The own listener may close before its HELLO goes out. */
+	if (rp->self_connected) {
+		degrade_self_connected(rp);
+		return;
+	}
 	snprintf(why, sizeof(why), "link to %s: %s", rp->peer_name, reason);
 	/* Logged once per new reason: the next attempts fail the same way. */
 	if (in_handshake && strcmp(why, rp->last_error) != 0)

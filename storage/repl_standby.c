@@ -54,6 +54,7 @@ struct pending_peer {
 	char name[INET6_ADDRSTRLEN + 16];
 	struct sockaddr_storage addr;
 	bool from_peer; /* from the host of replication_peer */
+	bool closing;	/* rejected; freed once its HELLO is written */
 	struct pending_peer *next;
 };
 
@@ -94,6 +95,20 @@ pending_free(struct pending_peer *p, bool with_link)
 	if (with_link)
 		repl_link_free(&p->link);
 	free(p);
+}
+
+/*
+ * Rejects p once this node's HELLO is written, because the peer reads
+ * the reason (this node's role and generation) from it.
+ */
+static void
+pending_reject(struct pending_peer *p)
+{
+	if (repl_link_pending(p->link) == 0) {
+		pending_free(p, true);
+		return;
+	}
+	p->closing = true;
 }
 
 /* The main link. */
@@ -396,7 +411,7 @@ refuse_diverged(struct replicator *rp, struct pending_peer *p,
 			  why, rp->cfg->data_dir);
 	snprintf(rp->last_error, sizeof(rp->last_error), "%s", why);
 	/* No ERROR frame: the active makes the same check on our HELLO. */
-	pending_free(p, true);
+	pending_reject(p);
 }
 
 static void
@@ -409,6 +424,8 @@ pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 	uint64_t generation;
 	bool complete;
 
+	if (p->closing)
+		return;
 	if (type != PEER_HELLO ||
 	    rp_parse_hello(body, len, &role, &generation, &complete) < 0) {
 		warn_rejected(rp, p->name, "no valid HELLO");
@@ -418,7 +435,7 @@ pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 	if (rp_own_connection(rp, &p->addr)) {
 		/* replication_peer names this node: the active side logs it. */
 		rp->self_connected = true;
-		pending_free(p, true);
+		pending_reject(p);
 		return;
 	}
 	rp->peer_seen = true;
@@ -429,12 +446,12 @@ pending_frame(struct repl_link *l, uint8_t type, const void *body, size_t len,
 				  p->name);
 		else
 			warn_rejected(rp, p->name, "this node is active");
-		pending_free(p, true);
+		pending_reject(p);
 		return;
 	}
 	if (role != ROLE_ACTIVE) {
 		warn_rejected(rp, p->name, "the peer is not active");
-		pending_free(p, true);
+		pending_reject(p);
 		return;
 	}
 	if (rp->complete && generation <= rp->generation) {
@@ -455,15 +472,25 @@ pending_closed(struct repl_link *l, const char *reason, bool in_handshake,
 		 in_handshake ? " (a peer needs the same "
 				"replication_key_file)"
 			      : "");
-	warn_rejected(p->rp, p->name, why);
+	if (!p->closing)
+		warn_rejected(p->rp, p->name, why);
 	pending_free(p, true);
+}
+
+static void
+pending_drained(struct repl_link *l, void *arg)
+{
+	struct pending_peer *p = arg;
+
+	if (p->closing && repl_link_pending(l) == 0)
+		pending_free(p, true);
 }
 
 static const struct repl_link_ops pending_ops = {
     .ready = pending_ready,
     .frame = pending_frame,
     .closed = pending_closed,
-    .drained = NULL,
+    .drained = pending_drained,
 };
 
 static void
@@ -471,7 +498,8 @@ pending_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pending_peer *p = w->data;
 
-	warn_rejected(p->rp, p->name, "no handshake and HELLO in time");
+	if (!p->closing)
+		warn_rejected(p->rp, p->name, "no handshake and HELLO in time");
 	pending_free(p, true);
 }
 
