@@ -376,6 +376,7 @@ worker_main(struct cfg *cfg, unsigned index, struct listener *ls, size_t nls,
 
 	ev_run(wk.loop, 0);
 
+	smtp_commit_drain();
 	while (wk.conns != NULL)
 		conn_kill(wk.conns, "server shutting down");
 	directory_close(wk.dir);

@@ -368,11 +368,10 @@ queue_writer_abort(struct queue_writer *w)
 }
 
 int
-queue_writer_replicate(struct queue_writer *const *v, size_t n, char *err,
-		       size_t errlen)
+queue_writer_replicate_send(struct queue_writer *const *v, size_t n,
+			    char *err, size_t errlen)
 {
 	struct repl_batch *b = NULL;
-	char reason[256];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -385,10 +384,22 @@ queue_writer_replicate(struct queue_writer *const *v, size_t n, char *err,
 			repl_add_file(repl_write_batch(&b), rel,
 				      v[i]->tmp_path);
 	}
-	if (repl_write_commit(b, reason, sizeof(reason)) == 0)
-		return 0;
-	snprintf(err, errlen, "%s", reason);
-	return -1;
+	return repl_write_commit_send(b, err, errlen);
+}
+
+int
+queue_writer_replicate_wait(char *err, size_t errlen)
+{
+	return repl_write_commit_wait(err, errlen);
+}
+
+int
+queue_writer_replicate(struct queue_writer *const *v, size_t n, char *err,
+		       size_t errlen)
+{
+	if (queue_writer_replicate_send(v, n, err, errlen) < 0)
+		return -1;
+	return queue_writer_replicate_wait(err, errlen);
 }
 
 void

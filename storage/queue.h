@@ -95,6 +95,7 @@ struct queue_commit {
 	struct queue_writer *writer; /* freed by the call, set to NULL */
 	int error;		     /* 0 when committed */
 	char reason[256];	     /* the failure, when error is not 0 */
+	bool sync_failed;	     /* used by the commit itself */
 };
 /*
  * Commits n entries as queue_writer_commit() does, with one sync for all:
@@ -104,6 +105,19 @@ struct queue_commit {
  */
 void queue_writer_commit_many(struct queue_commit *v, size_t n,
 			      bool use_syncfs);
+/*
+ * queue_writer_commit_many() in two halves, for an event loop that
+ * serves other clients while the replicator works. queue_commit_start()
+ * finishes the files, sends the replication batch and syncs the files
+ * here. When queue_commit_fd() is not -1, the caller waits until it is
+ * readable (or repl_commit_remaining() has passed) and then calls
+ * queue_commit_finish(), which reads the reply and renames. Otherwise
+ * queue_commit_finish() may follow at once. One commit at a time per
+ * process, and v must stay in place between the two calls.
+ */
+void queue_commit_start(struct queue_commit *v, size_t n, bool use_syncfs);
+int queue_commit_fd(void);
+void queue_commit_finish(struct queue_commit *v, size_t n);
 
 /* Lists committed IDs, sorted; *ids is a malloc'd array of strings. */
 int queue_list(const char *data_dir, char ***ids, size_t *n, char *err,

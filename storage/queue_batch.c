@@ -23,9 +23,10 @@
  * returns 0 for its entry.
  *
  * Replicated mode: each group goes to the replicator as one batch with
- * one commit, after the local sync of the new files and before any
- * rename, append or unlink. A refused commit fails the whole group and
- * changes nothing locally.
+ * one commit, before any rename, append or unlink. New queue entries go
+ * out before their local sync, so the standby stores them while this
+ * node syncs, and the reply is awaited before the renames. A refused
+ * commit fails the whole group and changes nothing locally.
  *
  * Limits: syncfs(2) also writes back every other dirty file on that file
  * system, so a data_dir that shares its file system with busy programs
@@ -437,6 +438,22 @@ commit_failed(struct queue_commit *c, const char *call)
 	c->writer = NULL;
 }
 
+/*
+ * Fails c as commit_failed() does but keeps its file until the
+ * replicator's reply, because the replicator may still have to read it.
+ */
+static void
+commit_failed_later(struct queue_commit *c, const char *call)
+{
+	struct queue_writer *w = c->writer;
+
+	c->error = errno != 0 ? errno : EIO;
+	queue_entry_error(c->reason, sizeof(c->reason), w->id,
+			  "%s(%s) failed: %s", call, w->tmp_path,
+			  strerror(c->error));
+	c->sync_failed = true;
+}
+
 /* Makes the files of the live writers durable, each on its own or all
  * with one syncfs(2) through the file opened first. */
 static void
@@ -467,41 +484,61 @@ commit_sync(struct queue_commit *v, size_t n, bool use_syncfs)
 	}
 	for (i = 0; i < n && !synced; i++)
 		if (v[i].writer != NULL && fsync(v[i].writer->fd) < 0)
-			commit_failed(&v[i], "fsync");
+			commit_failed_later(&v[i], "fsync");
+}
+
+/* Fails every live entry with EAGAIN and reason, removing its file. */
+static void
+commit_refused(struct queue_commit *v, size_t n, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct queue_writer *w = v[i].writer;
+
+		if (w == NULL)
+			continue;
+		v[i].error = EAGAIN;
+		queue_entry_error(v[i].reason, sizeof(v[i].reason), w->id,
+				  "%s", reason);
+		queue_writer_abort(w);
+		v[i].writer = NULL;
+	}
 }
 
 /*
- * Replicates the entries still live after the sync, in one batch. A
- * failed commit fails them all (errno EAGAIN) and removes their files.
+ * Removes on the peer the entries that the peer accepted but whose local
+ * sync failed: this node never publishes them, and the peer must not
+ * deliver them after a failover.
  */
 static void
-commit_replicate(struct queue_commit *v, size_t n)
+withdraw_on_peer(struct queue_commit *v, size_t n)
 {
-	struct queue_writer **w = xcalloc(n ? n : 1, sizeof(*w));
+	struct repl_batch *b = NULL;
 	char reason[REASON_MAX];
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		w[i] = v[i].writer;
-	if (queue_writer_replicate(w, n, reason, sizeof(reason)) < 0) {
-		for (i = 0; i < n; i++) {
-			if (w[i] == NULL)
-				continue;
-			v[i].error = EAGAIN;
-			queue_entry_error(v[i].reason, sizeof(v[i].reason),
-					  w[i]->id, "%s", reason);
-			queue_writer_abort(w[i]);
-			v[i].writer = NULL;
-		}
+	for (i = 0; i < n; i++) {
+		const char *rel;
+
+		if (v[i].writer == NULL || !v[i].sync_failed)
+			continue;
+		rel = repl_write_rel(v[i].writer->final_path);
+		if (rel != NULL)
+			repl_add_unlink(repl_write_batch(&b), rel);
 	}
-	free(w);
+	if (repl_write_commit(b, reason, sizeof(reason)) < 0)
+		log_error("removing queue entries on the peer after their local "
+			  "fsync failed: %s (they stay there until the next "
+			  "catch-up)",
+			  reason);
 }
 
 void
-queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
+queue_commit_start(struct queue_commit *v, size_t n, bool use_syncfs)
 {
-	char messages_dir[PATH_MAX] = "";
-	bool *renamed = xcalloc(n ? n : 1, sizeof(*renamed));
+	struct queue_writer **w = xcalloc(n ? n : 1, sizeof(*w));
+	char reason[REASON_MAX];
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -509,17 +546,41 @@ queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
 
 		v[i].error = 0;
 		v[i].reason[0] = '\0';
+		v[i].sync_failed = false;
 		if (queue_writer_finish(v[i].writer, &step) < 0)
 			commit_failed(&v[i], step);
+		w[i] = v[i].writer;
 	}
+	/* The standby stores the batch while this node syncs its copy. */
+	if (queue_writer_replicate_send(w, n, reason, sizeof(reason)) < 0)
+		commit_refused(v, n, reason);
+	free(w);
 	commit_sync(v, n, use_syncfs);
-	commit_replicate(v, n);
+}
+
+void
+queue_commit_finish(struct queue_commit *v, size_t n)
+{
+	char messages_dir[PATH_MAX] = "", reason[REASON_MAX];
+	bool *renamed = xcalloc(n ? n : 1, sizeof(*renamed));
+	size_t i;
+
+	if (queue_writer_replicate_wait(reason, sizeof(reason)) < 0) {
+		commit_refused(v, n, reason);
+	} else {
+		withdraw_on_peer(v, n);
+	}
 	for (i = 0; i < n; i++) {
 		struct queue_writer *w = v[i].writer;
 		int ret;
 
 		if (w == NULL)
 			continue;
+		if (v[i].sync_failed) {
+			queue_writer_abort(w);
+			v[i].writer = NULL;
+			continue;
+		}
 		ret = close(w->fd);
 		w->fd = -1;
 		if (ret < 0) {
@@ -566,4 +627,17 @@ queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
 		v[i].writer = NULL;
 	}
 	free(renamed);
+}
+
+int
+queue_commit_fd(void)
+{
+	return repl_commit_fd();
+}
+
+void
+queue_writer_commit_many(struct queue_commit *v, size_t n, bool use_syncfs)
+{
+	queue_commit_start(v, n, use_syncfs);
+	queue_commit_finish(v, n);
 }

@@ -63,6 +63,10 @@ int queue_writer_finish(struct queue_writer *w, const char **step);
  */
 int queue_writer_replicate(struct queue_writer *const *v, size_t n, char *err,
 			   size_t errlen);
+/* The same in two halves (see repl_write_commit_send()). */
+int queue_writer_replicate_send(struct queue_writer *const *v, size_t n,
+				char *err, size_t errlen);
+int queue_writer_replicate_wait(char *err, size_t errlen);
 /* Removes on the peer the entries withdrawn after a failed fsync. */
 void queue_writer_withdraw(struct queue_writer *const *v, size_t n);
 /*

@@ -15,6 +15,10 @@
  * is applied twice. A reply that does not come within
  * replication_timeout plus a second fails the commit and drops the
  * connection, which the replicator counts as done.
+ *
+ * repl_commit() is repl_commit_send() followed by repl_commit_wait(); an
+ * event loop calls the two halves itself and serves other clients while
+ * the reply is on its way.
  */
 #include "config.h"
 
@@ -46,6 +50,8 @@ static struct {
 	unsigned timeout;
 	int fd;
 	bool done_pending; /* a commit succeeded and DONE is not sent */
+	bool awaiting;	   /* a commit was sent and its reply not read */
+	double deadline;   /* for the reply, in repl_local_now() time */
 } repl = {.fd = -1};
 
 void
@@ -256,17 +262,20 @@ send_done(double deadline)
 }
 
 int
-repl_commit(struct repl_batch *b, char *err, size_t errlen)
+repl_commit_send(struct repl_batch *b, char *err, size_t errlen)
 {
-	double deadline;
-	struct buf reply = BUF_INIT;
-	const char *text;
 	bool fresh;
 	int attempt, ret = -1;
 
 	if (!repl.enabled) {
 		batch_free(b);
 		return 0;
+	}
+	if (repl.awaiting) {
+		snprintf(err, errlen, "a commit is already waiting for its "
+				      "reply");
+		batch_free(b);
+		return -1;
 	}
 	if (b->error[0] != '\0') {
 		snprintf(err, errlen, "%s", b->error);
@@ -275,8 +284,8 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 	}
 	flush_records(b);
 	repl_frame_begin(&b->frames, REPL_LOCAL_COMMIT, 0);
-	deadline = repl_local_now() + repl.timeout + 1.0;
-	send_done(deadline);
+	repl.deadline = repl_local_now() + repl.timeout + 1.0;
+	send_done(repl.deadline);
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = repl.fd < 0;
 		if (fresh) {
@@ -285,15 +294,50 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 				goto out;
 		}
 		if (repl_local_send(repl.fd, b->frames.data, b->frames.len,
-				    deadline, err, errlen) == 0)
-			break;
+				    repl.deadline, err, errlen) == 0) {
+			repl.awaiting = true;
+			ret = 0;
+			goto out;
+		}
 		repl_close();
 		if (fresh)
 			goto out;
 	}
-	if (repl.fd < 0)
-		goto out;
-	if (repl_local_read_reply(repl.fd, &reply, deadline, err, errlen) < 0) {
+out:
+	batch_free(b);
+	return ret;
+}
+
+int
+repl_commit_fd(void)
+{
+	return repl.awaiting ? repl.fd : -1;
+}
+
+double
+repl_commit_remaining(void)
+{
+	double left = repl.deadline - repl_local_now();
+
+	return left > 0 ? left : 0;
+}
+
+int
+repl_commit_wait(char *err, size_t errlen)
+{
+	struct buf reply = BUF_INIT;
+	const char *text;
+	int ret = -1;
+
+	if (!repl.enabled)
+		return 0;
+	if (!repl.awaiting || repl.fd < 0) {
+		snprintf(err, errlen, "no commit is waiting for its reply");
+		return -1;
+	}
+	repl.awaiting = false;
+	if (repl_local_read_reply(repl.fd, &reply, repl.deadline, err,
+				  errlen) < 0) {
 		repl_close();
 		goto out;
 	}
@@ -309,8 +353,19 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 	}
 out:
 	buf_free(&reply);
-	batch_free(b);
 	return ret;
+}
+
+int
+repl_commit(struct repl_batch *b, char *err, size_t errlen)
+{
+	if (!repl.enabled) {
+		batch_free(b);
+		return 0;
+	}
+	if (repl_commit_send(b, err, errlen) < 0)
+		return -1;
+	return repl_commit_wait(err, errlen);
 }
 
 void
@@ -328,4 +383,5 @@ repl_close(void)
 		close(repl.fd);
 	repl.fd = -1;
 	repl.done_pending = false;
+	repl.awaiting = false;
 }

@@ -79,6 +79,22 @@ bool repl_batch_empty(const struct repl_batch *b);
  * Returns 0 when the caller may publish, or -1 with the reason in err.
  */
 int repl_commit(struct repl_batch *b, char *err, size_t errlen);
+/*
+ * repl_commit() in two halves. repl_commit_send() sends the batch (freed
+ * in every case) and returns 0, or -1 with the reason in err, and then
+ * nothing waits. After a 0, repl_commit_fd() becomes readable when the
+ * reply arrives and repl_commit_wait() reads it, blocking until
+ * repl_commit_remaining() seconds have passed, and returns as
+ * repl_commit() does. One commit at a time: a second send before the
+ * wait fails. In shared mode send and wait return 0 at once and the
+ * descriptor is -1.
+ */
+int repl_commit_send(struct repl_batch *b, char *err, size_t errlen);
+/* The descriptor of the awaited reply, or -1 when none is awaited. */
+int repl_commit_fd(void);
+/* Seconds until the awaited reply times out (0 when past). */
+double repl_commit_remaining(void);
+int repl_commit_wait(char *err, size_t errlen);
 /* The last committed batch is published locally. */
 void repl_done(void);
 /* Drops the connection to the replicator (before exec or exit). */

@@ -20,6 +20,9 @@
 #include "xalloc.h"
 
 static bool last_refused;
+/* What the next repl_write_commit_wait() returns. */
+static enum { WAIT_NOTHING, WAIT_REPLY, WAIT_FAILED } wait_for;
+static char send_error[256];
 
 const char *
 repl_write_rel(const char *abs)
@@ -42,20 +45,55 @@ repl_write_batch(struct repl_batch **b)
 	return *b;
 }
 
-int
-repl_write_commit(struct repl_batch *b, char *err, size_t errlen)
+/* Records a failed commit and its reason. */
+static int
+commit_failed(const char *why, char *err, size_t errlen)
 {
-	char why[256];
-
-	if (b == NULL)
-		return 0;
-	if (repl_commit(b, why, sizeof(why)) == 0) {
-		last_refused = false;
-		return 0;
-	}
 	last_refused = true;
 	snprintf(err, errlen, "replication: %s", why);
 	return -1;
+}
+
+int
+repl_write_commit_send(struct repl_batch *b, char *err, size_t errlen)
+{
+	char why[256];
+
+	wait_for = WAIT_NOTHING;
+	if (b == NULL)
+		return 0;
+	if (repl_commit_send(b, why, sizeof(why)) < 0) {
+		wait_for = WAIT_FAILED;
+		snprintf(send_error, sizeof(send_error), "%s", why);
+		return commit_failed(why, err, errlen);
+	}
+	wait_for = WAIT_REPLY;
+	return 0;
+}
+
+int
+repl_write_commit_wait(char *err, size_t errlen)
+{
+	char why[256];
+	int state = wait_for;
+
+	wait_for = WAIT_NOTHING;
+	if (state == WAIT_NOTHING)
+		return 0;
+	if (state == WAIT_FAILED)
+		return commit_failed(send_error, err, errlen);
+	if (repl_commit_wait(why, sizeof(why)) < 0)
+		return commit_failed(why, err, errlen);
+	last_refused = false;
+	return 0;
+}
+
+int
+repl_write_commit(struct repl_batch *b, char *err, size_t errlen)
+{
+	if (repl_write_commit_send(b, err, errlen) < 0)
+		return -1;
+	return repl_write_commit_wait(err, errlen);
 }
 
 bool

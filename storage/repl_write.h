@@ -46,6 +46,13 @@ struct repl_batch *repl_write_batch(struct repl_batch **b);
  * repl_write_refused() returns.
  */
 int repl_write_commit(struct repl_batch *b, char *err, size_t errlen);
+/*
+ * repl_write_commit() in two halves (see repl_commit_send()). After a
+ * NULL batch the wait returns 0 at once. After a failed send it returns
+ * -1 with the send's reason, so a caller may check the wait alone.
+ */
+int repl_write_commit_send(struct repl_batch *b, char *err, size_t errlen);
+int repl_write_commit_wait(char *err, size_t errlen);
 /* True when the last repl_write_commit() of this process failed. */
 bool repl_write_refused(void);
 /* Forgets an earlier failure, before an operation that may commit. */

@@ -33,4 +33,10 @@ extern const struct proto_ops submission_ops;
 extern const struct proto_ops pop3_ops;
 extern const struct proto_ops imap_ops;
 
+/*
+ * Waits for the SMTP batch whose replication reply is outstanding and
+ * publishes it; the worker calls it after its loop ends.
+ */
+void smtp_commit_drain(void);
+
 #endif

@@ -10,8 +10,17 @@
  * reply still follows durability. While a session waits it reads no
  * further commands; a pipelined command runs after its reply.
  *
+ * In replicated mode the loop does not block on the replicator: the batch
+ * is sent, the files are synced here, and the loop serves the other
+ * sessions until the reply arrives (or replication_timeout plus a second
+ * passes). Messages finished meanwhile form the next batch, which starts
+ * when this one lands, so a worker has one batch in flight at a time.
+ * smtp_commit_drain() lands the batch in flight before the worker exits.
+ *
  * A session that ends while its message waits (client gone, shutdown)
- * has the entry aborted: the client never saw a 250, so it retries.
+ * has the entry aborted: the client never saw a 250, so it retries. A
+ * message already in flight is committed anyway and only its reply is
+ * dropped.
  *
  * Without an event loop (the unit tests' fake conn) a message is
  * committed on the spot with queue_writer_commit().
@@ -30,7 +39,9 @@
 
 #include "log.h"
 #include "queue.h"
+#include "repl.h"
 #include "smtp_session.h"
+#include "worker.h"
 #include "xalloc.h"
 
 /* Messages committed in one batch at most; more wait for the next. */
@@ -44,9 +55,20 @@ struct pending_commit {
 	struct pending_commit *next;
 };
 
+/* Messages waiting for the next batch. */
 static struct pending_commit *pending_head, **pending_tail = &pending_head;
 static ev_prepare commit_watcher;
 static bool commit_watcher_ready;
+
+/* The batch whose replication reply is awaited. */
+static struct {
+	struct ev_loop *loop;
+	struct pending_commit *p[COMMIT_BATCH_MAX];
+	struct queue_commit v[COMMIT_BATCH_MAX];
+	size_t n; /* 0 when no batch is in flight */
+	ev_io reply;
+	ev_timer timeout;
+} flight;
 
 static void
 commit_reply(struct smtp_session *s, int error, const char *reason,
@@ -74,37 +96,26 @@ commit_reply(struct smtp_session *s, int error, const char *reason,
 		conn_resume_read(s->c);
 }
 
+/* Finishes the batch in flight and replies to its sessions. */
 static void
-commit_batch(struct ev_loop *loop, ev_prepare *w, int revents)
+flight_land(void)
 {
-	struct pending_commit *batch[COMMIT_BATCH_MAX];
-	struct queue_commit v[COMMIT_BATCH_MAX];
-	size_t n = 0;
+	size_t i, n = flight.n;
 
-	while (pending_head != NULL && n < COMMIT_BATCH_MAX) {
-		struct pending_commit *p = pending_head;
-
-		pending_head = p->next;
-		if (pending_head == NULL)
-			pending_tail = &pending_head;
-		batch[n] = p;
-		memset(&v[n], 0, sizeof(v[n]));
-		v[n].writer = p->writer;
-		n++;
+	if (flight.loop != NULL) {
+		ev_io_stop(flight.loop, &flight.reply);
+		ev_timer_stop(flight.loop, &flight.timeout);
 	}
-	if (pending_head == NULL)
-		ev_prepare_stop(loop, w);
-	if (n == 0)
-		return;
-	queue_writer_commit_many(v, n, true);
-	for (size_t i = 0; i < n; i++) {
-		struct pending_commit *p = batch[i];
+	queue_commit_finish(flight.v, n);
+	flight.n = 0;
+	for (i = 0; i < n; i++) {
+		struct pending_commit *p = flight.p[i];
 
 		if (p->s != NULL)
-			commit_reply(p->s, v[i].error, v[i].reason, p->id,
-				     p->log_line);
-		else if (v[i].error == 0)
-			/* Its session ended while the batch formed. */
+			commit_reply(p->s, flight.v[i].error,
+				     flight.v[i].reason, p->id, p->log_line);
+		else if (flight.v[i].error == 0)
+			/* Its session ended while the batch was committed. */
 			log_info("qid=%s committed after its session ended; "
 				 "the client saw no reply and may send it "
 				 "again",
@@ -112,6 +123,68 @@ commit_batch(struct ev_loop *loop, ev_prepare *w, int revents)
 		free(p->log_line);
 		free(p);
 	}
+	/* Messages that finished meanwhile form the next batch. */
+	if (pending_head != NULL && flight.loop != NULL)
+		ev_prepare_start(flight.loop, &commit_watcher);
+}
+
+static void
+reply_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	flight_land();
+}
+
+static void
+timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	flight_land();
+}
+
+static void
+commit_batch(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	size_t n = 0;
+	int fd;
+
+	/* One batch at a time: the next starts when this one lands. */
+	if (flight.n > 0 || pending_head == NULL) {
+		ev_prepare_stop(loop, w);
+		return;
+	}
+	while (pending_head != NULL && n < COMMIT_BATCH_MAX) {
+		struct pending_commit *p = pending_head;
+
+		pending_head = p->next;
+		if (pending_head == NULL)
+			pending_tail = &pending_head;
+		flight.p[n] = p;
+		memset(&flight.v[n], 0, sizeof(flight.v[n]));
+		flight.v[n].writer = p->writer;
+		p->writer = NULL;
+		n++;
+	}
+	if (pending_head == NULL)
+		ev_prepare_stop(loop, w);
+	flight.n = n;
+	flight.loop = loop;
+	queue_commit_start(flight.v, n, true);
+	fd = queue_commit_fd();
+	if (fd < 0) {
+		flight_land();
+		return;
+	}
+	ev_io_init(&flight.reply, reply_cb, fd, EV_READ);
+	ev_io_start(loop, &flight.reply);
+	ev_timer_init(&flight.timeout, timeout_cb, repl_commit_remaining(),
+		      0.);
+	ev_timer_start(loop, &flight.timeout);
+}
+
+void
+smtp_commit_drain(void)
+{
+	if (flight.n > 0)
+		flight_land();
 }
 
 void
@@ -171,5 +244,9 @@ smtp_commit_cancel(struct smtp_session *s)
 		free(p->log_line);
 		free(p);
 	}
+	/* A message in flight is committed anyway; its reply is dropped. */
+	for (size_t i = 0; i < flight.n; i++)
+		if (flight.p[i]->s == s)
+			flight.p[i]->s = NULL;
 	s->committing = false;
 }

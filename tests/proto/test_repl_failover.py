@@ -625,6 +625,40 @@ def test_link_stall_degrades(pair):
     assert b.report()["role"] == "standby"
 
 
+def test_worker_serves_while_commit_waits(pair):
+    """With one SMTP worker and the standby's replicator stopped, a
+    message waits for its replication reply while a second session on
+    the same worker gets its greeting and EHLO answered. The waiting
+    message gets its 250 once the active degrades."""
+    a, b = pair(workers="1")
+    replicator = b.child("hapostd-repl")
+    outcome = {}
+
+    def slow_sender():
+        try:
+            send(a, "stalled")
+            outcome["ok"] = True
+        except (OSError, smtplib.SMTPException) as e:
+            outcome["error"] = repr(e)
+    os.kill(replicator, signal.SIGSTOP)
+    try:
+        sender = threading.Thread(target=slow_sender)
+        sender.start()
+        wait_until(lambda: int(a.repl().get("lag_changes", "0")) > 0,
+                   "the message's batch to wait for the standby",
+                   log=a.tail)
+        with smtplib.SMTP(a.host, a.smtp_port, timeout=1) as s:
+            code, _ = s.ehlo()
+        still_waiting = sender.is_alive()
+    finally:
+        os.kill(replicator, signal.SIGCONT)
+    sender.join(DEADLINE)
+    assert code == 250
+    assert still_waiting
+    assert outcome == {"ok": True}
+    wait_until(lambda: "stalled" in subjects(a), "the message on a")
+
+
 def closed_by_server(sock, timeout=DEADLINE):
     """Reads until the server closes; True when it did before timeout."""
     sock.settimeout(timeout)
