@@ -11,6 +11,11 @@
  * data_dir itself may be reached through symlinks; it comes from the
  * configuration.
  *
+ * Walking a path costs an open and a close per component, so the last
+ * DIR_CACHE_MAX directories stay open. A cached directory is used only
+ * while its path still leads to the same inode (one fstatat(2)), and
+ * RENAME and RMTREE forget the directories they move or remove.
+ *
  * Files are staged in DATA_DIR/replication/stage/NUMBER (mode 0600)
  * and renamed into place, so a reader never sees a half-written file.
  * COMMIT of a stage that no WRITE filled commits an empty file. After a
@@ -51,6 +56,8 @@
 #define STAGE_DIR "replication/stage"
 #define PARENT_MODE 0700
 #define RMTREE_DEPTH_MAX 128
+/* Directories whose descriptors stay open between records. */
+#define DIR_CACHE_MAX 64
 
 struct path_list {
 	char **v;
@@ -58,8 +65,20 @@ struct path_list {
 	size_t cap;
 };
 
+/* An open directory below data_dir, found again by its path. */
+struct dir_entry {
+	char *rel;
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint64_t used; /* the cache's clock at the last use */
+};
+
 struct repl_apply {
 	int dir_fd;
+	struct dir_entry cache[DIR_CACHE_MAX];
+	size_t ncache;
+	uint64_t clock;
 	int stage_dir_fd; /* -1 until a record needs it */
 	bool use_syncfs;
 	/* The staging file that WRITE records fill, kept open. */
@@ -152,6 +171,89 @@ open_component(struct repl_apply *a, int fd, const char *rel, size_t start,
 	return next;
 }
 
+static void
+cache_drop(struct repl_apply *a, size_t i)
+{
+	free(a->cache[i].rel);
+	close(a->cache[i].fd);
+	a->cache[i] = a->cache[--a->ncache];
+}
+
+/*
+ * Forgets every cached directory at rel or below it, before a RENAME or
+ * RMTREE moves or removes them.
+ */
+static void
+cache_forget(struct repl_apply *a, const char *rel)
+{
+	size_t len = strlen(rel), i = 0;
+
+	while (i < a->ncache) {
+		const char *key = a->cache[i].rel;
+
+		if (strncmp(key, rel, len) == 0 &&
+		    (key[len] == '\0' || key[len] == '/'))
+			cache_drop(a, i);
+		else
+			i++;
+	}
+}
+
+/*
+ * Returns a new descriptor of the cached directory rel[0..len), or -1
+ * when it is not cached or the path no longer leads to it (changed
+ * outside the records).
+ */
+static int
+cache_lookup(struct repl_apply *a, const char *rel, size_t len)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < a->ncache; i++) {
+		struct dir_entry *e = &a->cache[i];
+
+		if (strlen(e->rel) != len || memcmp(e->rel, rel, len) != 0)
+			continue;
+		if (fstatat(a->dir_fd, e->rel, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_dev != e->dev ||
+		    st.st_ino != e->ino) {
+			cache_drop(a, i);
+			return -1;
+		}
+		e->used = ++a->clock;
+		return fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+	}
+	return -1;
+}
+
+/* Keeps a copy of fd, the directory rel[0..len), evicting the oldest. */
+static void
+cache_add(struct repl_apply *a, const char *rel, size_t len, int fd)
+{
+	struct dir_entry *e;
+	struct stat st;
+	size_t oldest = 0;
+	int copy;
+
+	if (fstat(fd, &st) < 0)
+		return;
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (copy < 0)
+		return;
+	if (a->ncache == DIR_CACHE_MAX) {
+		for (size_t i = 1; i < a->ncache; i++)
+			if (a->cache[i].used < a->cache[oldest].used)
+				oldest = i;
+		cache_drop(a, oldest);
+	}
+	e = &a->cache[a->ncache++];
+	e->rel = xstrndup(rel, len);
+	e->fd = copy;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->used = ++a->clock;
+}
+
 /*
  * Opens the directory rel[0..len) below data_dir one component at a
  * time, without following symlinks; len 0 opens data_dir. With create,
@@ -162,9 +264,12 @@ static int
 open_dir(struct repl_apply *a, const char *rel, size_t len, bool create,
 	 mode_t mode)
 {
-	int fd = fcntl(a->dir_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = len > 0 ? cache_lookup(a, rel, len) : -1;
 	size_t i = 0;
 
+	if (fd >= 0)
+		return fd;
+	fd = fcntl(a->dir_fd, F_DUPFD_CLOEXEC, 0);
 	while (fd >= 0 && i < len) {
 		const char *slash = memchr(rel + i, '/', len - i);
 		size_t end = slash != NULL ? (size_t)(slash - rel) : len;
@@ -176,6 +281,8 @@ open_dir(struct repl_apply *a, const char *rel, size_t len, bool create,
 		fd = next;
 		i = end + 1;
 	}
+	if (fd >= 0 && len > 0)
+		cache_add(a, rel, len, fd);
 	return fd;
 }
 
@@ -439,6 +546,8 @@ apply_rename(struct repl_apply *a, const struct repl_op *op, char *err,
 	const char *from_leaf, *to_leaf;
 	int from, to, ret = 0;
 
+	cache_forget(a, op->path);
+	cache_forget(a, op->path2);
 	from = open_parent(a, op->path, false, &from_leaf);
 	if (from < 0)
 		return op_fail(op, "opening the source directory", err,
@@ -575,9 +684,10 @@ apply_rmtree(struct repl_apply *a, const struct repl_op *op, char *err,
 	     size_t errlen)
 {
 	const char *leaf;
-	int parent = open_parent(a, op->path, false, &leaf);
-	int ret = 0;
+	int parent, ret = 0;
 
+	cache_forget(a, op->path);
+	parent = open_parent(a, op->path, false, &leaf);
 	if (parent < 0 && errno == ENOENT)
 		return 0;
 	if (parent < 0)
@@ -842,6 +952,8 @@ repl_apply_free(struct repl_apply *a)
 	stage_close(a);
 	if (a->stage_dir_fd >= 0)
 		close(a->stage_dir_fd);
+	while (a->ncache > 0)
+		cache_drop(a, 0);
 	close(a->dir_fd);
 	list_clear(&a->files);
 	list_clear(&a->dirs);

@@ -442,6 +442,66 @@ symlinked_dir_not_followed(void **state)
 	assert_int_equal(count_entries(fx->outside), 1);
 }
 
+/*
+ * A directory that the records reached before is swapped outside them
+ * (renamed away, then a new one or a symlink in its place): the next
+ * record follows the path as it is now, not the directory it reached
+ * before.
+ */
+static void
+swapped_dir_not_reused(void **state)
+{
+	struct fixture *fx = *state;
+	char moved[PATH_MAX], gone[PATH_MAX];
+	struct repl_op op;
+
+	write_stage(fx, 1, 0, "one");
+	commit(fx, 1, "mail/d/u/new/1", 0600, 0);
+	snprintf(moved, sizeof(moved), "%s", data_path(fx, "mail/d/old"));
+	assert_int_equal(rename(data_path(fx, "mail/d/u"), moved), 0);
+
+	write_stage(fx, 2, 0, "two");
+	commit(fx, 2, "mail/d/u/new/2", 0600, 0);
+	assert_file(fx, "mail/d/u/new/2", "two");
+	assert_false(exists(data_path(fx, "mail/d/old/new/2")));
+
+	/* The same directory through a symlink fails the record. */
+	snprintf(gone, sizeof(gone), "%s", data_path(fx, "mail/d/gone"));
+	assert_int_equal(rename(data_path(fx, "mail/d/u"), gone), 0);
+	assert_int_equal(symlink(moved, data_path(fx, "mail/d/u")), 0);
+	write_stage(fx, 3, 0, "three");
+	op = (struct repl_op){.type = REPL_OP_COMMIT, .stage = 3,
+			      .path = "mail/d/u/new/3", .mode = 0600};
+	apply_fails(fx, &op);
+	assert_false(exists(data_path(fx, "mail/d/old/new/3")));
+}
+
+/* RMTREE and RENAME of a directory reached before, then new records. */
+static void
+removed_dir_recreated(void **state)
+{
+	struct fixture *fx = *state;
+	struct repl_op op;
+
+	write_stage(fx, 1, 0, "one");
+	commit(fx, 1, "mail/d/u/cur/1", 0600, 0);
+	op = (struct repl_op){.type = REPL_OP_RMTREE, .path = "mail/d/u"};
+	apply_ok(fx, &op);
+	write_stage(fx, 2, 0, "two");
+	commit(fx, 2, "mail/d/u/cur/2", 0600, 0);
+	assert_file(fx, "mail/d/u/cur/2", "two");
+	assert_false(exists(data_path(fx, "mail/d/u/cur/1")));
+
+	op = (struct repl_op){.type = REPL_OP_RENAME, .path = "mail/d/u",
+			      .path2 = "mail/d/v"};
+	apply_ok(fx, &op);
+	write_stage(fx, 3, 0, "three");
+	commit(fx, 3, "mail/d/u/cur/3", 0600, 0);
+	assert_file(fx, "mail/d/u/cur/3", "three");
+	assert_file(fx, "mail/d/v/cur/2", "two");
+	assert_false(exists(data_path(fx, "mail/d/v/cur/3")));
+}
+
 /* data_dir/users is a symlink to a file outside data_dir. */
 static void
 symlinked_file_not_followed(void **state)
@@ -604,6 +664,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(sync_skips_vanished_paths,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(syncfs_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(swapped_dir_not_reused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(removed_dir_recreated, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(new_fails_without_data_dir,
 						setup, teardown),
 	};
