@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -584,6 +585,47 @@ queue_group_commit_one_batch(void **state)
 }
 
 static void
+queue_commit_halves(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env;
+	struct queue_rcpt rcpt;
+	struct queue_commit v[1];
+	struct repl_batch *b;
+	struct pollfd pfd;
+	char expected[256];
+
+	init_queue(fx);
+	memset(v, 0, sizeof(v));
+	v[0].writer = open_entry(fx, &env, &rcpt);
+	queue_commit_start(v, 1, true);
+	pfd.fd = queue_commit_fd();
+	pfd.events = POLLIN;
+	assert_true(pfd.fd >= 0);
+	assert_true(repl_commit_remaining() > 0);
+	assert_false(data_exists(fx, "queue/messages/%s", env.id));
+
+	/* One commit at a time: a second send before the wait fails. */
+	b = repl_batch_new();
+	repl_add_unlink(b, "queue/messages/0000000000000000");
+	assert_int_equal(repl_commit_send(b, fx->err, sizeof(fx->err)), -1);
+	assert_non_null(strstr(fx->err, "already waiting"));
+
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	queue_commit_finish(v, 1);
+	assert_int_equal(v[0].error, 0);
+	assert_true(data_exists(fx, "queue/messages/%s", env.id));
+	snprintf(expected, sizeof(expected),
+		 "FILE queue/messages/%s\nCOMMIT ok\n", env.id);
+	assert_string_equal(take_log(fx), expected);
+	assert_int_equal(queue_commit_fd(), -1);
+
+	/* A wait with nothing sent fails. */
+	assert_int_equal(repl_commit_wait(fx->err, sizeof(fx->err)), -1);
+	assert_non_null(strstr(fx->err, "no commit"));
+}
+
+static void
 queue_status_appended_after_commit(void **state)
 {
 	struct fixture *fx = *state;
@@ -1007,6 +1049,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(queue_group_commit_one_batch,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(queue_commit_halves, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(queue_status_appended_after_commit,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_removal_one_batch, setup,
