@@ -3,9 +3,11 @@
 
 replicated  SMTP ingest through the VIP of the replicated lab with the
             smtp-source run of the single-node benchmark, against a
-            single hapostd on loopback and the shared storage lab (the
-            same network path and cluster, no replication) in the same
-            run: accepted and delivered msgs/s. While smtp-source runs, the benchmark reads
+            single hapostd on loopback, a private Postfix on loopback
+            (one node, no replication: the target is to deliver at
+            least as fast) and the shared storage lab (the same network
+            path and cluster, no replication) in the same run: accepted
+            and delivered msgs/s. While smtp-source runs, the benchmark reads
             the replication lag (lag_changes, lag_seconds) from the
             active node's "hapostctl status --json" every 0.5 s. The
             table shows its median and maximum, and the time from
@@ -29,6 +31,7 @@ Environment:
 
 import json
 import os
+import pwd
 import re
 import statistics
 import subprocess
@@ -38,7 +41,7 @@ import time
 import failover
 import mailgen
 import refservers
-from conftest import ALICE, Hapost
+from conftest import ALICE, Hapost, ensure_service_user
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 MESSAGES = int(os.environ.get("BENCH_REPL_MESSAGES",
@@ -192,6 +195,27 @@ def single_node(results, n):
     return n / accept_s, (n / deliver_s if deliver_s else None)
 
 
+def postfix_node(results, n):
+    """smtp-source into a private Postfix on loopback (no replication),
+    the reference of the target. Returns (accepted/s, delivered/s)."""
+    log(f"Postfix on loopback, {n} messages")
+    pw = pwd.getpwnam(ensure_service_user())
+    postfix = refservers.Postfix(ALICE, pw.pw_uid, pw.pw_gid)
+    try:
+        postfix.start()
+        accept_s, start, command = smtp_source(f"127.0.0.1:{postfix.port}",
+                                               ALICE, n)
+        results.commands.append("replicated, Postfix: " + command)
+        deliver_s = wait_count(postfix.maildir, n, start, max(120, n / 20))
+        if deliver_s is None:
+            results.errors.append(
+                f"replicated: Postfix delivered "
+                f"{mailgen.count_messages(postfix.maildir)} of {n}")
+    finally:
+        postfix.cleanup()
+    return n / accept_s, (n / deliver_s if deliver_s else None)
+
+
 def lab_maildir(env, node):
     """Return the test account's Maildir on node as the machine sees it:
     in the shared directory, or in node's own data_dir."""
@@ -232,6 +256,9 @@ def bench_replicated(results):
     single_accept, single_deliver = single_node(results, n)
     log(f"single node: accepted {single_accept:.0f}/s, delivered "
         f"{failover_fmt(single_deliver)}/s")
+    postfix_accept, postfix_deliver = postfix_node(results, n)
+    log(f"Postfix: accepted {postfix_accept:.0f}/s, delivered "
+        f"{failover_fmt(postfix_deliver)}/s")
 
     # The shared storage lab has the same network path and the same
     # cluster processes, without replication.
@@ -279,6 +306,9 @@ def bench_replicated(results):
                     value, ref, "(single node)")
         results.add(f"{label}, replicated lab via VIP: {kind} msgs/s",
                     value, ref_lab, "(shared lab)")
+    results.add(f"{label}, replicated lab via VIP: delivered msgs/s",
+                deliver, postfix_deliver, "(Postfix, one node)",
+                target=">= 1x Postfix", goal=1.0)
     results.add("Replication lag under load, unacknowledged batches, "
                 f"median of {len(poller.changes)} reads",
                 median(poller.changes), higher_is_better=False)
