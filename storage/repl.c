@@ -8,7 +8,7 @@
  * replicated, an item past the frame size) remembers the first error and
  * fails at repl_commit(), so callers check one place.
  *
- * One connection per process, opened at the first commit and kept. When
+ * A connection is opened at the first commit and kept. When
  * sending on a kept connection fails (the replicator restarted), the
  * batch is sent once more on a new connection: the replicator drops a
  * batch whose connection closed before its commit request, so nothing
@@ -16,9 +16,10 @@
  * replication_timeout plus a second fails the commit and drops the
  * connection, which the replicator counts as done.
  *
- * repl_commit() is repl_commit_send() followed by repl_commit_wait(); an
- * event loop calls the two halves itself and serves other clients while
- * the reply is on its way.
+ * repl_commit_send() and repl_commit_wait() let an event loop serve other
+ * clients while the reply is on its way. They use a second connection,
+ * so a process whose loop waits for such a reply can still make a
+ * repl_commit() meanwhile (an IMAP session of an SMTP worker).
  */
 #include "config.h"
 
@@ -43,16 +44,22 @@ struct repl_batch {
 	char error[200];
 };
 
+/* One connection to the replicator and its commit. */
+struct channel {
+	int fd;
+	bool done_pending; /* a commit succeeded and DONE is not sent */
+	bool awaiting;	   /* a commit was sent and its reply not read */
+	double deadline;   /* for the reply, in repl_local_now() time */
+};
+
 static struct {
 	bool enabled;
 	char *data_dir; /* without a trailing '/' */
 	char *run_dir;
 	unsigned timeout;
-	int fd;
-	bool done_pending; /* a commit succeeded and DONE is not sent */
-	bool awaiting;	   /* a commit was sent and its reply not read */
-	double deadline;   /* for the reply, in repl_local_now() time */
-} repl = {.fd = -1};
+	struct channel sync;  /* repl_commit() */
+	struct channel split; /* repl_commit_send() and repl_commit_wait() */
+} repl = {.sync = {.fd = -1}, .split = {.fd = -1}};
 
 void
 repl_init(const struct cfg *cfg)
@@ -244,34 +251,41 @@ batch_free(struct repl_batch *b)
 	free(b);
 }
 
+static void
+channel_close(struct channel *ch)
+{
+	if (ch->fd >= 0)
+		close(ch->fd);
+	ch->fd = -1;
+	ch->done_pending = false;
+	ch->awaiting = false;
+}
+
 /* Sends DONE for the previous commit; a failure drops the connection. */
 static void
-send_done(double deadline)
+send_done(struct channel *ch, double deadline)
 {
 	struct buf out = BUF_INIT;
 	char err[200];
 
-	if (!repl.done_pending || repl.fd < 0)
+	if (!ch->done_pending || ch->fd < 0)
 		return;
-	repl.done_pending = false;
+	ch->done_pending = false;
 	repl_frame_begin(&out, REPL_LOCAL_DONE, 0);
-	if (repl_local_send(repl.fd, out.data, out.len, deadline, err,
+	if (repl_local_send(ch->fd, out.data, out.len, deadline, err,
 			    sizeof(err)) < 0)
-		repl_close();
+		channel_close(ch);
 	buf_free(&out);
 }
 
-int
-repl_commit_send(struct repl_batch *b, char *err, size_t errlen)
+static int
+channel_send(struct channel *ch, struct repl_batch *b, char *err,
+	     size_t errlen)
 {
 	bool fresh;
 	int attempt, ret = -1;
 
-	if (!repl.enabled) {
-		batch_free(b);
-		return 0;
-	}
-	if (repl.awaiting) {
+	if (ch->awaiting) {
 		snprintf(err, errlen, "a commit is already waiting for its "
 				      "reply");
 		batch_free(b);
@@ -284,22 +298,22 @@ repl_commit_send(struct repl_batch *b, char *err, size_t errlen)
 	}
 	flush_records(b);
 	repl_frame_begin(&b->frames, REPL_LOCAL_COMMIT, 0);
-	repl.deadline = repl_local_now() + repl.timeout + 1.0;
-	send_done(repl.deadline);
+	ch->deadline = repl_local_now() + repl.timeout + 1.0;
+	send_done(ch, ch->deadline);
 	for (attempt = 0; attempt < 2; attempt++) {
-		fresh = repl.fd < 0;
+		fresh = ch->fd < 0;
 		if (fresh) {
-			repl.fd = repl_local_connect(repl.run_dir, err, errlen);
-			if (repl.fd < 0)
+			ch->fd = repl_local_connect(repl.run_dir, err, errlen);
+			if (ch->fd < 0)
 				goto out;
 		}
-		if (repl_local_send(repl.fd, b->frames.data, b->frames.len,
-				    repl.deadline, err, errlen) == 0) {
-			repl.awaiting = true;
+		if (repl_local_send(ch->fd, b->frames.data, b->frames.len,
+				    ch->deadline, err, errlen) == 0) {
+			ch->awaiting = true;
 			ret = 0;
 			goto out;
 		}
-		repl_close();
+		channel_close(ch);
 		if (fresh)
 			goto out;
 	}
@@ -308,16 +322,58 @@ out:
 	return ret;
 }
 
+static int
+channel_wait(struct channel *ch, char *err, size_t errlen)
+{
+	struct buf reply = BUF_INIT;
+	const char *text;
+	int ret = -1;
+
+	if (!ch->awaiting || ch->fd < 0) {
+		snprintf(err, errlen, "no commit is waiting for its reply");
+		return -1;
+	}
+	ch->awaiting = false;
+	if (repl_local_read_reply(ch->fd, &reply, ch->deadline, err,
+				  errlen) < 0) {
+		channel_close(ch);
+		goto out;
+	}
+	text = buf_cstr(&reply);
+	if (strcmp(text, "ok") == 0) {
+		ch->done_pending = true;
+		ret = 0;
+	} else if (strncmp(text, "refused ", 8) == 0) {
+		snprintf(err, errlen, "replication refused: %s", text + 8);
+	} else {
+		snprintf(err, errlen, "invalid reply from the replicator");
+		channel_close(ch);
+	}
+out:
+	buf_free(&reply);
+	return ret;
+}
+
+int
+repl_commit_send(struct repl_batch *b, char *err, size_t errlen)
+{
+	if (!repl.enabled) {
+		batch_free(b);
+		return 0;
+	}
+	return channel_send(&repl.split, b, err, errlen);
+}
+
 int
 repl_commit_fd(void)
 {
-	return repl.awaiting ? repl.fd : -1;
+	return repl.split.awaiting ? repl.split.fd : -1;
 }
 
 double
 repl_commit_remaining(void)
 {
-	double left = repl.deadline - repl_local_now();
+	double left = repl.split.deadline - repl_local_now();
 
 	return left > 0 ? left : 0;
 }
@@ -325,35 +381,9 @@ repl_commit_remaining(void)
 int
 repl_commit_wait(char *err, size_t errlen)
 {
-	struct buf reply = BUF_INIT;
-	const char *text;
-	int ret = -1;
-
 	if (!repl.enabled)
 		return 0;
-	if (!repl.awaiting || repl.fd < 0) {
-		snprintf(err, errlen, "no commit is waiting for its reply");
-		return -1;
-	}
-	repl.awaiting = false;
-	if (repl_local_read_reply(repl.fd, &reply, repl.deadline, err,
-				  errlen) < 0) {
-		repl_close();
-		goto out;
-	}
-	text = buf_cstr(&reply);
-	if (strcmp(text, "ok") == 0) {
-		repl.done_pending = true;
-		ret = 0;
-	} else if (strncmp(text, "refused ", 8) == 0) {
-		snprintf(err, errlen, "replication refused: %s", text + 8);
-	} else {
-		snprintf(err, errlen, "invalid reply from the replicator");
-		repl_close();
-	}
-out:
-	buf_free(&reply);
-	return ret;
+	return channel_wait(&repl.split, err, errlen);
 }
 
 int
@@ -363,25 +393,25 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 		batch_free(b);
 		return 0;
 	}
-	if (repl_commit_send(b, err, errlen) < 0)
+	if (channel_send(&repl.sync, b, err, errlen) < 0)
 		return -1;
-	return repl_commit_wait(err, errlen);
+	return channel_wait(&repl.sync, err, errlen);
 }
 
 void
 repl_done(void)
 {
+	double deadline = repl_local_now() + 1.0;
+
 	if (!repl.enabled)
 		return;
-	send_done(repl_local_now() + 1.0);
+	send_done(&repl.sync, deadline);
+	send_done(&repl.split, deadline);
 }
 
 void
 repl_close(void)
 {
-	if (repl.fd >= 0)
-		close(repl.fd);
-	repl.fd = -1;
-	repl.done_pending = false;
-	repl.awaiting = false;
+	channel_close(&repl.sync);
+	channel_close(&repl.split);
 }

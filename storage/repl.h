@@ -23,10 +23,14 @@
  * before its last comparison. A process that exits counts as done.
  *
  * Ordering: the replicator forwards batches in the order their commits
- * arrive, and a process commits one batch at a time, so the peer
- * applies one process's changes in the order the process made them; a
- * change that another process can only see after its publish comes
- * later in the stream than the change itself (replicate, then publish).
+ * arrive, and a process waits for each commit's reply before the next,
+ * so the peer applies one process's changes in the order the process
+ * made them. A change that another process can only see after its
+ * publish comes later in the stream than the change itself (replicate,
+ * then publish). The one exception is a repl_commit() made while a
+ * repl_commit_send() batch waits for its reply. The two batches are
+ * independent changes (new queue entries, and a change of a mailbox or
+ * a table), and neither is published before its own reply.
  *
  * In shared mode (or before repl_init()) every function is a no-op and
  * repl_commit() returns 0 at once, so callers need no mode checks.
@@ -80,14 +84,15 @@ bool repl_batch_empty(const struct repl_batch *b);
  */
 int repl_commit(struct repl_batch *b, char *err, size_t errlen);
 /*
- * repl_commit() in two halves. repl_commit_send() sends the batch (freed
- * in every case) and returns 0, or -1 with the reason in err, and then
- * nothing waits. After a 0, repl_commit_fd() becomes readable when the
- * reply arrives and repl_commit_wait() reads it, blocking until
- * repl_commit_remaining() seconds have passed, and returns as
- * repl_commit() does. One commit at a time: a second send before the
- * wait fails. In shared mode send and wait return 0 at once and the
- * descriptor is -1.
+ * repl_commit() in two halves, on a connection of their own, so that
+ * repl_commit() still works while their reply is awaited.
+ * repl_commit_send() sends the batch (freed in every case) and returns
+ * 0, or -1 with the reason in err, and then nothing waits. After a 0,
+ * repl_commit_fd() becomes readable when the reply arrives and
+ * repl_commit_wait() reads it, blocking until repl_commit_remaining()
+ * seconds have passed, and returns as repl_commit() does. One split
+ * commit at a time: a second send before the wait fails. In shared mode
+ * send and wait return 0 at once and the descriptor is -1.
  */
 int repl_commit_send(struct repl_batch *b, char *err, size_t errlen);
 /* The descriptor of the awaited reply, or -1 when none is awaited. */

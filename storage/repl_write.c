@@ -91,9 +91,14 @@ repl_write_commit_wait(char *err, size_t errlen)
 int
 repl_write_commit(struct repl_batch *b, char *err, size_t errlen)
 {
-	if (repl_write_commit_send(b, err, errlen) < 0)
-		return -1;
-	return repl_write_commit_wait(err, errlen);
+	char why[256];
+
+	if (b == NULL)
+		return 0;
+	if (repl_commit(b, why, sizeof(why)) < 0)
+		return commit_failed(why, err, errlen);
+	last_refused = false;
+	return 0;
 }
 
 bool

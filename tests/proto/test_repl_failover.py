@@ -626,11 +626,14 @@ def test_link_stall_degrades(pair):
 
 
 def test_worker_serves_while_commit_waits(pair):
-    """With one SMTP worker and the standby's replicator stopped, a
-    message waits for its replication reply while a second session on
-    the same worker gets its greeting and EHLO answered. The waiting
-    message gets its 250 once the active degrades."""
+    """With one worker and the standby's replicator stopped, a message
+    waits for its replication reply while a second SMTP session on the
+    same worker gets replies to its greeting and EHLO, and an IMAP
+    session there flags a message (that commit waits for its own reply).
+    Both get their replies once the active degrades."""
     a, b = pair(workers="1")
+    send(a, "first")
+    a.wait_for_messages(ALICE, 1)
     replicator = b.child("hapostd-repl")
     outcome = {}
 
@@ -640,6 +643,9 @@ def test_worker_serves_while_commit_waits(pair):
             outcome["ok"] = True
         except (OSError, smtplib.SMTPException) as e:
             outcome["error"] = repr(e)
+    m = imaplib.IMAP4(a.host, a.imap_port, timeout=30)
+    m.login(ALICE, ALICE_PASSWORD)
+    m.select("INBOX")
     os.kill(replicator, signal.SIGSTOP)
     try:
         sender = threading.Thread(target=slow_sender)
@@ -650,13 +656,17 @@ def test_worker_serves_while_commit_waits(pair):
         with smtplib.SMTP(a.host, a.smtp_port, timeout=1) as s:
             code, _ = s.ehlo()
         still_waiting = sender.is_alive()
+        typ, _ = m.store("1", "+FLAGS", r"(\Flagged)")
     finally:
         os.kill(replicator, signal.SIGCONT)
     sender.join(DEADLINE)
+    m.logout()
     assert code == 250
     assert still_waiting
+    assert typ == "OK"
     assert outcome == {"ok": True}
     wait_until(lambda: "stalled" in subjects(a), "the message on a")
+    assert "already waiting" not in a.log_text()
 
 
 def closed_by_server(sock, timeout=DEADLINE):

@@ -71,15 +71,19 @@ log_line(const char *fmt, ...)
 {
 	char line[PATH_MAX * 2 + 64];
 	va_list ap;
+	size_t len;
 	int fd;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(line, sizeof(line) - 1, fmt, ap);
 	va_end(ap);
+	/* One write per line: connections log from processes of their own. */
+	len = strlen(line);
+	line[len++] = '\n';
 	fd = open(child_log, O_WRONLY | O_APPEND | O_CREAT, 0600);
 	if (fd < 0)
 		_exit(2);
-	if (write_full(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) != 1)
+	if (write_full(fd, line, len) < 0)
 		_exit(2);
 	close(fd);
 }
@@ -235,15 +239,23 @@ out:
 	buf_free(&in);
 }
 
+/* Serves each connection in a process of its own, so several at once. */
 static void
 run_replicator(int listen_fd)
 {
+	signal(SIGCHLD, SIG_IGN);
 	for (;;) {
 		int fd = accept(listen_fd, NULL, NULL);
+		pid_t pid;
 
 		if (fd < 0)
 			_exit(errno == EINTR ? 0 : 3);
-		serve(fd);
+		pid = fork();
+		if (pid == 0) {
+			close(listen_fd);
+			serve(fd);
+			_exit(0);
+		}
 		close(fd);
 	}
 }
@@ -623,6 +635,51 @@ queue_commit_halves(void **state)
 	/* A wait with nothing sent fails. */
 	assert_int_equal(repl_commit_wait(fx->err, sizeof(fx->err)), -1);
 	assert_non_null(strstr(fx->err, "no commit"));
+}
+
+/*
+ * While the reply to a split commit is awaited, the same process still
+ * commits other changes (an IMAP session in the worker of an SMTP
+ * batch).
+ */
+static void
+commit_while_split_waits(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env;
+	struct queue_rcpt rcpt;
+	struct queue_commit v[1];
+	struct repl_batch *b;
+	struct pollfd pfd;
+	char expected[256];
+	const char *log, *second;
+
+	init_queue(fx);
+	memset(v, 0, sizeof(v));
+	v[0].writer = open_entry(fx, &env, &rcpt);
+	queue_commit_start(v, 1, true);
+	b = repl_batch_new();
+	repl_add_mkdir(b, "mail/other", 0700);
+	assert_int_equal(repl_commit(b, fx->err, sizeof(fx->err)), 0);
+	repl_done();
+
+	pfd.fd = queue_commit_fd();
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	queue_commit_finish(v, 1);
+	assert_int_equal(v[0].error, 0);
+	assert_true(data_exists(fx, "queue/messages/%s", env.id));
+
+	/* Two connections log in any order, so each line is looked up. */
+	log = take_log(fx);
+	snprintf(expected, sizeof(expected), "FILE queue/messages/%s\n",
+		 env.id);
+	if (strstr(log, expected) == NULL)
+		fail_msg("no %s in the log:\n%s", expected, log);
+	assert_non_null(strstr(log, "MKDIR mail/other 0700\n"));
+	second = strstr(log, "COMMIT ok\n");
+	assert_non_null(second);
+	assert_non_null(strstr(second + 1, "COMMIT ok\n"));
 }
 
 static void
@@ -1050,6 +1107,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(queue_group_commit_one_batch,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(queue_commit_halves, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(commit_while_split_waits, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(queue_status_appended_after_commit,
 					    setup, teardown),
