@@ -19,7 +19,8 @@
  * repl_commit_send() and repl_commit_wait() let an event loop serve other
  * clients while the reply is on its way. They use a second connection,
  * so a process whose loop waits for such a reply can still make a
- * repl_commit() meanwhile (an IMAP session of an SMTP worker).
+ * repl_commit() meanwhile (an IMAP session of an SMTP worker). The
+ * hook of repl_set_before_commit() lands the split commit first.
  */
 #include "config.h"
 
@@ -59,6 +60,7 @@ static struct {
 	unsigned timeout;
 	struct channel sync;  /* repl_commit() */
 	struct channel split; /* repl_commit_send() and repl_commit_wait() */
+	void (*before_commit)(void);
 } repl = {.sync = {.fd = -1}, .split = {.fd = -1}};
 
 void
@@ -386,6 +388,12 @@ repl_commit_wait(char *err, size_t errlen)
 	return channel_wait(&repl.split, err, errlen);
 }
 
+void
+repl_set_before_commit(void (*fn)(void))
+{
+	repl.before_commit = fn;
+}
+
 int
 repl_commit(struct repl_batch *b, char *err, size_t errlen)
 {
@@ -393,6 +401,8 @@ repl_commit(struct repl_batch *b, char *err, size_t errlen)
 		batch_free(b);
 		return 0;
 	}
+	if (repl.split.awaiting && repl.before_commit != NULL)
+		repl.before_commit();
 	if (channel_send(&repl.sync, b, err, errlen) < 0)
 		return -1;
 	return channel_wait(&repl.sync, err, errlen);

@@ -27,8 +27,9 @@
  * so the peer applies one process's changes in the order the process
  * made them. A change that another process can only see after its
  * publish comes later in the stream than the change itself (replicate,
- * then publish). The one exception is a repl_commit() made while a
- * repl_commit_send() batch waits for its reply. The two batches are
+ * then publish). A repl_commit() made while a repl_commit_send() batch
+ * waits for its reply first calls the hook of repl_set_before_commit(),
+ * which lands that batch. Without a hook the two batches are
  * independent changes (new queue entries, and a change of a mailbox or
  * a table), and neither is published before its own reply.
  *
@@ -100,6 +101,12 @@ int repl_commit_fd(void);
 /* Seconds until the awaited reply times out (0 when past). */
 double repl_commit_remaining(void);
 int repl_commit_wait(char *err, size_t errlen);
+/*
+ * Sets the function that repl_commit() calls while a repl_commit_send()
+ * batch waits for its reply. It must wait for that reply and publish,
+ * so the catch-up, which waits for every publish, is not held up.
+ */
+void repl_set_before_commit(void (*fn)(void));
 /* The last committed batch is published locally. */
 void repl_done(void);
 /* Drops the connection to the replicator (before exec or exit). */

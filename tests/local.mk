@@ -19,6 +19,7 @@ EXTRA_DIST += \
 	tests/proto/test_queue.py \
 	tests/proto/test_remote.py \
 	tests/proto/test_remote_hostile.py \
+	tests/proto/test_repl_commit_attack.py \
 	tests/proto/test_repl_failover.py \
 	tests/proto/test_repl_writers.py \
 	tests/proto/test_replicator.py \

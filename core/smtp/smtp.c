@@ -421,6 +421,10 @@ smtp_shutdown(struct conn *c)
 {
 	struct smtp_session *s = c->session;
 
+	/* A message in flight is committed whatever follows: its reply
+	 * goes first, so the 421 does not make the client send it again. */
+	if (s->committing)
+		smtp_commit_settle(s);
 	smtp_txn_reset(s);
 	smtp_auth_reset(s);
 	conn_printf(c, "421 4.3.2 %s Service shutting down\r\n",

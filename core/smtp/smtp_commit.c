@@ -15,12 +15,18 @@
  * sessions until the reply arrives (or replication_timeout plus a second
  * passes). Messages finished meanwhile form the next batch, which starts
  * when this one lands, so a worker has one batch in flight at a time.
- * smtp_commit_drain() lands the batch in flight before the worker exits.
+ * smtp_commit_drain() lands the batch in flight before the worker exits,
+ * and before any synchronous replication commit of the worker (an IMAP
+ * flag change), so the worker never has two commits outstanding.
  *
- * A session that ends while its message waits (client gone, shutdown)
- * has the entry aborted: the client never saw a 250, so it retries. A
- * message already in flight is committed anyway and only its reply is
- * dropped.
+ * A session that ends while its message waits for the next batch
+ * (shutdown, a session killed) has the entry aborted: the client never
+ * saw a 250, so it retries. A message already in flight is committed
+ * anyway. At shutdown smtp_commit_settle() lands it first, so the client
+ * reads its 250 or 451 before the 421. Input is not read while a message
+ * waits, so a client that closes the connection meanwhile is noticed
+ * only after its reply. Its message is then committed and the 250 is
+ * lost, as with any connection lost after the final dot.
  *
  * Without an event loop (the unit tests' fake conn) a message is
  * committed on the spot with queue_writer_commit().
@@ -167,6 +173,8 @@ commit_batch(struct ev_loop *loop, ev_prepare *w, int revents)
 		ev_prepare_stop(loop, w);
 	flight.n = n;
 	flight.loop = loop;
+	/* A synchronous commit of this process lands this batch first. */
+	repl_set_before_commit(smtp_commit_drain);
 	queue_commit_start(flight.v, n, true);
 	fd = queue_commit_fd();
 	if (fd < 0) {
@@ -185,6 +193,18 @@ smtp_commit_drain(void)
 {
 	if (flight.n > 0)
 		flight_land();
+}
+
+void
+smtp_commit_settle(struct smtp_session *s)
+{
+	for (size_t i = 0; i < flight.n; i++) {
+		if (flight.p[i]->s == s) {
+			flight_land();
+			break;
+		}
+	}
+	smtp_commit_cancel(s);
 }
 
 void

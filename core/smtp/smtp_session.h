@@ -91,6 +91,11 @@ const char *smtp_hostname(const struct smtp_session *s);
  */
 void smtp_commit_message(struct smtp_session *s, const char *log_line);
 void smtp_commit_cancel(struct smtp_session *s);
+/*
+ * Lands s's message when it is in flight (s gets its 250 or 451) and
+ * aborts one still waiting for a batch, before a shutdown reply.
+ */
+void smtp_commit_settle(struct smtp_session *s);
 
 /* Transaction commands, in smtp_txn.c. */
 void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd);
