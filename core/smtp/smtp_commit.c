@@ -264,7 +264,7 @@ smtp_commit_cancel(struct smtp_session *s)
 		free(p->log_line);
 		free(p);
 	}
-	/* A message in flight is committed anyway; its reply is dropped. */
+	/* A message in flight is committed anyway, and its reply is dropped. */
 	for (size_t i = 0; i < flight.n; i++)
 		if (flight.p[i]->s == s)
 			flight.p[i]->s = NULL;
