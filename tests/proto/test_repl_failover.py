@@ -626,11 +626,10 @@ def test_link_stall_degrades(pair):
 
 
 def test_worker_serves_while_commit_waits(pair):
-    """With one worker and the standby's replicator stopped, a message
-    waits for its replication reply while a second SMTP session on the
-    same worker gets replies to its greeting and EHLO, and an IMAP
-    session there flags a message (that commit waits for its own reply).
-    Both get their replies once the active degrades."""
+    """One worker, the standby's replicator stopped: a message waits for
+    its replication reply. Meanwhile a second SMTP session on the same
+    worker gets replies to its greeting and EHLO, and an IMAP session
+    there flags a message. Both commits end once the active degrades."""
     a, b = pair(workers="1")
     send(a, "first")
     a.wait_for_messages(ALICE, 1)
