@@ -9,6 +9,7 @@ that every message with a 250 is stored once, and that queue/tmp/ is
 empty.
 """
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -24,6 +25,16 @@ from test_repl_failover import DEADLINE, descendants, pair, process_name, \
 def worker_pids(h):
     return [pid for pid in descendants(h.proc.pid)
             if process_name(pid) == "hapostd-worker"]
+
+
+@contextlib.contextmanager
+def stopped_process(pid):
+    """Stops pid (SIGSTOP) for the body of the with statement."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def tmp_files(h):
@@ -95,14 +106,13 @@ def test_replicator_killed_in_flight(pair):
     stopped = b.child("hapostd-repl")
     s = RawSession(a)
     body = s.start_data("killed-repl")
-    os.kill(stopped, signal.SIGSTOP)
-    try:
+
+    with stopped_process(stopped):
         s.sock.sendall(body)
         wait_in_flight(a)
         os.kill(a.child("hapostd-repl"), signal.SIGKILL)
         reply = s.reply()
-    finally:
-        os.kill(stopped, signal.SIGCONT)
+
     s.close()
     assert reply.startswith("451"), reply
     settle(a, b)
@@ -124,8 +134,8 @@ def test_client_gone_in_flight(pair):
     body1 = first.start_data("gone-in-flight")
     second = RawSession(a)
     body2 = second.start_data("gone-pending")
-    os.kill(stopped, signal.SIGSTOP)
-    try:
+
+    with stopped_process(stopped):
         first.sock.sendall(body1)
         wait_in_flight(a)
         first.close()
@@ -135,8 +145,7 @@ def test_client_gone_in_flight(pair):
         second.close()
         # The batch in flight cannot land while the standby is stopped.
         time.sleep(0.5)
-    finally:
-        os.kill(stopped, signal.SIGCONT)
+
     settle(a, b)
     for subject in ("gone-in-flight", "gone-pending"):
         for h in (a, b):
@@ -157,16 +166,15 @@ def test_pipelined_quit_after_data(pair):
     assert s2.command("EHLO attack.test").startswith("250")
     payload = (f"From: {BOB}\r\nMessage-ID: <pipelined-bdat@t>\r\n"
                f"Subject: pipelined-bdat\r\n\r\npipelined-bdat\r\n").encode()
-    os.kill(stopped, signal.SIGSTOP)
-    try:
+
+    with stopped_process(stopped):
         s1.sock.sendall(body + b"QUIT\r\n")
         wait_in_flight(a)
         s2.sock.sendall(f"MAIL FROM:<{BOB}>\r\nRCPT TO:<{ALICE}>\r\n"
                         f"BDAT {len(payload)} LAST\r\n".encode() +
                         payload + b"QUIT\r\n")
         time.sleep(0.5)
-    finally:
-        os.kill(stopped, signal.SIGCONT)
+
     replies1 = [s1.reply(), s1.reply(), s1.reply()]
     replies2 = [s2.reply() for _ in range(5)]
     s1.close()
@@ -182,7 +190,7 @@ def test_pipelined_quit_after_data(pair):
     assert subjects(a).count("pipelined-bdat") == 1
 
 
-def smtp_loader(h, tag, accepted, refused, stop):
+def smtp_loader(h, tag, accepted, rejected, stop):
     n = 0
     while not stop.is_set():
         try:
@@ -196,7 +204,7 @@ def smtp_loader(h, tag, accepted, refused, stop):
                                    f"@t>\r\nSubject: {subject}\r\n\r\n"
                                    f"{subject}\r\n".encode())
                     except smtplib.SMTPResponseException as e:
-                        refused.append((subject, e.smtp_code))
+                        rejected.append((subject, e.smtp_code))
                         raise
                     accepted.append(subject)
         except (OSError, smtplib.SMTPException):
@@ -206,25 +214,24 @@ def smtp_loader(h, tag, accepted, refused, stop):
 def signal_worker_under_load(pair, signum):
     a, b = pair(workers="2")
     stopped = b.child("hapostd-repl")
-    accepted, refused = [], []
+    accepted, rejected = [], []
     stop = threading.Event()
     threads = [threading.Thread(target=smtp_loader,
-                                args=(a, f"load{i}", accepted, refused,
+                                args=(a, f"load{i}", accepted, rejected,
                                       stop))
                for i in range(4)]
     for t in threads:
         t.start()
     wait_until(lambda: len(accepted) > 20, "some accepted messages",
                log=a.tail)
-    os.kill(stopped, signal.SIGSTOP)
-    try:
+
+    with stopped_process(stopped):
         wait_in_flight(a)
         time.sleep(0.3)
         for pid in worker_pids(a):
             os.kill(pid, signum)
         time.sleep(0.5)
-    finally:
-        os.kill(stopped, signal.SIGCONT)
+
     time.sleep(1.0)
     stop.set()
     for t in threads:
@@ -233,17 +240,17 @@ def signal_worker_under_load(pair, signum):
     settle(a, b)
     wait_until(lambda: a.queue_empty(), "a's queue to drain", log=a.tail)
     got = subjects(a)
-    print(f"accepted {len(accepted)}, refused {refused}")
+    print(f"accepted {len(accepted)}, rejected {rejected}")
     missing = [m for m in accepted if m not in got]
     doubled = sorted({m for m in got if got.count(m) > 1})
-    return a, b, accepted, refused, missing, doubled
+    return a, b, accepted, rejected, missing, doubled
 
 
 def test_sigterm_worker_in_flight(pair):
     """SIGTERM to every worker while batches wait, under four clients:
     each message with a 250 is on a once, no worker crashes, and
     queue/tmp/ ends empty."""
-    a, b, accepted, refused, missing, doubled = signal_worker_under_load(
+    a, b, accepted, rejected, missing, doubled = signal_worker_under_load(
         pair, signal.SIGTERM)
     assert accepted
     assert missing == []
@@ -255,7 +262,7 @@ def test_sigterm_worker_in_flight(pair):
 
 def test_sigusr2_worker_in_flight(pair):
     """SIGUSR2 (retire) to every worker while batches wait, same checks."""
-    a, b, accepted, refused, missing, doubled = signal_worker_under_load(
+    a, b, accepted, rejected, missing, doubled = signal_worker_under_load(
         pair, signal.SIGUSR2)
     assert accepted
     assert missing == []
@@ -289,15 +296,14 @@ def test_sigterm_reply_in_flight(pair):
     stopped = b.child("hapostd-repl")
     s = RawSession(a)
     body = s.start_data("term-in-flight")
-    os.kill(stopped, signal.SIGSTOP)
-    try:
+
+    with stopped_process(stopped):
         s.sock.sendall(body)
         wait_in_flight(a)
         os.kill(worker_pids(a)[0], signal.SIGTERM)
         reply = s.reply()
         goodbye = s.reply()
-    finally:
-        os.kill(stopped, signal.SIGCONT)
+
     s.close()
     settle(a, b)
     wait_until(lambda: a.queue_empty(), "a's queue to drain", log=a.tail)
@@ -315,12 +321,11 @@ def test_active_replicator_stopped(pair):
     replicator = a.child("hapostd-repl")
     s = RawSession(a)
     body = s.start_data("stopped-active-repl")
-    os.kill(replicator, signal.SIGSTOP)
-    try:
+
+    with stopped_process(replicator):
         s.sock.sendall(body)
         reply = s.reply()
-    finally:
-        os.kill(replicator, signal.SIGCONT)
+
     s.close()
     assert reply.startswith("451"), reply
     # A later message shows that the replicator works again.
