@@ -20,12 +20,15 @@ chmod 755 "$tmp"
 install -m 0755 "$builddir/agents/ocf/hapost" "$tmp/agent"
 agent=$tmp/agent
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
+# Prints a TCP port on 127.0.0.1 that no socket uses. It lies below
+# Linux's default ephemeral range (32768-60999), so a client connection
+# of a test running at the same time cannot take it before hapostd
+# binds it.
 free_port()
 {
 	while :; do
-		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 20000 + 30000 ))
-		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+		p=$(( $(od -An -N2 -tu2 /dev/urandom) % 12000 + 20000 ))
+		ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
 smtp_port=$(free_port)
